@@ -1,0 +1,1 @@
+"""The ``kfm-prov`` command: a thin layer over ``kfm_prov.Lake``."""

@@ -1,0 +1,1 @@
+"""One module per verb; each parses options and calls the library."""

@@ -1,0 +1,153 @@
+"""The lake's layout and policy, read from ``kfm-prov.toml`` (SPEC §2).
+
+KFM's own documents disagree on where things live, so every path is configurable and
+nothing else in the package hard-codes one: code asks ``LakeConfig`` for a directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfm_prov.errors import InputError, NotFoundError
+
+CONFIG_NAME = "kfm-prov.toml"
+ROOT_ENV = "KFM_PROV_ROOT"
+
+DEFAULT_PATHS: dict[str, str] = {
+    "raw": "data/raw",
+    "work": "data/work",
+    "runs": "data/work/runs",
+    "staging": "data/work/staging",
+    "cache": "data/work/cache/kfm-prov",
+    "processed": "data/processed",
+    "stac": "data/stac",
+    "prov": "data/prov",
+    "dcat": "data/catalog/dcat",
+}
+DEFAULT_NAMESPACE = "https://kfm.example.org/prov/"
+SENSITIVITIES = ("public", "restricted", "sensitive-location")
+
+CONFIG_TEMPLATE = """\
+# kfm-prov configuration for this lake. Every key is optional; the values shown are the
+# defaults. Paths are POSIX paths relative to the directory holding this file.
+
+[paths]
+raw = "data/raw"                       # write-once captures, manifest.yml + checksums.sha256
+work = "data/work"                     # scratch and receipts; never served
+runs = "data/work/runs"                # one directory per run: <runs>/<family>/<run_id>/
+staging = "data/work/staging"          # unpacked downloads; never a valid input to promote
+cache = "data/work/cache/kfm-prov"     # digest cache and lineage index (disposable, rebuildable)
+processed = "data/processed"           # promoted, immutable versions
+stac = "data/stac"                     # STAC catalog, one collection per family
+prov = "data/prov"                     # PROV bundles and reconstructibility certificates
+dcat = "data/catalog/dcat"             # DCAT dataset per family (Turtle)
+
+[prov]
+# IRI of the namespace our PROV identifiers live in (prefix "kfm").
+namespace = "https://kfm.example.org/prov/"
+# Keep the runner's user name in receipts and PROV. Off by default: it is personal data.
+record_user = false
+
+[policy]
+# A run younger than this is never removed by `kfm-prov gc`.
+gc_min_age_hours = 24
+"""
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Resolved configuration of one lake; all paths are relative to ``root``."""
+
+    root: Path
+    paths: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
+    namespace: str = DEFAULT_NAMESPACE
+    record_user: bool = False
+    gc_min_age_hours: float = 24.0
+
+    def dir(self, name: str) -> Path:
+        """Absolute path of a configured directory (``raw``, ``runs``, ``stac`` ...)."""
+        return self.root / self.paths[name]
+
+    def rel(self, name: str) -> str:
+        """Root-relative POSIX path of a configured directory."""
+        return self.paths[name]
+
+
+def load_config(root: Path) -> LakeConfig:
+    """Read ``kfm-prov.toml`` under ``root`` if present; defaults otherwise."""
+    path = root / CONFIG_NAME
+    if not path.exists():
+        return LakeConfig(root=root)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed TOML: {exc}", file=CONFIG_NAME) from None
+    return _from_toml(root, data)
+
+
+def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
+    known = {"paths", "prov", "policy"}
+    for key in data:
+        if key not in known:
+            raise InputError(f"unknown section [{key}]", file=CONFIG_NAME, field=key)
+    paths = dict(DEFAULT_PATHS)
+    for key, value in _table(data, "paths").items():
+        if key not in DEFAULT_PATHS:
+            raise InputError("unknown path key", file=CONFIG_NAME, field=f"paths.{key}")
+        paths[key] = _relative_dir(value, f"paths.{key}")
+    prov_table = _table(data, "prov")
+    namespace = prov_table.get("namespace", DEFAULT_NAMESPACE)
+    if not isinstance(namespace, str) or not namespace.startswith(("http://", "https://", "urn:")):
+        raise InputError("namespace must be an http(s) or urn IRI", file=CONFIG_NAME,
+                         field="prov.namespace")
+    if not namespace.endswith(("/", "#", ":")):
+        namespace += "/"
+    record_user = prov_table.get("record_user", False)
+    if not isinstance(record_user, bool):
+        raise InputError("must be true or false", file=CONFIG_NAME, field="prov.record_user")
+    min_age = _table(data, "policy").get("gc_min_age_hours", 24)
+    if not isinstance(min_age, int | float) or isinstance(min_age, bool) or min_age < 0:
+        raise InputError("must be a non-negative number", file=CONFIG_NAME,
+                         field="policy.gc_min_age_hours")
+    return LakeConfig(root=root, paths=paths, namespace=namespace, record_user=record_user,
+                      gc_min_age_hours=float(min_age))
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise InputError("must be a table", file=CONFIG_NAME, field=name)
+    return table
+
+
+def _relative_dir(value: object, field_name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be a non-empty string", file=CONFIG_NAME, field=field_name)
+    parts = Path(value).parts
+    if Path(value).is_absolute() or ".." in parts:
+        raise InputError("must be relative to the lake root, without '..'", file=CONFIG_NAME,
+                         field=field_name)
+    return Path(value).as_posix().rstrip("/")
+
+
+def find_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """``--root``, else ``$KFM_PROV_ROOT``, else the nearest ancestor with the config or data/."""
+    given = explicit if explicit is not None else os.environ.get(ROOT_ENV) or None
+    if given is not None:
+        root = Path(given).expanduser()
+        if not root.is_dir():
+            raise NotFoundError("lake root does not exist or is not a directory", file=str(root))
+        return root.resolve()
+    start = (cwd or Path.cwd()).resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / CONFIG_NAME).is_file() or (candidate / "data").is_dir():
+            return candidate
+    raise NotFoundError(
+        "no lake found: no kfm-prov.toml or data/ in this directory or its parents",
+        file=str(start),
+        hint="run `kfm-prov init` or pass --root",
+    )

@@ -1,0 +1,28 @@
+"""A finding: one problem, with a stable code, where it is, and what to do about it.
+
+``validate``, ``record``, ``check`` and ``verify`` collect every finding instead of stopping
+at the first, so a user fixes a receipt once, not once per run of the command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # stable, e.g. "schema", "digest-mismatch", "orphan-input"
+    message: str
+    file: str | None = None  # root-relative where possible
+    pointer: str | None = None  # JSON pointer or field name inside ``file``
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def one_line(self) -> str:
+        where = self.file or ""
+        if self.pointer:
+            where = f"{where}: {self.pointer}" if where else self.pointer
+        text = f"[{self.code}] {self.message}"
+        return f"{text} ({where})" if where else text

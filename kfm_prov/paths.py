@@ -1,0 +1,77 @@
+"""Safe paths: every path kfm-prov records is POSIX, relative to the root, and stays inside it.
+
+A receipt that names ``/etc/passwd``, ``../other-lake/x`` or a symlink that leaves the lake
+would let lineage point at files nobody governs, so these are refused at the boundary,
+before anything else reads the path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from kfm_prov.errors import InputError
+
+_FORBIDDEN_CHARS = ("\x00", "\n", "\r")
+
+
+def check_relative(rel: str, *, file: str | None = None, field: str | None = None) -> str:
+    """Validate the text of a root-relative path and return it normalised (POSIX, no ``./``)."""
+    if not isinstance(rel, str) or not rel:
+        raise InputError("path must be a non-empty string", file=file, field=field)
+    if any(ch in rel for ch in _FORBIDDEN_CHARS):
+        raise InputError("path contains a NUL or newline", file=file, field=field)
+    if "\\" in rel:
+        raise InputError(f"path must use '/' separators: {rel!r}", file=file, field=field)
+    pure = PurePosixPath(rel)
+    if pure.is_absolute():
+        raise InputError(f"path must be relative to the lake root: {rel!r}", file=file, field=field)
+    if ".." in pure.parts:
+        raise InputError(f"path must not contain '..': {rel!r}", file=file, field=field)
+    normalised = pure.as_posix()
+    if normalised in ("", "."):
+        raise InputError("path names the lake root itself", file=file, field=field)
+    return normalised
+
+
+def resolve_inside(
+    root: Path, rel: str, *, file: str | None = None, field: str | None = None
+) -> Path:
+    """Absolute path of ``rel`` under ``root``, refusing any symlink that leads out of it."""
+    rel = check_relative(rel, file=file, field=field)
+    real_root = root.resolve()
+    target = (real_root / rel).resolve()
+    if not target.is_relative_to(real_root):
+        raise InputError(f"path leaves the lake root through a symlink: {rel!r}", file=file,
+                         field=field)
+    return real_root / rel
+
+
+def to_relative(root: Path, path: str | os.PathLike[str], *, base: Path | None = None) -> str:
+    """Root-relative POSIX path of a user-typed path (relative to ``base`` or absolute).
+
+    Used for command-line arguments; the result passed ``resolve_inside``, so symlinks that
+    leave the root are refused here too.
+    """
+    raw = os.fspath(path)
+    if any(ch in raw for ch in _FORBIDDEN_CHARS):
+        raise InputError("path contains a NUL or newline", file=repr(raw))
+    candidate = Path(raw)
+    if not candidate.is_absolute():
+        candidate = (base or Path.cwd()) / candidate
+    real_root = root.resolve()
+    absolute = Path(os.path.normpath(candidate))
+    if not absolute.is_relative_to(real_root):
+        # Allow a cwd reached through a symlink to the root: compare resolved parents.
+        parent = absolute.parent.resolve()
+        if not parent.is_relative_to(real_root):
+            raise InputError("path is outside the lake root", file=raw)
+        absolute = parent / absolute.name
+    rel = absolute.relative_to(real_root).as_posix()
+    resolve_inside(real_root, rel, file=raw)
+    return rel
+
+
+def is_under(rel: str, prefix: str) -> bool:
+    """True when root-relative ``rel`` is ``prefix`` or lies below it."""
+    return rel == prefix or rel.startswith(prefix.rstrip("/") + "/")

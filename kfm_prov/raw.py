@@ -1,0 +1,364 @@
+"""Raw captures: ``manifest.yml`` and ``checksums.sha256`` under ``data/raw/<family>/``.
+
+Raw is write-once. Recording a file whose bytes are already recorded is a no-op; a file
+whose bytes changed since it was recorded is refused and nothing is written. The nearest
+manifest (walking up from a file's directory to the family directory) applies to a file;
+values that differ for one file live under its ``files:`` entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kfm_prov import jsonio
+from kfm_prov.config import SENSITIVITIES, LakeConfig
+from kfm_prov.digests import hash_files, hex_of, normalize_digest
+from kfm_prov.errors import InputError, RefusedError
+from kfm_prov.findings import Finding
+from kfm_prov.paths import is_under, resolve_inside
+from kfm_prov.timeutil import now_utc
+from kfm_prov.validation import validate_data
+
+MANIFEST = "manifest.yml"
+CHECKSUMS = "checksums.sha256"
+_RESERVED = {MANIFEST, CHECKSUMS, "manifest.yaml"}
+
+
+@dataclass(frozen=True)
+class RawInfo:
+    """What the lake knows of one recorded raw file."""
+
+    path: str  # root-relative
+    digest: str  # as recorded in checksums.sha256
+    license: str
+    attribution: str
+    sensitivity: str
+    source: dict[str, str]
+    captured_at: str | None
+    manifest: str  # root-relative path of the manifest that applies
+
+
+# --- licenses -----------------------------------------------------------------------------
+
+def canonical_license(value: str, *, file: str | None = None, field: str = "license") -> str:
+    """The canonical SPDX expression, or an error naming the closest known id."""
+    from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+
+    try:
+        return str(canonicalize_license_expression(value))
+    except InvalidLicenseExpression:
+        match = _nearest_license(value)
+        hint = f"did you mean {match!r}?" if match else "see https://spdx.org/licenses/"
+        raise InputError(f"unknown SPDX license {value!r}", file=file, field=field,
+                         hint=hint) from None
+
+
+def _nearest_license(value: str) -> str | None:
+    ids = _license_ids()
+    found = difflib.get_close_matches(value.lower(), list(ids), n=1, cutoff=0.5)
+    return ids[found[0]] if found else None
+
+
+@functools.cache
+def _license_ids() -> dict[str, str]:
+    from packaging.licenses._spdx import LICENSES
+
+    return {key: entry["id"] for key, entry in LICENSES.items() if not entry["deprecated"]}
+
+
+# --- YAML and checksums files -------------------------------------------------------------
+
+def _yaml_loader() -> type:
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        """SafeLoader that refuses duplicate keys, which YAML would silently overwrite."""
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        keys = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            keys.add(key)
+        return dict(loader.construct_pairs(node, deep=deep))
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 construct_mapping)
+    # Timestamps stay strings: receipts carry RFC 3339 text, not datetime objects.
+    StrictLoader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return StrictLoader
+
+
+def read_manifest(path: Path, *, display: str) -> dict[str, Any]:
+    """Parse and schema-check a raw manifest; errors name the file and field."""
+    data = read_manifest_unchecked(path, display=display)
+    findings = validate_data("raw_manifest", data, file=display)
+    if findings:
+        raise InputError(findings[0].message, file=display, field=findings[0].pointer)
+    return data
+
+
+def read_manifest_unchecked(path: Path, *, display: str) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", file=display) from None
+    except UnicodeDecodeError:
+        raise InputError("file is not UTF-8 text", file=display) from None
+    try:
+        return yaml.load(text, Loader=_yaml_loader())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"malformed YAML{where}: {problem}", file=display) from None
+
+
+def read_checksums(path: Path, *, display: str) -> dict[str, str]:
+    """``sha256sum`` format: ``<hex>  <path>`` (or ``<hex> *<path>``) → {path: digest}."""
+    entries: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return entries
+    except UnicodeDecodeError:
+        raise InputError("file is not UTF-8 text", file=display) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        digest, sep, name = line.partition(" ")
+        if not sep or not name or name[0] not in " *":
+            raise InputError("expected '<sha256 hex>  <path>'", file=display,
+                             field=f"line {number}")
+        name = name[1:]
+        digest = normalize_digest(digest, file=display, field=f"line {number}")
+        pure = PurePosixPath(name)
+        if pure.is_absolute() or ".." in pure.parts or name.startswith("\\"):
+            raise InputError(f"unsafe path {name!r}", file=display, field=f"line {number}")
+        if name in entries and entries[name] != digest:
+            raise InputError(f"{name!r} is listed twice with different digests", file=display,
+                             field=f"line {number}")
+        entries[pure.as_posix()] = digest
+    return entries
+
+
+def render_checksums(entries: dict[str, str]) -> bytes:
+    return "".join(f"{hex_of(entries[name])}  {name}\n" for name in sorted(entries)).encode()
+
+
+def _dump_yaml(data: dict[str, Any]) -> bytes:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+def family_of(config: LakeConfig, rel: str) -> str:
+    """The family directory a raw path lies in; raw files must be inside one."""
+    raw = config.rel("raw")
+    if not is_under(rel, raw) or rel == raw:
+        raise InputError(f"not under {raw}/: raw files must live in the raw zone", file=rel)
+    parts = PurePosixPath(rel).relative_to(raw).parts
+    if len(parts) < 2:
+        raise InputError(f"raw files must be inside a family directory: {raw}/<family>/...",
+                         file=rel)
+    return parts[0]
+
+
+def manifest_dirs(config: LakeConfig, rel: str) -> Iterator[str]:
+    """Directories whose manifest could apply to ``rel``, nearest first, up to the family."""
+    family_dir = f"{config.rel('raw')}/{family_of(config, rel)}"
+    current = PurePosixPath(rel).parent
+    while True:
+        yield current.as_posix()
+        if current.as_posix() == family_dir:
+            return
+        current = current.parent
+
+
+def lookup(config: LakeConfig, rel: str) -> RawInfo | None:
+    """The recorded state of raw file ``rel``, or None when no manifest lists it."""
+    for directory in manifest_dirs(config, rel):
+        manifest_path = config.root / directory / MANIFEST
+        if not manifest_path.is_file():
+            continue
+        display = f"{directory}/{MANIFEST}"
+        manifest = read_manifest(manifest_path, display=display)
+        checksums = read_checksums(config.root / directory / CHECKSUMS,
+                                   display=f"{directory}/{CHECKSUMS}")
+        name = PurePosixPath(rel).relative_to(directory).as_posix()
+        if name not in checksums:
+            return None
+        return _info(rel, checksums[name], manifest, manifest.get("files", {}).get(name, {}),
+                     display)
+    return None
+
+
+def _info(rel: str, digest: str, manifest: dict[str, Any], own: dict[str, Any],
+          display: str) -> RawInfo:
+    def pick(key: str, default: Any = None) -> Any:
+        return own.get(key, manifest.get(key, default))
+
+    return RawInfo(path=rel, digest=digest, license=pick("license"),
+                   attribution=pick("attribution"),
+                   sensitivity=pick("sensitivity", "restricted"),
+                   source=dict(pick("source", {}) or {}), captured_at=pick("captured_at"),
+                   manifest=display)
+
+
+def iter_recorded(config: LakeConfig) -> Iterator[RawInfo | Finding]:
+    """Every recorded raw file (or a finding for a broken manifest), for audits and indexing."""
+    raw_dir = config.dir("raw")
+    if not raw_dir.is_dir():
+        return
+    for manifest_path in sorted(raw_dir.rglob(MANIFEST)):
+        directory = manifest_path.parent.relative_to(config.root).as_posix()
+        display = f"{directory}/{MANIFEST}"
+        try:
+            manifest = read_manifest(manifest_path, display=display)
+            checksums = read_checksums(manifest_path.parent / CHECKSUMS,
+                                       display=f"{directory}/{CHECKSUMS}")
+        except InputError as exc:
+            yield Finding("raw-manifest-invalid", exc.message, exc.file, exc.field)
+            continue
+        files = manifest.get("files", {})
+        for name, digest in sorted(checksums.items()):
+            yield _info(f"{directory}/{name}", digest, manifest, files.get(name, {}), display)
+
+
+# --- raw add ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AddResult:
+    path: str
+    digest: str
+    status: str  # "added" | "unchanged"
+    manifest: str
+
+
+def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: str,
+        source_uri: str | None = None, source_type: str | None = None,
+        sensitivity: str | None = None, captured_at: str | None = None) -> list[AddResult]:
+    """Record raw files in their manifest and checksums; all or nothing.
+
+    Mutates only ``manifest.yml`` and ``checksums.sha256`` of the manifests that apply.
+    Refuses (exit 1) a file whose recorded digest differs from its bytes now.
+    """
+    from filelock import FileLock
+
+    license = canonical_license(license)
+    if not attribution.strip():
+        raise InputError("attribution must not be empty", field="--attribution")
+    if sensitivity is not None and sensitivity not in SENSITIVITIES:
+        raise InputError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}",
+                         field="--sensitivity")
+    if not rels:
+        raise InputError("no raw files given", field="PATH")
+    targets = [_check_raw_file(config, rel) for rel in rels]
+    lock_path = config.dir("cache") / "locks" / "raw.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_path), timeout=60):
+        digests = hash_files([path for _, path in targets])
+        return _record(config, [rel for rel, _ in targets], digests, {
+            "license": license, "attribution": attribution, "sensitivity": sensitivity,
+            "source": _source(source_uri, source_type), "captured_at": captured_at or now_utc(),
+        })
+
+
+def _source(uri: str | None, kind: str | None) -> dict[str, str] | None:
+    source = {k: v for k, v in (("uri", uri), ("type", kind)) if v}
+    return source or None
+
+
+def _check_raw_file(config: LakeConfig, rel: str) -> tuple[str, Path]:
+    family_of(config, rel)
+    absolute = resolve_inside(config.root, rel)
+    if PurePosixPath(rel).name in _RESERVED:
+        raise InputError("a manifest or checksums file is not a raw capture", file=rel)
+    if absolute.is_symlink():
+        raise InputError("raw captures must be regular files, not symlinks", file=rel)
+    if not absolute.is_file():
+        raise InputError("no such file", file=rel)
+    return rel, absolute
+
+
+def _record(config: LakeConfig, rels: list[str], digests: list[str],
+            meta: dict[str, Any]) -> list[AddResult]:
+    staged: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    results: list[AddResult] = []
+    refusals: list[str] = []
+    for rel, digest in zip(rels, digests, strict=True):
+        directory = _manifest_dir_for(config, rel)
+        if directory not in staged:
+            staged[directory] = _load_for_update(config, directory)
+        manifest, checksums = staged[directory]
+        name = PurePosixPath(rel).relative_to(directory).as_posix()
+        display = f"{directory}/{MANIFEST}"
+        recorded = checksums.get(name)
+        if recorded == digest:
+            results.append(AddResult(rel, digest, "unchanged", display))
+            continue
+        if recorded is not None:
+            refusals.append(f"{rel} (recorded {recorded[:19]}…, now {digest[:19]}…)")
+            continue
+        _apply_meta(manifest, name, meta)
+        checksums[name] = digest
+        results.append(AddResult(rel, digest, "added", display))
+    if refusals:
+        raise RefusedError("raw is write-once; bytes changed since they were recorded: "
+                           + "; ".join(refusals),
+                           hint="capture the new bytes under a new path")
+    for directory, (manifest, checksums) in staged.items():
+        if any(r.status == "added" and r.manifest == f"{directory}/{MANIFEST}" for r in results):
+            findings = validate_data("raw_manifest", manifest, file=f"{directory}/{MANIFEST}")
+            if findings:
+                raise InputError(findings[0].message, file=findings[0].file,
+                                 field=findings[0].pointer)
+            jsonio.atomic_write(config.root / directory / CHECKSUMS, render_checksums(checksums))
+            jsonio.atomic_write(config.root / directory / MANIFEST, _dump_yaml(manifest))
+    return results
+
+
+def _manifest_dir_for(config: LakeConfig, rel: str) -> str:
+    dirs = list(manifest_dirs(config, rel))
+    for directory in dirs:
+        if (config.root / directory / MANIFEST).is_file():
+            return directory
+    return dirs[-1]  # the family directory
+
+
+def _load_for_update(config: LakeConfig, directory: str) -> tuple[dict[str, Any], dict[str, str]]:
+    manifest_path = config.root / directory / MANIFEST
+    manifest = (read_manifest(manifest_path, display=f"{directory}/{MANIFEST}")
+                if manifest_path.is_file() else {})
+    checksums = read_checksums(config.root / directory / CHECKSUMS,
+                               display=f"{directory}/{CHECKSUMS}")
+    return manifest, checksums
+
+
+def _apply_meta(manifest: dict[str, Any], name: str, meta: dict[str, Any]) -> None:
+    """Set manifest defaults on first use; keep per-file values only where they differ."""
+    if not manifest:
+        manifest["schema_version"] = "kfm.raw_manifest.v1"
+        for key in ("source", "license", "attribution", "captured_at", "sensitivity"):
+            if meta[key] is not None:
+                manifest[key] = meta[key]
+        return
+    own = {key: value for key, value in meta.items()
+           if value is not None and manifest.get(key) != value and key != "captured_at"}
+    if own:
+        own["captured_at"] = meta["captured_at"]
+        manifest.setdefault("files", {})[name] = own

@@ -1,0 +1,297 @@
+"""Typed receipts: run record, run manifest, validation report, waiver (SPEC §3).
+
+Each model round-trips through ``to_dict``/``from_dict``: fields we do not know are kept in
+``extra`` and written back, so a pipeline's own additions survive kfm-prov touching a
+receipt. ``from_dict`` expects data that already passed the schema (``validation``);
+digests are normalised to ``sha256:<hex>`` on reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfm_prov import jsonio
+from kfm_prov.digests import normalize_digest
+from kfm_prov.errors import InputError
+from kfm_prov.findings import Finding
+from kfm_prov.validation import KINDS, RUN_RECEIPTS, schema_version, validate_data
+
+
+def _split(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in known and k != "schema_version"}
+
+
+@dataclass
+class Runner:
+    type: str = "local"
+    host: str | None = None
+    user: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.host is not None:
+            out["host"] = self.host
+        if self.user is not None:
+            out["user"] = self.user
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Runner:
+        return cls(type=data["type"], host=data.get("host"), user=data.get("user"))
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    dataset_family: str
+    pipeline_id: str
+    git_commit: str
+    started_at: str
+    ended_at: str | None
+    status: str
+    runner: Runner
+    exit_code: int | None = None
+    command: list[str] | None = None
+    environment: dict[str, str] | None = None
+    software: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("run_id", "dataset_family", "pipeline_id", "git_commit", "started_at", "ended_at",
+              "status", "runner", "exit_code", "command", "environment", "software")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": schema_version("run_record"),
+            "run_id": self.run_id,
+            "dataset_family": self.dataset_family,
+            "pipeline_id": self.pipeline_id,
+            "git_commit": self.git_commit,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "status": self.status,
+            "runner": self.runner.to_dict(),
+        }
+        for name in ("exit_code", "command", "environment", "software"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        return cls(
+            run_id=data["run_id"], dataset_family=data["dataset_family"],
+            pipeline_id=data["pipeline_id"], git_commit=data["git_commit"],
+            started_at=data["started_at"], ended_at=data.get("ended_at"),
+            status=data["status"], runner=Runner.from_dict(data["runner"]),
+            exit_code=data.get("exit_code"), command=data.get("command"),
+            environment=data.get("environment"), software=data.get("software"),
+            extra=_split(data, cls._KNOWN),
+        )
+
+
+@dataclass
+class FileEntry:
+    """One input or output of a run: a file at a content state."""
+
+    path: str
+    digest: str
+    role: str
+    size: int | None = None
+    media_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("path", "digest", "role", "size", "media_type")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "digest": self.digest, "role": self.role}
+        if self.size is not None:
+            out["size"] = self.size
+        if self.media_type is not None:
+            out["media_type"] = self.media_type
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], default_role: str, *, file: str = "",
+                  pointer: str = "") -> FileEntry:
+        return cls(
+            path=data["path"],
+            digest=normalize_digest(data["digest"], file=file, field=f"{pointer}/digest"),
+            role=data.get("role", default_role), size=data.get("size"),
+            media_type=data.get("media_type"), extra=_split(data, cls._KNOWN),
+        )
+
+
+@dataclass
+class RunManifest:
+    run_id: str
+    spec_hash: str
+    inputs: list[FileEntry]
+    outputs: list[FileEntry]
+    params: dict[str, Any]
+    versions: dict[str, str] | None = None
+    redactions: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("run_id", "spec_hash", "inputs", "outputs", "params", "versions", "redactions")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": schema_version("run_manifest"),
+            "run_id": self.run_id,
+            "spec_hash": self.spec_hash,
+            "inputs": [e.to_dict() for e in self.inputs],
+            "outputs": [e.to_dict() for e in self.outputs],
+            "params": self.params,
+        }
+        if self.versions is not None:
+            out["versions"] = self.versions
+        if self.redactions is not None:
+            out["redactions"] = self.redactions
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, file: str = "") -> RunManifest:
+        return cls(
+            run_id=data["run_id"],
+            spec_hash=normalize_digest(data["spec_hash"], file=file, field="/spec_hash"),
+            inputs=[FileEntry.from_dict(e, "primary", file=file, pointer=f"/inputs/{i}")
+                    for i, e in enumerate(data["inputs"])],
+            outputs=[FileEntry.from_dict(e, "intermediate", file=file, pointer=f"/outputs/{i}")
+                     for i, e in enumerate(data["outputs"])],
+            params=data["params"], versions=data.get("versions"),
+            redactions=data.get("redactions"), extra=_split(data, cls._KNOWN),
+        )
+
+
+@dataclass
+class Gate:
+    name: str
+    status: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "details": self.details}
+
+
+@dataclass
+class ValidationReport:
+    run_id: str
+    overall_status: str
+    gates: list[Gate]
+    policy: dict[str, Any] | None = None
+    waiver: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("run_id", "overall_status", "gates", "policy", "waiver")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": schema_version("validation_report"),
+            "run_id": self.run_id,
+            "overall_status": self.overall_status,
+            "gates": [g.to_dict() for g in self.gates],
+        }
+        if self.policy is not None:
+            out["policy"] = self.policy
+        if self.waiver is not None:
+            out["waiver"] = self.waiver
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationReport:
+        return cls(
+            run_id=data["run_id"], overall_status=data["overall_status"],
+            gates=[Gate(g["name"], g["status"], g.get("details", {})) for g in data["gates"]],
+            policy=data.get("policy"), waiver=data.get("waiver"),
+            extra=_split(data, cls._KNOWN),
+        )
+
+
+@dataclass
+class Waiver:
+    run_id: str
+    approved_by: str
+    reason: str
+    gates: list[str]
+    expires_at: str
+    approved_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("run_id", "approved_by", "reason", "gates", "expires_at", "approved_at")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": schema_version("waiver"),
+            "run_id": self.run_id, "approved_by": self.approved_by, "reason": self.reason,
+            "gates": self.gates, "expires_at": self.expires_at,
+        }
+        if self.approved_at is not None:
+            out["approved_at"] = self.approved_at
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Waiver:
+        return cls(run_id=data["run_id"], approved_by=data["approved_by"],
+                   reason=data["reason"], gates=list(data["gates"]),
+                   expires_at=data["expires_at"], approved_at=data.get("approved_at"),
+                   extra=_split(data, cls._KNOWN))
+
+
+@dataclass
+class RunReceipts:
+    """The three receipts of one run, read and validated together."""
+
+    record: RunRecord
+    manifest: RunManifest
+    report: ValidationReport
+
+
+def read_receipt(path: Path, kind: str, *, display: str) -> tuple[Any, list[Finding]]:
+    """Load one receipt file; return its data and every schema finding (data None if unreadable)."""
+    try:
+        data = jsonio.read_json(path, display=display)
+    except InputError as exc:
+        code = "missing-receipt" if not path.exists() else "malformed-json"
+        return None, [Finding(code, exc.message, display, exc.field)]
+    return data, validate_data(kind, data, file=display)
+
+
+def check_run_dir(run_dir: Path, *, display: str) -> tuple[dict[str, Any], list[Finding]]:
+    """Validate the three receipts of a run directory and their agreement on ``run_id``."""
+    datas: dict[str, Any] = {}
+    findings: list[Finding] = []
+    for kind in RUN_RECEIPTS:
+        name = KINDS[kind][1]
+        data, found = read_receipt(run_dir / name, kind, display=f"{display}/{name}")
+        findings.extend(found)
+        if data is not None and not found:
+            datas[kind] = data
+    run_ids = {kind: d.get("run_id") for kind, d in datas.items()}
+    if len(set(run_ids.values())) > 1:
+        for kind, run_id in sorted(run_ids.items()):
+            findings.append(Finding("run-id-mismatch",
+                                    f"run_id {run_id!r} differs from the other receipts",
+                                    f"{display}/{KINDS[kind][1]}", "/run_id"))
+    return datas, findings
+
+
+def load_run_receipts(run_dir: Path, *, display: str) -> RunReceipts:
+    """The run's receipts as models; the first finding becomes an ``InputError``."""
+    datas, findings = check_run_dir(run_dir, display=display)
+    if findings:
+        first = findings[0]
+        raise InputError(first.message, file=first.file, field=first.pointer)
+    manifest_file = f"{display}/run_manifest.json"
+    return RunReceipts(
+        record=RunRecord.from_dict(datas["run_record"]),
+        manifest=RunManifest.from_dict(datas["run_manifest"], file=manifest_file),
+        report=ValidationReport.from_dict(datas["validation_report"]),
+    )

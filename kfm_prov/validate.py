@@ -1,0 +1,40 @@
+"""``kfm-prov validate``: schema-check a run directory or a single receipt, every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kfm_prov import jsonio
+from kfm_prov.errors import InputError, NotFoundError
+from kfm_prov.findings import Finding
+from kfm_prov.receipts import check_run_dir, read_receipt
+from kfm_prov.validation import kind_of, validate_data
+
+WAIVER = "waiver.json"
+
+
+def validate_path(path: Path, *, display: str) -> list[Finding]:
+    """Findings for a run directory (three receipts + waiver if any) or one receipt file.
+
+    Reads only; an empty list means valid.
+    """
+    if path.is_dir():
+        _, findings = check_run_dir(path, display=display)
+        if (path / WAIVER).exists():
+            findings.extend(read_receipt(path / WAIVER, "waiver", display=f"{display}/{WAIVER}")[1])
+        return findings
+    if not path.exists():
+        raise NotFoundError("no such file or directory", file=display)
+    if path.suffix in (".yml", ".yaml"):
+        from kfm_prov.raw import read_manifest_unchecked
+
+        try:
+            data = read_manifest_unchecked(path, display=display)
+        except InputError as exc:
+            return [Finding("malformed-yaml", exc.message, display)]
+        return validate_data(kind_of(path, data), data, file=display)
+    try:
+        data = jsonio.read_json(path, display=display)
+    except InputError as exc:
+        return [Finding("malformed-json", exc.message, display, exc.field)]
+    return validate_data(kind_of(path, data), data, file=display)
