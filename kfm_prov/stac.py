@@ -1,0 +1,855 @@
+"""STAC 1.1 records of promoted versions: the root catalog, one collection per family, one
+item per version.
+
+Rendering is pure: :func:`render_stac` returns bytes keyed by root-relative path and writes
+nothing, so the promotion can stage them with its other files and commit them in one
+atomic step. Every object is validated offline (:func:`validate_stac`) before it is
+returned; the schemas are pystac's bundled core schemas plus the extension schemas that
+ship in ``kfm_prov/schemas/stac/``. Nothing here opens a socket.
+
+Hrefs are relative and no self links are written, so the catalog stays valid wherever the
+lake is copied. Output is a pure function of the release and the existing bytes: no wall
+clock, sorted keys, one trailing newline.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pystac
+from pystac.extensions.file import FileExtension
+from pystac.extensions.version import VersionExtension, VersionRelType
+from pystac.utils import datetime_to_str
+
+from kfm_prov.errors import CheckFailed, InputError
+from kfm_prov.release import Release, ReleaseFile
+
+STAC_DIR = "data/stac"
+CATALOG_PATH = f"{STAC_DIR}/catalog.json"
+CATALOG_ID = "kfm"
+
+#: Link relation of the PROV bundle (PROV-AQ's ``has_provenance``, as SPEC §7 asks).
+PROVENANCE_REL = "http://www.w3.org/ns/prov#has_provenance"
+#: Link relation of the reconstructibility certificate. No registered IANA or STAC
+#: relation says "attestation that this can be rebuilt" (``describedby`` is too vague to
+#: look up by), so this is our own, stable across lakes whatever their PROV namespace.
+CERTIFICATE_REL = "kfm:certificate"
+DERIVED_FROM_REL = "derived_from"
+
+FILE_SCHEMA = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+VERSION_SCHEMA = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
+PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+_VENDORED = ("file", "processing", "projection", "version")
+
+GEOJSON = "application/geo+json"
+_JSON = "application/json"
+_GLOBAL_BBOX = [-180.0, -90.0, 180.0, 90.0]
+_OPEN_INTERVAL: list[list[datetime | None]] = [[None, None]]  # replaced before writing
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHA256 = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+_MULTIHASH_SHA256 = re.compile(r"^1220[0-9a-f]{64}$")
+_STAC_LICENSE = re.compile(r"^[\w\-\.\+]+$")
+
+
+# ---------------------------------------------------------------------------------------
+# paths and ids
+
+
+def item_id(family: str, version: str) -> str:
+    """The item id of a version: ``<family>-<version>``, lowercase (STAC lint rules)."""
+    return f"{family}-{version}".lower()
+
+
+def collection_path(family: str) -> str:
+    """Root-relative path of a family's collection."""
+    return f"{STAC_DIR}/{family}/collection.json"
+
+
+def item_path(family: str, version: str) -> str:
+    """Root-relative path of a version's item: the file name equals the item id."""
+    iid = item_id(family, version)
+    return f"{STAC_DIR}/{family}/{iid}/{iid}.json"
+
+
+def existing_stac_files(root: Path, family: str) -> dict[str, bytes]:
+    """Read what :func:`render_stac` needs as ``existing``: the catalog, the family's
+    collection and every item that collection links. Reads only; missing files are left
+    out (they do not exist yet)."""
+    out: dict[str, bytes] = {}
+    _check_name(family, "family")
+    for rel in (CATALOG_PATH, collection_path(family)):
+        if (root / rel).is_file():
+            out[rel] = (root / rel).read_bytes()
+    coll = out.get(collection_path(family))
+    if coll is None:
+        return out
+    data = _load_json(coll, collection_path(family))
+    if not isinstance(data, dict):
+        raise InputError("not a STAC collection", file=collection_path(family))
+    for rel in _item_link_paths(data, collection_path(family)):
+        target = root / rel
+        if target.is_file() and target.resolve().is_relative_to(root.resolve()):
+            out[rel] = target.read_bytes()
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# rendering
+
+
+def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) -> dict[str, bytes]:
+    """Render the catalog, the family's collection and the new item.
+
+    ``existing`` maps root-relative paths to the current bytes of the catalog, the
+    collection and every item the collection links (see :func:`existing_stac_files`); a
+    missing key means the file does not exist yet. The collection's extent and license are
+    recomputed from all its items, so an item it links but ``existing`` lacks is an error.
+    ``root`` is only read from: GeoJSON products are read at ``root / file.path`` (already
+    in place when the promotion calls this) for their bbox and geometry, and checked
+    against the release's size and digest. Returns root-relative path -> bytes; writes
+    nothing.
+    """
+    _check_release(release)
+    family = release.family
+    coll_rel = collection_path(family)
+    item_rel = item_path(family, release.version)
+
+    new_item = _build_item(release, root)
+    new_summary = _summarize_item(new_item, item_rel)
+
+    coll_data = None
+    if coll_rel in existing:
+        coll_data = _load_json(existing[coll_rel], coll_rel)
+        if not isinstance(coll_data, dict) or coll_data.get("type") != "Collection":
+            raise InputError("not a STAC collection", file=coll_rel, field="type")
+    summaries = [new_summary]
+    item_links: list[str] = []
+    if coll_data is not None:
+        for rel in _item_link_paths(coll_data, coll_rel):
+            item_links.append(rel)
+            if rel == item_rel:
+                continue  # this version's item is being (re)rendered
+            if rel not in existing:
+                raise InputError(
+                    f"collection '{family}' links item {rel} but its bytes were not given",
+                    file=coll_rel,
+                    hint="pass every linked item in existing (see existing_stac_files)",
+                )
+            summaries.append(_summarize_item(_load_json(existing[rel], rel), rel))
+    if release.predecessor_version is not None:
+        pred = item_path(family, release.predecessor_version)
+        if pred not in item_links:
+            raise InputError(
+                f"predecessor version {release.predecessor_version} of {family} has no "
+                "STAC item in the collection",
+                file=coll_rel,
+                field="predecessor_version",
+            )
+
+    collection = _build_collection(release, coll_data, summaries)
+    catalog = _build_catalog(release, existing.get(CATALOG_PATH), collection)
+
+    out: dict[str, bytes] = {}
+    for rel, obj in ((CATALOG_PATH, catalog), (coll_rel, collection), (item_rel, new_item)):
+        validate_stac(obj, path=rel)
+        out[rel] = _dump(obj)
+    return out
+
+
+def _build_item(release: Release, root: Path) -> dict[str, Any]:
+    item_rel = item_path(release.family, release.version)
+    item_dir = posixpath.dirname(item_rel)
+    bbox, geometry = _product_extent(release, root)
+    license_id, license_links = _stac_license(release.license)
+
+    properties: dict[str, Any] = {
+        "kfm:run_id": release.run_id,
+        "kfm:spec_hash": release.spec_hash,
+        "kfm:pipeline_id": release.pipeline_id,
+        "kfm:git_commit": release.git_commit,
+        "kfm:sensitivity": release.sensitivity,
+        "license": license_id,
+        "processing:datetime": _stac_time(release.run_ended_at, "run_ended_at"),
+    }
+    if release.software:
+        properties["processing:software"] = dict(sorted(release.software.items()))
+    if release.lineage:
+        properties["processing:lineage"] = release.lineage
+    if release.attribution:
+        properties["providers"] = [{"name": release.attribution, "roles": ["licensor"]}]
+    if release.title:
+        properties["title"] = release.title
+    if release.description:
+        properties["description"] = release.description
+
+    item = pystac.Item(
+        id=item_id(release.family, release.version),
+        geometry=geometry,
+        bbox=bbox,
+        datetime=_utc(release.promoted_at, "promoted_at"),
+        start_datetime=_utc(release.run_started_at, "run_started_at"),
+        end_datetime=_utc(release.run_ended_at, "run_ended_at"),
+        properties=properties,
+        collection=release.family,
+    )
+    for key, rf in _asset_keys(release):
+        asset = pystac.Asset(
+            href=_href(rf.path, item_dir), media_type=rf.media_type, roles=[rf.role]
+        )
+        item.add_asset(key, asset)
+        fext = FileExtension.ext(asset, add_if_missing=True)
+        fext.checksum = "1220" + _sha256_hex(rf.digest, rf.path)
+        fext.size = rf.size
+    VersionExtension.ext(item, add_if_missing=True).apply(version=release.version)
+
+    def link(rel: str, target: str, media_type: str, title: str | None = None) -> None:
+        item.add_link(pystac.Link(rel, _href(target, item_dir), media_type, title=title))
+
+    link("root", CATALOG_PATH, _JSON)
+    link("parent", collection_path(release.family), _JSON)
+    link("collection", collection_path(release.family), _JSON)
+    if release.predecessor_version is not None:
+        link(
+            VersionRelType.PREDECESSOR,
+            item_path(release.family, release.predecessor_version),
+            GEOJSON,
+            f"{release.family} {release.predecessor_version}",
+        )
+    link(PROVENANCE_REL, release.prov_bundle_path, _JSON, "PROV bundle")
+    link(CERTIFICATE_REL, release.certificate_path, _JSON, "Reconstructibility certificate")
+    for derived in dict.fromkeys(release.derived_from_items):
+        link(DERIVED_FROM_REL, derived, GEOJSON)
+    for lic in license_links:
+        item.add_link(lic)
+
+    item.stac_extensions = sorted({*item.stac_extensions, PROCESSING_SCHEMA})
+    return item.to_dict(include_self_link=False, transform_hrefs=False)
+
+
+def _build_collection(
+    release: Release, existing: dict[str, Any] | None, summaries: list[_ItemSummary]
+) -> dict[str, Any]:
+    family = release.family
+    coll_rel = collection_path(family)
+    coll_dir = posixpath.dirname(coll_rel)
+    if existing is None:
+        collection = pystac.Collection(
+            id=family,
+            description=release.description or f"Promoted versions of {family}.",
+            extent=pystac.Extent(
+                pystac.SpatialExtent([_GLOBAL_BBOX]), pystac.TemporalExtent(_OPEN_INTERVAL)
+            ),
+            title=release.title,
+            license="other",
+        )
+    else:
+        if existing.get("id") != family:
+            raise InputError(
+                f"collection id {existing.get('id')!r} is not the family {family!r}",
+                file=coll_rel,
+                field="id",
+            )
+        collection = _from_dict(pystac.Collection, existing, coll_rel)
+        if release.title and not collection.title:
+            collection.title = release.title
+
+    boxes = [s.bbox for s in summaries if s.bbox is not None]
+    spatial = [_union(boxes)] if boxes else [_GLOBAL_BBOX]
+    times = sorted(s.datetime for s in summaries)
+    collection.extent = pystac.Extent(
+        pystac.SpatialExtent(spatial), pystac.TemporalExtent([[times[0], times[-1]]])
+    )
+    licenses = sorted({s.license for s in summaries if s.license})
+    collection.license = licenses[0] if len(licenses) == 1 else "other"
+    providers: dict[str, dict[str, Any]] = {}
+    for s in summaries:
+        for p in s.providers:
+            providers.setdefault(json.dumps(p, sort_keys=True), p)
+    collection.providers = [
+        pystac.Provider.from_dict(providers[k]) for k in sorted(providers)
+    ] or None
+
+    managed = {"self", "root", "parent", "license"}
+    kept = [lk for lk in collection.links if lk.rel not in managed]
+    new_item = item_path(family, release.version)
+    if new_item not in _item_link_paths(
+        {"links": [lk.to_dict(transform_href=False) for lk in kept]}, coll_rel
+    ):
+        kept.append(
+            pystac.Link(
+                "item",
+                _href(new_item, coll_dir),
+                GEOJSON,
+                title=f"{family} {release.version}",
+            )
+        )
+    license_links: list[pystac.Link] = []
+    if collection.license == "other":
+        # "other" must point somewhere: every license link of the items, and the SPDX
+        # page of every item that carries a plain SPDX id.
+        by_href: dict[str, dict[str, Any]] = {}
+        for s in summaries:
+            if s.license and s.license != "other" and not s.license.startswith("LicenseRef-"):
+                href = f"https://spdx.org/licenses/{s.license}.html"
+                by_href.setdefault(
+                    href, {"rel": "license", "href": href, "type": "text/html", "title": s.license}
+                )
+            for lic in s.license_links:
+                by_href.setdefault(lic["href"], lic)
+        license_links = [pystac.Link.from_dict(by_href[h]) for h in sorted(by_href)]
+    collection.links = [
+        pystac.Link("root", _href(CATALOG_PATH, coll_dir), _JSON),
+        pystac.Link("parent", _href(CATALOG_PATH, coll_dir), _JSON),
+        *kept,
+        *license_links,
+    ]
+    return collection.to_dict(include_self_link=False, transform_hrefs=False)
+
+
+def _build_catalog(
+    release: Release, existing: bytes | None, collection: dict[str, Any]
+) -> dict[str, Any]:
+    if existing is None:
+        catalog = pystac.Catalog(
+            id=CATALOG_ID,
+            description="Promoted data products of this lake, published by kfm-prov.",
+            title="KFM processed data",
+        )
+    else:
+        catalog = _from_dict(pystac.Catalog, _load_json(existing, CATALOG_PATH), CATALOG_PATH)
+    coll_rel = collection_path(release.family)
+    kept = [lk for lk in catalog.links if lk.rel not in ("self", "root")]
+    children = {
+        _resolve(href, STAC_DIR)
+        for lk in kept
+        if lk.rel == "child" and (href := lk.get_href(transform_href=False))
+    }
+    if coll_rel not in children:
+        kept.append(
+            pystac.Link(
+                "child",
+                _href(coll_rel, STAC_DIR),
+                _JSON,
+                title=collection.get("title") or release.family,
+            )
+        )
+    catalog.links = [pystac.Link("root", "./catalog.json", _JSON), *kept]
+    return catalog.to_dict(include_self_link=False, transform_hrefs=False)
+
+
+# ---------------------------------------------------------------------------------------
+# what a collection needs from each of its items
+
+
+@dataclass(frozen=True)
+class _ItemSummary:
+    """The few fields of an item that the collection aggregates."""
+
+    bbox: list[float] | None
+    datetime: datetime
+    license: str | None
+    providers: list[dict[str, Any]]
+    license_links: list[dict[str, Any]]
+
+
+def _summarize_item(item: Any, rel: str) -> _ItemSummary:
+    if not isinstance(item, dict) or item.get("type") != "Feature":
+        raise InputError("not a STAC item", file=rel, field="type")
+    props = item.get("properties")
+    if not isinstance(props, dict):
+        raise InputError("STAC item has no properties", file=rel, field="properties")
+    bbox = item.get("bbox")
+    box: list[float] | None = None
+    if bbox is not None:
+        if (
+            not isinstance(bbox, list)
+            or len(bbox) not in (4, 6)
+            or not all(_is_number(v) for v in bbox)
+        ):
+            raise InputError("STAC item has a malformed bbox", file=rel, field="bbox")
+        half = len(bbox) // 2
+        box = [bbox[0], bbox[1], bbox[half], bbox[half + 1]]
+    when = props.get("datetime") or props.get("start_datetime")
+    if not isinstance(when, str):
+        raise InputError("STAC item has no datetime", file=rel, field="properties/datetime")
+    license_ = props.get("license")
+    providers = props.get("providers") or []
+    if not isinstance(providers, list) or not all(isinstance(p, dict) for p in providers):
+        raise InputError("malformed providers", file=rel, field="properties/providers")
+    links = item.get("links") or []
+    if not isinstance(links, list):
+        raise InputError("malformed links", file=rel, field="links")
+    license_links = [
+        lk
+        for lk in links
+        if isinstance(lk, dict) and lk.get("rel") == "license" and isinstance(lk.get("href"), str)
+    ]
+    return _ItemSummary(
+        box,
+        _utc(when, "properties/datetime", file=rel),
+        license_ if isinstance(license_, str) else None,
+        providers,
+        license_links,
+    )
+
+
+def _item_link_paths(collection: Mapping[str, Any], coll_rel: str) -> list[str]:
+    """Root-relative paths of a collection's item links, in link order."""
+    links = collection.get("links", [])
+    if not isinstance(links, list):
+        raise InputError("malformed links", file=coll_rel, field="links")
+    out: list[str] = []
+    for i, lk in enumerate(links):
+        if not isinstance(lk, dict) or not isinstance(lk.get("href"), str):
+            raise InputError("malformed link", file=coll_rel, field=f"links/{i}")
+        if lk.get("rel") == "item":
+            rel = _resolve(lk["href"], posixpath.dirname(coll_rel))
+            if rel is None:
+                raise InputError(
+                    f"item link {lk['href']!r} is not a relative path inside data/stac",
+                    file=coll_rel,
+                    field=f"links/{i}",
+                )
+            if rel not in out:
+                out.append(rel)
+    return out
+
+
+def _resolve(href: str, base_dir: str) -> str | None:
+    """Root-relative path of a relative href, or None if it is absolute or escapes."""
+    if "://" in href or href.startswith("/") or "\\" in href:
+        return None
+    rel = posixpath.normpath(posixpath.join(base_dir, href))
+    if not rel.startswith(STAC_DIR + "/"):
+        return None
+    return rel
+
+
+# ---------------------------------------------------------------------------------------
+# products
+
+
+def _asset_keys(release: Release) -> Iterator[tuple[str, ReleaseFile]]:
+    """Asset key = the file's path inside the version directory (its name, usually)."""
+    prefix = f"data/processed/{release.family}/{release.version}/"
+    seen: set[str] = set()
+    for rf in release.files:
+        key = rf.path[len(prefix) :] if rf.path.startswith(prefix) else posixpath.basename(rf.path)
+        if key in seen:
+            raise InputError(f"two promoted files share the asset key {key!r}", file=rf.path)
+        seen.add(key)
+        yield key, rf
+
+
+def _product_extent(
+    release: Release, root: Path
+) -> tuple[list[float] | None, dict[str, Any] | None]:
+    """Bbox over every coordinate of every GeoJSON product; the bbox polygon as geometry.
+
+    A convex hull would be tighter; the bbox polygon is what STAC search needs. Products
+    that cross the antimeridian get a bbox spanning the whole longitude range in between.
+    """
+    boxes: list[list[float]] = []
+    for rf in release.files:
+        if _bare_media_type(rf.media_type) != GEOJSON:
+            continue
+        data = _read_product(rf, root)
+        box = _geojson_bbox(data, rf.path)
+        if box is not None:
+            boxes.append(box)
+    if not boxes:
+        return None, None
+    minx, miny, maxx, maxy = _union(boxes)
+    if minx == maxx and miny == maxy:
+        return [minx, miny, maxx, maxy], {"type": "Point", "coordinates": [minx, miny]}
+    ring = [[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]
+    return [minx, miny, maxx, maxy], {"type": "Polygon", "coordinates": [ring]}
+
+
+def _read_product(rf: ReleaseFile, root: Path) -> bytes:
+    path = root / rf.path
+    try:
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise InputError("promoted file resolves outside the root", file=rf.path)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read promoted file: {exc.strerror}", file=rf.path) from exc
+    if len(data) != rf.size:
+        raise CheckFailed(
+            f"promoted file has {len(data)} bytes, the release records {rf.size}",
+            file=rf.path,
+            field="size",
+        )
+    if hashlib.sha256(data).hexdigest() != _sha256_hex(rf.digest, rf.path):
+        raise CheckFailed(
+            "promoted file does not match its recorded digest", file=rf.path, field="digest"
+        )
+    return data
+
+
+def _geojson_bbox(data: bytes, path: str) -> list[float] | None:
+    """[minx, miny, maxx, maxy] over all positions, or None if there is no geometry."""
+    doc = _load_json(data, path, what="GeoJSON")
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def positions(coords: Any, where: str) -> None:
+        if isinstance(coords, list) and coords and _is_number(coords[0]):
+            if len(coords) < 2 or not all(_is_number(c) for c in coords):
+                raise InputError("malformed GeoJSON position", file=path, field=where)
+            x, y = float(coords[0]), float(coords[1])
+            if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
+                raise InputError(
+                    f"GeoJSON position ({coords[0]}, {coords[1]}) is outside WGS 84 "
+                    "longitude/latitude (RFC 7946)",
+                    file=path,
+                    field=where,
+                )
+            xs.append(coords[0])
+            ys.append(coords[1])
+        elif isinstance(coords, list):
+            for c in coords:
+                positions(c, where)
+        else:
+            raise InputError("malformed GeoJSON coordinates", file=path, field=where)
+
+    def geometry(geom: Any, where: str) -> None:
+        if geom is None:
+            return
+        if not isinstance(geom, dict):
+            raise InputError("malformed GeoJSON geometry", file=path, field=where)
+        kind = geom.get("type")
+        if kind == "GeometryCollection":
+            parts = geom.get("geometries")
+            if not isinstance(parts, list):
+                raise InputError("malformed GeometryCollection", file=path, field=where)
+            for i, g in enumerate(parts):
+                geometry(g, f"{where}/geometries/{i}")
+        elif kind in (
+            "Point",
+            "MultiPoint",
+            "LineString",
+            "MultiLineString",
+            "Polygon",
+            "MultiPolygon",
+        ):
+            positions(geom.get("coordinates"), f"{where}/coordinates")
+        else:
+            raise InputError(f"unknown GeoJSON geometry type {kind!r}", file=path, field=where)
+
+    def feature(feat: Any, where: str) -> None:
+        if not isinstance(feat, dict) or feat.get("type") != "Feature":
+            raise InputError("malformed GeoJSON Feature", file=path, field=where)
+        geometry(feat.get("geometry"), f"{where}/geometry")
+
+    if not isinstance(doc, dict):
+        raise InputError("GeoJSON is not an object", file=path)
+    if doc.get("type") == "FeatureCollection":
+        feats = doc.get("features")
+        if not isinstance(feats, list):
+            raise InputError("FeatureCollection has no features list", file=path)
+        for i, f in enumerate(feats):
+            feature(f, f"features/{i}")
+    elif doc.get("type") == "Feature":
+        feature(doc, "")
+    else:
+        geometry(doc, "")
+    if not xs:
+        return None
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+
+def validate_stac(obj: Mapping[str, Any], *, path: str | None = None) -> None:
+    """Validate a STAC 1.1 catalog, collection or item dict, offline.
+
+    Core schemas come from pystac's bundle, extension schemas from ``schemas/stac/``; a
+    ``$ref`` to anything else fails instead of being fetched. On top of the schemas, the
+    kfm profile: lowercase item ids without ``:`` or ``/``, and ``file:checksum`` in the
+    sha2-256 multihash form ``1220`` + 64 hex. Raises :class:`InputError` naming the object
+    (``path`` if given) and the failing field; returns None when it holds.
+    """
+    import jsonschema
+    import referencing.exceptions
+
+    kind = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}.get(
+        str(obj.get("type"))
+    )
+    oid = obj.get("id")
+    label = f"STAC {kind or 'object'} {oid!r}"
+    if kind is None:
+        raise InputError(
+            f"{label} has an unknown type {obj.get('type')!r}", file=path, field="type"
+        )
+    version = obj.get("stac_version")
+    core = f"https://schemas.stacspec.org/v{version}/{kind}-spec/json-schema/{kind}.json"
+    registry, schemas = _schema_registry()
+    if core not in schemas:
+        raise InputError(
+            f"{label}: STAC version {version!r} has no bundled schema",
+            file=path,
+            field="stac_version",
+        )
+    extensions = obj.get("stac_extensions", [])
+    if not isinstance(extensions, list):
+        raise InputError(
+            f"{label}: stac_extensions is not a list", file=path, field="stac_extensions"
+        )
+    instance = json.loads(json.dumps(obj))  # tuples -> lists, as the schemas expect
+    for uri in [core, *extensions]:
+        schema = schemas.get(uri)
+        if schema is None:
+            raise InputError(
+                f"{label}: no offline schema for extension {uri}",
+                file=path,
+                field="stac_extensions",
+                hint="vendor it under kfm_prov/schemas/stac/ or drop the extension",
+            )
+        cls = jsonschema.validators.validator_for(schema)
+        try:
+            errors = list(cls(schema, registry=registry).iter_errors(instance))
+        except referencing.exceptions.Unresolvable as exc:
+            raise InputError(
+                f"{label}: schema {uri} refers to {getattr(exc, 'ref', exc)}, which is not "
+                "available offline",
+                file=path,
+            ) from exc
+        if errors:
+            best = jsonschema.exceptions.best_match(errors)
+            while best.context:
+                best = jsonschema.exceptions.best_match(best.context)
+            where = "/" + "/".join(str(p) for p in best.absolute_path)
+            raise InputError(
+                f"{label} does not validate against {uri}: {best.message}",
+                file=path,
+                field=where,
+            )
+    if kind == "item" and isinstance(oid, str) and (oid != oid.lower() or ":" in oid or "/" in oid):
+        raise InputError(
+            f"{label}: item ids are lowercase without ':' or '/'", file=path, field="id"
+        )
+    assets = obj.get("assets") or {}
+    for key, asset in assets.items() if isinstance(assets, dict) else ():
+        checksum = asset.get("file:checksum") if isinstance(asset, dict) else None
+        if checksum is not None and not _MULTIHASH_SHA256.match(str(checksum)):
+            raise InputError(
+                f"{label}: file:checksum of asset {key!r} is not a sha2-256 multihash "
+                "('1220' + 64 hex)",
+                file=path,
+                field=f"/assets/{key}/file:checksum",
+            )
+
+
+@functools.cache
+def _schema_registry() -> tuple[Any, dict[str, dict[str, Any]]]:
+    """pystac's bundled core schemas plus ours, in a registry that never retrieves.
+
+    Built on first use (not at import) and cached; nothing global in pystac is touched.
+    """
+    from pystac.validation import JsonSchemaSTACValidator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT7
+
+    schemas: dict[str, dict[str, Any]] = dict(JsonSchemaSTACValidator().schema_cache)
+    folder = resources.files("kfm_prov").joinpath("schemas", "stac")
+    for name in _VENDORED:
+        schema = json.loads(folder.joinpath(f"{name}.schema.json").read_text("utf-8"))
+        schemas[str(schema["$id"]).rstrip("#")] = schema
+    registry: Any = Registry().with_resources(
+        (uri, Resource.from_contents(s, default_specification=DRAFT7)) for uri, s in schemas.items()
+    )
+    return registry.crawl(), schemas
+
+
+# ---------------------------------------------------------------------------------------
+# small helpers
+
+
+def _check_release(release: Release) -> None:
+    _check_name(release.family, "family")
+    _check_name(release.version, "version")
+    if release.predecessor_version is not None:
+        _check_name(release.predecessor_version, "predecessor_version")
+        if item_id(release.family, release.predecessor_version) == item_id(
+            release.family, release.version
+        ):
+            raise InputError("a version cannot be its own predecessor", field="predecessor_version")
+    if not release.files:
+        raise InputError(f"release {release.family} {release.version} has no files", field="files")
+    for rf in release.files:
+        _check_relpath(rf.path, "files/path")
+        _sha256_hex(rf.digest, rf.path)
+        if isinstance(rf.size, bool) or not isinstance(rf.size, int) or rf.size < 0:
+            raise InputError(f"bad size {rf.size!r}", file=rf.path, field="size")
+        if not re.match(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$", rf.media_type):
+            raise InputError(f"bad media type {rf.media_type!r}", file=rf.path, field="media_type")
+        if not rf.role or not isinstance(rf.role, str):
+            raise InputError("empty role", file=rf.path, field="role")
+    _check_relpath(release.prov_bundle_path, "prov_bundle_path")
+    _check_relpath(release.certificate_path, "certificate_path")
+    for p in release.derived_from_items:
+        _check_relpath(p, "derived_from_items")
+    start = _utc(release.run_started_at, "run_started_at")
+    end = _utc(release.run_ended_at, "run_ended_at")
+    _utc(release.promoted_at, "promoted_at")
+    if start > end:
+        raise InputError("the run ends before it starts", field="run_ended_at")
+    _stac_license(release.license)
+
+
+def _check_name(value: str, field: str) -> None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InputError(
+            f"{field} {value!r} is not a safe name (letters, digits, '.', '_', '-')",
+            field=field,
+        )
+
+
+def _check_relpath(value: str, field: str) -> None:
+    ok = (
+        isinstance(value, str)
+        and value
+        and not value.startswith("/")
+        and "\\" not in value
+        and "\x00" not in value
+        and posixpath.normpath(value) == value
+        and not value.startswith("..")
+        and ".." not in value.split("/")
+    )
+    if not ok:
+        raise InputError(f"{value!r} is not a safe root-relative POSIX path", field=field)
+
+
+def _sha256_hex(digest: str, path: str) -> str:
+    m = _SHA256.match(digest) if isinstance(digest, str) else None
+    if m is None:
+        raise InputError(
+            f"digest {digest!r} is not 'sha256:' + 64 lowercase hex", file=path, field="digest"
+        )
+    return m.group(1)
+
+
+def _stac_license(value: str) -> tuple[str, list[pystac.Link]]:
+    """STAC ``license`` and license links: an SPDX id as is; an SPDX expression (it has
+    spaces, which the STAC pattern rejects) becomes ``other`` plus one link per id."""
+    from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+
+    if value == "other":
+        return "other", []
+    try:
+        canonical = canonicalize_license_expression(value)
+    except InvalidLicenseExpression as exc:
+        raise InputError(f"license {value!r} is not an SPDX id: {exc}", field="license") from exc
+    if _STAC_LICENSE.match(canonical):
+        return canonical, []
+    ids = sorted(
+        {
+            t
+            for t in re.split(r"[\s()]+", canonical)
+            if t and t not in ("AND", "OR", "WITH") and not t.startswith("LicenseRef-")
+        }
+    )
+    links = [
+        pystac.Link(
+            "license",
+            f"https://spdx.org/licenses/{i}.html",
+            "text/html",
+            title=f"{i} (part of {canonical})",
+        )
+        for i in ids
+    ]
+    return "other", links
+
+
+def _utc(value: str, field: str, *, file: str | None = None) -> datetime:
+    """An RFC 3339 time with a zone, as UTC; naive times are refused, not guessed."""
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InputError(f"{value!r} is not an RFC 3339 time with a zone", file=file, field=field)
+    return parsed.astimezone(UTC)
+
+
+def _stac_time(value: str, field: str) -> str:
+    return datetime_to_str(_utc(value, field))
+
+
+def _href(target: str, base_dir: str) -> str:
+    """Relative href from a directory to a root-relative path, ``./`` for ones below it."""
+    rel = posixpath.relpath(target, base_dir)
+    return rel if rel.startswith("../") else "./" + rel
+
+
+def _bare_media_type(media_type: str) -> str:
+    return media_type.split(";", 1)[0].strip().lower()
+
+
+def _union(boxes: list[list[float]]) -> list[float]:
+    return [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _load_json(data: bytes, path: str, *, what: str = "JSON") -> Any:
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity; errors name the file."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"malformed {what}: {exc}", file=path) from exc
+
+
+def _from_dict(cls: Any, data: Any, path: str) -> Any:
+    """pystac's from_dict, with its assorted exceptions turned into an InputError."""
+    if not isinstance(data, dict):
+        raise InputError("not a JSON object", file=path)
+    try:
+        return cls.from_dict(data, migrate=False, preserve_dict=True)
+    except (
+        pystac.STACError,
+        pystac.STACTypeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
+        raise InputError(f"malformed STAC {cls.__name__.lower()}: {exc}", file=path) from exc
+
+
+def _dump(obj: Mapping[str, Any]) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
