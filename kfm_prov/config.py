@@ -49,10 +49,14 @@ dcat = "data/catalog/dcat"             # DCAT dataset per family (Turtle)
 [prov]
 # IRI of the namespace our PROV identifiers live in (prefix "kfm").
 namespace = "https://kfm.example.org/prov/"
-# Keep the runner's user name in receipts and PROV. Off by default: it is personal data.
-record_user = false
+# Put the runner's user name into PROV documents, which get published. Off by default:
+# it is personal data. Run records in data/work keep it either way.
+publish_user = false
 
 [policy]
+# Promote products of runs whose pipeline repository had uncommitted changes. Off by
+# default: such code cannot be checked out again, so the product cannot be rebuilt.
+allow_dirty_commits = false
 # A run younger than this is never removed by `kfm-prov gc`.
 gc_min_age_hours = 24
 """
@@ -65,7 +69,8 @@ class LakeConfig:
     root: Path
     paths: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
     namespace: str = DEFAULT_NAMESPACE
-    record_user: bool = False
+    publish_user: bool = False
+    allow_dirty_commits: bool = False
     gc_min_age_hours: float = 24.0
 
     def dir(self, name: str) -> Path:
@@ -75,6 +80,26 @@ class LakeConfig:
     def rel(self, name: str) -> str:
         """Root-relative POSIX path of a configured directory."""
         return self.paths[name]
+
+    def zone_of(self, rel: str) -> str:
+        """``raw``, ``processed``, ``work`` or ``external`` for a root-relative path."""
+        for zone in ("raw", "processed", "work"):
+            if _under(rel, self.paths[zone]):
+                return zone
+        return "external"
+
+    def is_transient(self, rel: str) -> bool:
+        """Staging, caches and a run's ``tmp/``: never a legitimate input of a product."""
+        if _under(rel, self.paths["staging"]) or _under(rel, self.paths["cache"]):
+            return True
+        if _under(rel, self.paths["runs"]):
+            parts = rel[len(self.paths["runs"]) + 1:].split("/")
+            return len(parts) > 3 and parts[2] == "tmp"
+        return False
+
+
+def _under(rel: str, prefix: str) -> bool:
+    return rel == prefix or rel.startswith(prefix + "/")
 
 
 def load_config(root: Path) -> LakeConfig:
@@ -106,15 +131,22 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
                          field="prov.namespace")
     if not namespace.endswith(("/", "#", ":")):
         namespace += "/"
-    record_user = prov_table.get("record_user", False)
-    if not isinstance(record_user, bool):
-        raise InputError("must be true or false", file=CONFIG_NAME, field="prov.record_user")
-    min_age = _table(data, "policy").get("gc_min_age_hours", 24)
+    publish_user = _flag(prov_table, "publish_user", "prov")
+    policy = _table(data, "policy")
+    allow_dirty = _flag(policy, "allow_dirty_commits", "policy")
+    min_age = policy.get("gc_min_age_hours", 24)
     if not isinstance(min_age, int | float) or isinstance(min_age, bool) or min_age < 0:
         raise InputError("must be a non-negative number", file=CONFIG_NAME,
                          field="policy.gc_min_age_hours")
-    return LakeConfig(root=root, paths=paths, namespace=namespace, record_user=record_user,
-                      gc_min_age_hours=float(min_age))
+    return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
+                      allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age))
+
+
+def _flag(table: dict[str, Any], key: str, section: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise InputError("must be true or false", file=CONFIG_NAME, field=f"{section}.{key}")
+    return value
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -7,6 +7,11 @@ that the message alone tells a user where to look. ``exit_code`` follows SPEC §
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kfm_prov.findings import Finding
+
 
 class KfmProvError(Exception):
     """Base of every error kfm-prov raises on purpose."""
@@ -20,12 +25,22 @@ class KfmProvError(Exception):
         file: str | None = None,
         field: str | None = None,
         hint: str | None = None,
+        findings: list[Finding] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
         self.field = field
         self.hint = hint
+        self.findings = findings or []
+
+    @classmethod
+    def from_findings(cls, message: str, findings: list[Finding]) -> KfmProvError:
+        """An error that names the first finding and carries them all (for ``--json``)."""
+        first = findings[0]
+        more = f" and {len(findings) - 1} more" if len(findings) > 1 else ""
+        return cls(f"{message}: {first.message}{more}", file=first.file, field=first.pointer,
+                   findings=findings)
 
     def one_line(self) -> str:
         """``<what> (<file>[: <field>])`` with newlines folded, as SPEC §6 asks."""
@@ -58,10 +73,6 @@ class CheckFailed(KfmProvError):
     """A check ran and did not pass: a digest mismatch, a refused gate (exit 1)."""
 
     exit_code = 1
-
-    def __init__(self, message: str, *, findings: list | None = None, **kwargs) -> None:  # type: ignore[type-arg]
-        super().__init__(message, **kwargs)
-        self.findings = findings or []
 
 
 class RefusedError(CheckFailed):

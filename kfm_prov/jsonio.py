@@ -1,4 +1,4 @@
-"""The one place files are written, and strict JSON reading.
+"""The one place files are written, and strict JSON and YAML reading.
 
 Writes go to a temporary file in the same directory, are fsynced and renamed over the
 target, so a crash leaves either the old file or the new one, never half of either.
@@ -9,6 +9,7 @@ files too large to be a receipt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -107,3 +108,51 @@ def read_json(path: Path, *, display: str | None = None, max_bytes: int = MAX_JS
     except IsADirectoryError:
         raise InputError("expected a file, found a directory", file=name) from None
     return loads(data, file=name)
+
+
+@functools.cache
+def _yaml_loader() -> type:
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        """SafeLoader that refuses duplicate keys, which YAML would silently overwrite."""
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        keys = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            keys.add(key)
+        return dict(loader.construct_pairs(node, deep=deep))
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 construct_mapping)
+    # Timestamps stay strings: receipts carry RFC 3339 text, not datetime objects.
+    StrictLoader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return StrictLoader
+
+
+def read_yaml(path: Path, *, display: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Read YAML strictly: duplicate keys refused, timestamps kept as text."""
+    import yaml
+
+    try:
+        if path.stat().st_size > max_bytes:
+            raise InputError(f"file is over the {max_bytes}-byte limit", file=display)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", file=display) from None
+    except UnicodeDecodeError:
+        raise InputError("file is not UTF-8 text", file=display) from None
+    try:
+        return yaml.load(text, Loader=_yaml_loader())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"malformed YAML{where}: {problem}", file=display) from None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kfm_prov import jsonio
 from kfm_prov.config import (
@@ -16,9 +18,16 @@ from kfm_prov.config import (
     load_config,
 )
 from kfm_prov.digests import DigestCache
-from kfm_prov.errors import InputError
+from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.findings import Finding
 from kfm_prov.paths import to_relative
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from kfm_prov.capture import Run
+    from kfm_prov.index import LineageIndex, RunRow
+    from kfm_prov.record import RebuildResult, RecordedRun
 
 
 class Lake:
@@ -74,10 +83,21 @@ class Lake:
                 base: Path | None = None) -> list:
         """Record raw captures (see ``kfm_prov.raw.add``); paths relative to ``base`` or cwd."""
         from kfm_prov import raw
+        from kfm_prov.index import RawRow
 
         rels = [self.rel(p, base=base) for p in paths]
-        return raw.add(self.config, rels, license=license, attribution=attribution,
-                       source_uri=source_uri, source_type=source_type, sensitivity=sensitivity)
+        results = raw.add(self.config, rels, license=license, attribution=attribution,
+                          source_uri=source_uri, source_type=source_type,
+                          sensitivity=sensitivity)
+        rows = []
+        for result in results:
+            info = raw.lookup(self.config, result.path)
+            if info is not None:
+                rows.append(RawRow(info.path, info.digest, info.license, info.attribution,
+                                   info.sensitivity, info.manifest))
+        with self.index() as index:
+            index.put_raw(rows)
+        return results
 
     def validate(self, path: str | os.PathLike[str]) -> list[Finding]:
         """Schema findings for a run directory or a receipt file (empty when valid)."""
@@ -87,3 +107,91 @@ class Lake:
         if not target.is_absolute():
             target = Path.cwd() / target
         return validate_path(target, display=self.display(target))
+
+    # -- runs -------------------------------------------------------------------------------
+
+    @contextmanager
+    def capture(self, family: str, pipeline_id: str, *, params: Mapping[str, Any] | None = None,
+                spec: Any = None, **options: Any) -> Iterator[Run]:
+        """Capture the block as a run: ``with lake.capture("glo", "pipelines/glo") as run:``.
+
+        ``spec`` is the pipeline spec (a JSON-like value, or a JSON/YAML file in the lake)
+        whose RFC 8785 hash identifies the plan; ``commit``/``git_dir`` say where the
+        pipeline's code is (default: the git repository of the current directory).
+        """
+        from kfm_prov.capture import capture
+
+        with capture(self.config, family, pipeline_id, params=params, spec=spec,
+                     **options) as run:
+            yield run
+
+    def run_command(self, family: str, pipeline_id: str, command: Sequence[str],
+                    **options: Any) -> tuple[RecordedRun, int]:
+        """Run any command as a captured run (see ``kfm_prov.runner.run_command``)."""
+        from kfm_prov.runner import run_command
+
+        return run_command(self.config, family, pipeline_id, command, **options)
+
+    def record(self, run_dir: str | os.PathLike[str]) -> RecordedRun:
+        """Take in a run whose receipts the pipeline wrote (``kfm-prov record``)."""
+        from kfm_prov.record import record_run_dir
+
+        return record_run_dir(self.config, self.rel(run_dir))
+
+    def index(self) -> LineageIndex:
+        from kfm_prov.record import index_for
+
+        return index_for(self.config)
+
+    def rebuild_index(self) -> RebuildResult:
+        from kfm_prov.record import rebuild_index
+
+        return rebuild_index(self.config)
+
+    def runs(self, family: str | None = None) -> list[RunRow]:
+        with self.index() as index:
+            return index.runs(family)
+
+    def resolve_run(self, text: str) -> RunRow:
+        """A run by its id or a unique prefix of at least 6 characters (any case)."""
+        wanted = text.strip().upper()
+        with self.index() as index:
+            row = index.run(wanted) or index.run(text.strip())
+            if row is None and len(wanted) >= 6:
+                matches = [r for r in index.runs() if r.run_id.upper().startswith(wanted)]
+                if len(matches) == 1:
+                    row = matches[0]
+                elif len(matches) > 1:
+                    raise InputError(f"run id prefix {text!r} is ambiguous:"
+                                     f" {', '.join(r.run_id for r in matches[:5])}")
+        if row is None:
+            raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
+                                " after copying runs in, `kfm-prov index rebuild`")
+        return row
+
+    def show(self, run_id: str) -> dict[str, Any]:
+        """One run as ``kfm-prov show`` prints it: receipts, files, gates, upstream runs."""
+        from kfm_prov.receipts import load_run_receipts
+
+        row = self.resolve_run(run_id)
+        receipts = load_run_receipts(self.root / row.run_dir, display=row.run_dir)
+        with self.index() as index:
+            upstream = index.upstream_runs(row.run_id)
+        return {
+            **row.to_dict(),
+            "runner": receipts.record.runner.to_dict(),
+            "exit_code": receipts.record.exit_code,
+            "params": receipts.manifest.params,
+            "inputs": [e.to_dict() for e in receipts.manifest.inputs],
+            "outputs": [e.to_dict() for e in receipts.manifest.outputs],
+            "gates": [g.to_dict() for g in receipts.report.gates],
+            "upstream_runs": upstream,
+        }
+
+    def lineage(self, run_id: str) -> nx.DiGraph:
+        """The run's ancestry as a networkx graph (edges cause → effect)."""
+        from kfm_prov.lineage import ancestry
+
+        row = self.resolve_run(run_id)
+        with self.index() as index:
+            return ancestry(index, runs=[row.run_id])

@@ -73,57 +73,13 @@ def _license_ids() -> dict[str, str]:
 
 # --- YAML and checksums files -------------------------------------------------------------
 
-def _yaml_loader() -> type:
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        """SafeLoader that refuses duplicate keys, which YAML would silently overwrite."""
-
-    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
-        keys = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            keys.add(key)
-        return dict(loader.construct_pairs(node, deep=deep))
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 construct_mapping)
-    # Timestamps stay strings: receipts carry RFC 3339 text, not datetime objects.
-    StrictLoader.yaml_implicit_resolvers = {
-        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    return StrictLoader
-
-
 def read_manifest(path: Path, *, display: str) -> dict[str, Any]:
     """Parse and schema-check a raw manifest; errors name the file and field."""
-    data = read_manifest_unchecked(path, display=display)
+    data = jsonio.read_yaml(path, display=display)
     findings = validate_data("raw_manifest", data, file=display)
     if findings:
         raise InputError(findings[0].message, file=display, field=findings[0].pointer)
     return data
-
-
-def read_manifest_unchecked(path: Path, *, display: str) -> Any:
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=display) from None
-    except UnicodeDecodeError:
-        raise InputError("file is not UTF-8 text", file=display) from None
-    try:
-        return yaml.load(text, Loader=_yaml_loader())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"malformed YAML{where}: {problem}", file=display) from None
 
 
 def read_checksums(path: Path, *, display: str) -> dict[str, str]:

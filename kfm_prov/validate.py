@@ -26,10 +26,8 @@ def validate_path(path: Path, *, display: str) -> list[Finding]:
     if not path.exists():
         raise NotFoundError("no such file or directory", file=display)
     if path.suffix in (".yml", ".yaml"):
-        from kfm_prov.raw import read_manifest_unchecked
-
         try:
-            data = read_manifest_unchecked(path, display=display)
+            data = jsonio.read_yaml(path, display=display)
         except InputError as exc:
             return [Finding("malformed-yaml", exc.message, display)]
         return validate_data(kind_of(path, data), data, file=display)

@@ -14,8 +14,12 @@ from typing import Any
 import click
 
 from kfm_prov import __version__
+from kfm_prov.cli.commands import index as index_cmd
 from kfm_prov.cli.commands import init as init_cmd
 from kfm_prov.cli.commands import raw as raw_cmd
+from kfm_prov.cli.commands import record as record_cmd
+from kfm_prov.cli.commands import run as run_cmd
+from kfm_prov.cli.commands import runs as runs_cmd
 from kfm_prov.cli.commands import validate as validate_cmd
 from kfm_prov.cli.output import error_line
 from kfm_prov.errors import KfmProvError
@@ -78,8 +82,10 @@ def cli(root: str | None, debug: bool) -> None:
     """
 
 
-for _module in (init_cmd, raw_cmd, validate_cmd):
-    cli.add_command(_module.command)
+for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.command,
+                 validate_cmd.command, runs_cmd.runs_command, runs_cmd.show_command,
+                 index_cmd.command):
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,83 @@
+"""``kfm-prov run -- CMD``: any command as a captured run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kfm_prov.cli.output import emit_json, get_lake, info, json_option
+from kfm_prov.errors import UsageError
+
+
+def _split_role(value: str, roles: tuple[str, ...], default: str, option: str) -> tuple[str, str]:
+    name, sep, role = value.rpartition(":")
+    if sep and role in roles:
+        return name, role
+    if sep and role and "/" not in role:
+        raise UsageError(f"unknown role {role!r}; one of {', '.join(roles)}", field=option)
+    return value, default
+
+
+def parse_params(values: tuple[str, ...]) -> dict[str, object]:
+    """``K=V`` pairs; V is read as JSON when it parses (numbers, lists), else as text."""
+    import json
+
+    params: dict[str, object] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"expected K=V, got {item!r}", field="--param")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+@click.command("run", context_settings={"ignore_unknown_options": True})
+@click.option("--family", "-f", required=True, help="Dataset family, e.g. glo_land_patents.")
+@click.option("--pipeline", "-p", required=True, help="Pipeline id, e.g. pipelines/glo.")
+@click.option("--input", "-i", "inputs", multiple=True, metavar="PATH[:ROLE]",
+              help="Input path relative to the root; role primary|auxiliary|config.")
+@click.option("--output", "-o", "outputs", multiple=True, metavar="NAME[:ROLE]",
+              help="Output name under the run's artifacts/; role intermediate|product.")
+@click.option("--param", "params", multiple=True, metavar="K=V", help="A run parameter.")
+@click.option("--spec", type=click.Path(dir_okay=False), help="Pipeline spec (JSON or YAML).")
+@click.option("--git-dir", type=click.Path(file_okay=False),
+              help="Where the pipeline's code lives (default: here).")
+@click.option("--commit", help="The pipeline's git commit, when it cannot be detected.")
+@click.option("--runner", "runner_type", type=click.Choice(["ci", "local", "cluster"]),
+              help="Runner kind (default: detected from CI/cluster variables).")
+@json_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, ...],
+            outputs: tuple[str, ...], params: tuple[str, ...], spec: str | None,
+            git_dir: str | None, commit: str | None, runner_type: str | None, as_json: bool,
+            command: tuple[str, ...]) -> int:
+    """Run COMMAND as a captured run and exit with its exit code.
+
+    The command sees KFM_RUN_ID, KFM_RUN_DIR and KFM_ARTIFACTS_DIR; its stdout and
+    stderr are shown and kept in the run's logs/. The run id is printed on stderr.
+
+    \b
+    Example:
+      kfm-prov run -f nhgis_tracts -p pipelines/nhgis \\
+          -i data/raw/nhgis_tracts/tracts.csv -o joined.csv:product --param year=2020 \\
+          -- sh -c 'join.sh "$KFM_ARTIFACTS_DIR/joined.csv"'
+    """
+    lake = get_lake(ctx)
+    from kfm_prov.capture import INPUT_ROLES, OUTPUT_ROLES
+
+    result, code = lake.run_command(
+        family, pipeline, list(command),
+        inputs=[_split_role(i, INPUT_ROLES, "primary", "--input") for i in inputs],
+        outputs=[_split_role(o, OUTPUT_ROLES, "intermediate", "--output") for o in outputs],
+        params=parse_params(params), spec=spec, commit=commit,
+        git_dir=Path(git_dir) if git_dir else None, runner_type=runner_type,
+        echo=not as_json)
+    info(f"kfm-prov: run {result.run_id} {result.status} ({result.run_dir})")
+    if as_json:
+        emit_json({**result.__dict__, "exit_code": code})
+    return code

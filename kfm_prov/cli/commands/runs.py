@@ -1,0 +1,71 @@
+"""``kfm-prov runs`` and ``kfm-prov show``: what ran, and one run in detail."""
+
+from __future__ import annotations
+
+import click
+
+from kfm_prov.cli.output import emit_json, get_lake, json_option
+
+
+@click.command("runs")
+@click.option("--family", "-f", help="Only this family.")
+@json_option
+@click.pass_context
+def runs_command(ctx: click.Context, family: str | None, as_json: bool) -> int:
+    """List recorded runs, oldest first.
+
+    \b
+    Example:
+      kfm-prov runs --family glo_land_patents
+    """
+    rows = get_lake(ctx).runs(family)
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("run id", "family", "pipeline", "status", "validation", "started", "commit",
+                  box=None)
+    for r in rows:
+        table.add_row(r.run_id, r.family, r.pipeline_id, r.status, r.overall_status,
+                      r.started_at[:19], r.git_commit[:12])
+    Console(width=200).print(table)
+    return 0
+
+
+@click.command("show")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def show_command(ctx: click.Context, run_id: str, as_json: bool) -> int:
+    """Show one run: status, times, pipeline, commit, files with digests, gates, upstream.
+
+    RUN_ID may be a unique prefix of at least 6 characters.
+
+    \b
+    Example:
+      kfm-prov show 01JD7Q8Z
+    """
+    data = get_lake(ctx).show(run_id)
+    if as_json:
+        emit_json(data)
+        return 0
+    echo = click.echo
+    echo(f"run       {data['run_id']}  ({data['run_dir']})")
+    echo(f"family    {data['family']}")
+    echo(f"pipeline  {data['pipeline_id']} @ {data['git_commit']}")
+    echo(f"status    {data['status']}  validation {data['overall_status']}"
+         f"  exit {data['exit_code']}")
+    echo(f"time      {data['started_at']} → {data['ended_at']}")
+    echo(f"spec      {data['spec_hash']}")
+    echo(f"params    {data['params']}")
+    for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
+        echo(f"{title}:")
+        for entry in data[key]:
+            echo(f"  {entry['digest'][:19]}…  {entry['role']:12} {entry['path']}")
+    echo("gates:")
+    for gate in data["gates"]:
+        echo(f"  {gate['status']:6} {gate['name']}")
+    echo("upstream runs: " + (", ".join(data["upstream_runs"]) or "none"))
+    return 0

@@ -1,0 +1,172 @@
+"""PROV documents of runs (SPEC §4), built with the ``prov`` package.
+
+Identifiers are deterministic and carry no path, coordinate or person: a file entity is
+``kfm:file-<zone>-<sha256 hex>`` (a file at a content state in a zone), a run is
+``kfm:run-<run id>``, a pipeline ``kfm:pipeline-<hash of its id>-<commit>``, a plan
+``kfm:plan-<spec hash>``. Records are added in a fixed order so the same receipts give
+byte-identical PROV-JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kfm_prov.digests import hex_of
+from kfm_prov.timeutil import parse_time
+
+if TYPE_CHECKING:
+    from prov.model import ProvActivity, ProvDocument, QualifiedName
+
+    from kfm_prov.receipts import RunReceipts
+
+ENTITY_TYPES = {"raw": "RawFile", "work": "WorkFile", "processed": "ProcessedFile",
+                "external": "ExternalFile"}
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What PROV says of one file: its content state and where it sits."""
+
+    path: str
+    digest: str
+    zone: str
+    role: str | None = None
+    size: int | None = None
+    media_type: str | None = None
+    license: str | None = None
+    attribution: str | None = None
+    sensitivity: str | None = None
+
+
+def file_id(zone: str, digest: str) -> str:
+    return f"file-{zone}-{hex_of(digest)}"
+
+
+def run_id_local(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class ProvBuilder:
+    """Accumulates records in one ``ProvDocument`` under the ``kfm`` namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        from prov.model import PROV, ProvDocument
+
+        self.doc: ProvDocument = ProvDocument()
+        self.kfm = self.doc.add_namespace("kfm", namespace)
+        self.prov = PROV
+        self._entities: set[str] = set()
+        self._agents: set[str] = set()
+
+    def q(self, local: str) -> QualifiedName:
+        return self.kfm[local]
+
+    def file(self, state: FileState) -> QualifiedName:
+        """The entity of a file state, added once however often it is referred to."""
+        local = file_id(state.zone, state.digest)
+        if local not in self._entities:
+            self._entities.add(local)
+            attrs: dict[Any, Any] = {
+                self.prov["type"]: self.q(ENTITY_TYPES.get(state.zone, "ExternalFile")),
+                self.q("digest"): state.digest,
+                self.q("zone"): state.zone,
+                self.q("path"): state.path,
+            }
+            for key, value in (("size", state.size), ("mediaType", state.media_type),
+                               ("license", state.license), ("attribution", state.attribution),
+                               ("sensitivity", state.sensitivity)):
+                if value is not None:
+                    attrs[self.q(key)] = value
+            self.doc.entity(self.q(local), attrs)
+        return self.q(local)
+
+    def agent(self, local: str, attrs: Mapping[Any, Any]) -> QualifiedName:
+        if local not in self._agents:
+            self._agents.add(local)
+            self.doc.agent(self.q(local), dict(attrs))
+        return self.q(local)
+
+    def run(self, receipts: RunReceipts, inputs: Iterable[FileState],
+            outputs: Iterable[FileState], *, report: FileState | None = None,
+            publish_user: bool = False) -> ProvActivity:
+        """The run activity with its usages, generations, derivations and associations."""
+        import rfc8785
+
+        record, manifest = receipts.record, receipts.manifest
+        started = parse_time(record.started_at)
+        ended = parse_time(record.ended_at) if record.ended_at else None
+        activity = self.doc.activity(self.q(run_id_local(record.run_id)), started, ended, {
+            self.prov["type"]: self.q("PipelineRun"),
+            self.q("runId"): record.run_id,
+            self.q("family"): record.dataset_family,
+            self.q("pipelineId"): record.pipeline_id,
+            self.q("gitCommit"): record.git_commit,
+            self.q("specHash"): manifest.spec_hash,
+            self.q("status"): record.status,
+            self.q("validation"): receipts.report.overall_status,
+            self.q("params"): rfc8785.dumps(manifest.params).decode("utf-8"),
+        })
+        used = sorted(inputs, key=lambda s: (s.path, s.digest))
+        made = sorted(outputs, key=lambda s: (s.path, s.digest))
+        input_ids = [self.file(state) for state in used]
+        for state, entity in zip(used, input_ids, strict=True):
+            self.doc.used(activity, entity, started,
+                          other_attributes={self.prov["role"]: self.q(state.role or "primary")})
+        for state in made:
+            entity = self.file(state)
+            self.doc.wasGeneratedBy(entity, activity, ended, other_attributes={
+                self.prov["role"]: self.q(state.role or "intermediate")})
+            for source in input_ids:
+                self.doc.wasDerivedFrom(entity, source, activity)
+        if report is not None:
+            self.doc.wasGeneratedBy(self.file(report), activity, ended,
+                                    other_attributes={self.prov["role"]: self.q("validation")})
+        self._associate(activity, receipts, publish_user)
+        return activity
+
+    def _associate(self, activity: ProvActivity, receipts: RunReceipts,
+                   publish_user: bool) -> None:
+        record, manifest = receipts.record, receipts.manifest
+        commit = record.git_commit
+        pipeline = self.agent(f"pipeline-{_short_hash(record.pipeline_id)}-{commit}", {
+            self.prov["type"]: self.prov["SoftwareAgent"],
+            self.q("pipelineId"): record.pipeline_id,
+            self.q("gitCommit"): commit,
+        })
+        plan_local = f"plan-{hex_of(manifest.spec_hash)}"
+        if plan_local not in self._entities:
+            self._entities.add(plan_local)
+            self.doc.entity(self.q(plan_local), {self.prov["type"]: self.prov["Plan"],
+                                                 self.q("specHash"): manifest.spec_hash})
+        self.doc.wasAssociatedWith(activity, pipeline, self.q(plan_local),
+                                   other_attributes={self.prov["role"]: self.q("pipeline")})
+        runner = record.runner
+        identity = f"{runner.type}|{runner.host or ''}|{runner.user if publish_user else ''}"
+        attrs: dict[Any, Any] = {self.q("runnerType"): runner.type}
+        if runner.host:
+            attrs[self.q("host")] = runner.host
+        if publish_user and runner.user:
+            attrs[self.q("user")] = runner.user
+        runner_agent = self.agent(f"runner-{runner.type}-{_short_hash(identity)}", attrs)
+        self.doc.wasAssociatedWith(activity, runner_agent,
+                                   other_attributes={self.prov["role"]: self.q("runner")})
+
+    def serialize(self) -> bytes:
+        return prov_json_bytes(self.doc)
+
+
+def prov_json_bytes(doc: ProvDocument) -> bytes:
+    """PROV-JSON as written to disk: indented, newline-terminated, byte-stable."""
+    return (doc.serialize(format="json", indent=2) + "\n").encode("utf-8")
+
+
+def as_datetime(value: str | None) -> datetime | None:
+    return parse_time(value) if value else None

@@ -1,0 +1,292 @@
+"""Taking a finished run into the lake: its PROV document and its index entry.
+
+``publish_run`` is the last step of every way a run arrives (``capture``, ``kfm-prov run``,
+``kfm-prov record``), so all three end in the same ``prov.json`` and index rows.
+``record_run_dir`` is the trust boundary for receipts a pipeline wrote itself: it
+validates them, re-hashes every file they name and refuses on any mismatch or secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kfm_prov import jsonio, raw
+from kfm_prov.config import LakeConfig
+from kfm_prov.digests import hash_files, sha256_bytes
+from kfm_prov.errors import CheckFailed, InputError
+from kfm_prov.findings import Finding
+from kfm_prov.index import IndexEntry, IoRow, LineageIndex, RawRow, RedactionRow, RunRow
+from kfm_prov.mediatypes import media_type
+from kfm_prov.paths import check_relative, is_under, resolve_inside
+from kfm_prov.provdoc import FileState, ProvBuilder
+from kfm_prov.receipts import FileEntry, RunReceipts, check_run_dir, load_run_receipts
+
+PROV_FILE = "prov.json"
+REPORT_FILE = "validation_report.json"
+RECEIPT_FILES = ("run_record.json", "run_manifest.json", REPORT_FILE)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    run_id: str
+    run_dir: str  # root-relative
+    status: str
+    overall_status: str
+    prov: str  # root-relative path of prov.json
+
+
+def index_for(config: LakeConfig) -> LineageIndex:
+    """The lake's index, rebuilt from the files first if it is new or of an old schema."""
+    index = LineageIndex(config.dir("cache") / "lineage.sqlite")
+    if index.conn is not None and index.stale:
+        rebuild_index(config, index)
+        index.stale = False
+    return index
+
+
+def run_dir_rel(config: LakeConfig, family: str, run_id: str) -> str:
+    return f"{config.rel('runs')}/{family}/{run_id}"
+
+
+def _state(config: LakeConfig, entry: FileEntry) -> FileState:
+    return FileState(path=entry.path, digest=entry.digest, zone=config.zone_of(entry.path),
+                     role=entry.role, size=entry.size,
+                     media_type=entry.media_type or media_type(entry.path),
+                     sensitivity=entry.extra.get("sensitivity"))
+
+
+def _raw_state(state: FileState, info: raw.RawInfo) -> FileState:
+    return FileState(path=state.path, digest=state.digest, zone="raw", role=state.role,
+                     size=state.size, media_type=state.media_type, license=info.license,
+                     attribution=info.attribution, sensitivity=info.sensitivity)
+
+
+def build_run_prov(config: LakeConfig, receipts: RunReceipts, run_dir: str,
+                   report_digest: str) -> tuple[bytes, list[RawRow]]:
+    """PROV-JSON of one run, and the raw rows of the inputs the manifests know."""
+    builder = ProvBuilder(config.namespace)
+    inputs: list[FileState] = []
+    raw_rows: list[RawRow] = []
+    for entry in receipts.manifest.inputs:
+        state = _state(config, entry)
+        if state.zone == "raw":
+            info = raw.lookup(config, entry.path)
+            if info is not None and info.digest == entry.digest:
+                state = _raw_state(state, info)
+                raw_rows.append(RawRow(info.path, info.digest, info.license, info.attribution,
+                                       info.sensitivity, info.manifest))
+        inputs.append(state)
+    outputs = [_state(config, entry) for entry in receipts.manifest.outputs]
+    report = FileState(path=f"{run_dir}/{REPORT_FILE}", digest=report_digest, zone="work",
+                       role="validation", media_type="application/json")
+    builder.run(receipts, inputs, outputs, report=report, publish_user=config.publish_user)
+    return builder.serialize(), raw_rows
+
+
+def evidence_files(config: LakeConfig, run_dir: str) -> list[str]:
+    """Root-relative files whose bytes a run's record rests on: receipts, PROV, logs."""
+    absolute = config.root / run_dir
+    names = [name for name in (*RECEIPT_FILES, PROV_FILE) if (absolute / name).is_file()]
+    logs = absolute / "logs"
+    if logs.is_dir():
+        names += sorted(p.relative_to(absolute).as_posix() for p in logs.rglob("*")
+                        if p.is_file() and not p.is_symlink())
+    return [f"{run_dir}/{name}" for name in names]
+
+
+def evidence_digest(config: LakeConfig, rels: list[str]) -> str:
+    """One digest over the evidence files, fresh (never from the cache)."""
+    digests = hash_files([config.root / rel for rel in rels])
+    listing = "".join(f"{d}  {rel}\n" for rel, d in zip(rels, digests, strict=True))
+    return sha256_bytes(listing.encode("utf-8"))
+
+
+def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: dict[str, object],
+                  evidence: list[str]) -> list[Finding]:
+    """Secrets in the receipts and in every log file of a run (locations only)."""
+    from kfm_prov.secrets import find_secrets, scrub_text
+    from kfm_prov.validation import KINDS
+
+    findings = []
+    for kind, data in receipts_data.items():
+        for found in find_secrets(data):
+            findings.append(Finding("secret-in-receipt", f"a {found.kind} is written in the"
+                                    " receipt", f"{run_dir}/{KINDS[kind][1]}", found.location,
+                                    hint="rotate the credential and rewrite the receipt"))
+    for rel in evidence:
+        if "/logs/" not in rel:
+            continue
+        with open(config.root / rel, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                for found in scrub_text(line, f"line {number}")[1]:
+                    findings.append(Finding("secret-in-log", f"a {found.kind} is in the log",
+                                            rel, found.location,
+                                            hint="rotate the credential and scrub the log"))
+    return findings
+
+
+def index_entry(config: LakeConfig, receipts: RunReceipts, run_dir: str, *,
+                evidence: str, secrets: int) -> IndexEntry:
+    record, manifest = receipts.record, receipts.manifest
+    import rfc8785
+
+    run = RunRow(record.run_id, record.dataset_family, record.pipeline_id, record.status,
+                 receipts.report.overall_status, record.started_at, record.ended_at,
+                 record.git_commit, manifest.spec_hash, run_dir, evidence, secrets)
+    files = [IoRow(record.run_id, direction, e.path, e.digest, e.role, config.zone_of(e.path),
+                   e.size, e.media_type or media_type(e.path), e.extra.get("sensitivity"))
+             for direction, entries in (("in", manifest.inputs), ("out", manifest.outputs))
+             for e in entries]
+    redactions = [RedactionRow(record.run_id, r["source"], r["output"], r["sensitivity"],
+                               rfc8785.dumps(r.get("profile", {})).decode("utf-8"))
+                  for r in manifest.redactions or []]
+    return IndexEntry(run, files, redactions)
+
+
+def _entry_from_disk(config: LakeConfig, run_dir: str,
+                     receipts: RunReceipts) -> IndexEntry:
+    evidence = evidence_files(config, run_dir)
+    data = {"run_record": receipts.record.to_dict(), "run_manifest": receipts.manifest.to_dict(),
+            "validation_report": receipts.report.to_dict()}
+    secrets = scan_evidence(config, run_dir, data, evidence)
+    return index_entry(config, receipts, run_dir, evidence=evidence_digest(config, evidence),
+                       secrets=len(secrets))
+
+
+def publish_run(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> RecordedRun:
+    """Write the run's ``prov.json`` and index it. Mutates only those two."""
+    absolute = config.root / run_dir
+    report_digest = sha256_bytes((absolute / REPORT_FILE).read_bytes())
+    document, raw_rows = build_run_prov(config, receipts, run_dir, report_digest)
+    jsonio.atomic_write(absolute / PROV_FILE, document)
+    entry = _entry_from_disk(config, run_dir, receipts)
+    with index_for(config) as index:
+        index.put_run(entry, raw_rows)
+    run = entry.run
+    return RecordedRun(run.run_id, run_dir, run.status, run.overall_status,
+                       f"{run_dir}/{PROV_FILE}")
+
+
+# --- receipts written by the pipeline ---------------------------------------------------------
+
+def record_run_dir(config: LakeConfig, run_dir: str) -> RecordedRun:
+    """Validate a pipeline-written run, re-hash what it names, then publish it.
+
+    Exit 2 for receipts that do not validate or name unsafe paths; exit 1 (``CheckFailed``)
+    when a recorded digest does not match the file or a receipt holds a secret. On any
+    refusal nothing is written.
+    """
+    run_dir = check_relative(run_dir, file=run_dir)
+    absolute = resolve_inside(config.root, run_dir, file=run_dir)
+    if not absolute.is_dir():
+        raise InputError("not a run directory", file=run_dir)
+    datas, findings = check_run_dir(absolute, display=run_dir)
+    if findings:
+        raise InputError.from_findings("receipts do not validate", findings)
+    receipts = load_run_receipts(absolute, display=run_dir)
+    record = receipts.record
+    expected = run_dir_rel(config, record.dataset_family, record.run_id)
+    if run_dir != expected:
+        raise InputError(f"a run of family {record.dataset_family!r} with id {record.run_id!r}"
+                         f" must live in {expected}", file=f"{run_dir}/run_record.json",
+                         field="/run_id")
+    if record.status == "running":
+        raise InputError("the run is still running; record it when it has ended",
+                         file=f"{run_dir}/run_record.json", field="/status")
+    _check_paths(config, run_dir, receipts)
+    problems = _digest_mismatches(config, run_dir, receipts) + scan_evidence(
+        config, run_dir, datas, evidence_files(config, run_dir))
+    if problems:
+        raise CheckFailed.from_findings("refused to record", problems)
+    return publish_run(config, run_dir, receipts)
+
+
+def _check_paths(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> None:
+    manifest_file = f"{run_dir}/run_manifest.json"
+    for direction, entries in (("inputs", receipts.manifest.inputs),
+                               ("outputs", receipts.manifest.outputs)):
+        for i, entry in enumerate(entries):
+            pointer = f"/{direction}/{i}/path"
+            resolve_inside(config.root, entry.path, file=manifest_file, field=pointer)
+            if direction == "outputs" and not is_under(entry.path, f"{run_dir}/artifacts"):
+                raise InputError(f"outputs must lie under {run_dir}/artifacts/",
+                                 file=manifest_file, field=pointer)
+
+
+def _digest_mismatches(config: LakeConfig, run_dir: str,
+                       receipts: RunReceipts) -> list[Finding]:
+    manifest_file = f"{run_dir}/run_manifest.json"
+    named: list[tuple[str, FileEntry]] = [
+        (f"/{direction}/{i}/digest", entry)
+        for direction, entries in (("inputs", receipts.manifest.inputs),
+                                   ("outputs", receipts.manifest.outputs))
+        for i, entry in enumerate(entries)]
+    present: list[tuple[str, FileEntry, Path]] = []
+    findings: list[Finding] = []
+    for pointer, entry in named:
+        path = config.root / entry.path
+        if path.is_symlink() or not path.is_file():
+            what = "a symlink" if path.is_symlink() else "missing"
+            findings.append(Finding("missing-file", f"{entry.path} is {what}", manifest_file,
+                                    pointer.removesuffix("/digest") + "/path"))
+        else:
+            present.append((pointer, entry, path))
+    digests = hash_files([p for _, _, p in present])
+    for (pointer, entry, _), actual in zip(present, digests, strict=True):
+        if actual != entry.digest:
+            findings.append(Finding("digest-mismatch",
+                                    f"{entry.path} has {actual[:19]}…, recorded"
+                                    f" {entry.digest[:19]}…", manifest_file, pointer))
+    return findings
+
+
+
+
+# --- rebuilding the index from the files --------------------------------------------------------
+
+@dataclass(frozen=True)
+class RebuildResult:
+    runs: int
+    raw_files: int
+    skipped: list[Finding]
+
+
+def iter_run_dirs(config: LakeConfig) -> list[str]:
+    """Root-relative directories under ``runs/<family>/`` that hold a run record."""
+    runs_dir = config.dir("runs")
+    if not runs_dir.is_dir():
+        return []
+    return sorted(path.parent.relative_to(config.root).as_posix()
+                  for path in runs_dir.glob("*/*/run_record.json"))
+
+
+def rebuild_index(config: LakeConfig, index: LineageIndex | None = None) -> RebuildResult:
+    """Recreate the lineage index from run receipts and raw manifests.
+
+    Runs whose receipts are incomplete (still running, killed before the end) or invalid
+    are skipped and reported; the index is replaced in one transaction.
+    """
+    entries: list[IndexEntry] = []
+    skipped: list[Finding] = []
+    for run_dir in iter_run_dirs(config):
+        try:
+            receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+        except InputError as exc:
+            skipped.append(Finding("run-not-indexed", exc.message, exc.file, exc.field))
+            continue
+        entries.append(_entry_from_disk(config, run_dir, receipts))
+    raw_rows: list[RawRow] = []
+    for item in raw.iter_recorded(config):
+        if isinstance(item, Finding):
+            skipped.append(item)
+        else:
+            raw_rows.append(RawRow(item.path, item.digest, item.license, item.attribution,
+                                   item.sensitivity, item.manifest))
+    target = index or LineageIndex(config.dir("cache") / "lineage.sqlite")
+    try:
+        target.replace_all(entries, raw_rows, [])
+    finally:
+        if index is None:
+            target.close()
+    return RebuildResult(len(entries), len(raw_rows), skipped)

@@ -1,0 +1,123 @@
+"""``kfm-prov run -- CMD``: any command, in any language, as a captured run.
+
+Inputs are hashed before the command starts and re-checked after it ends; its stdout and
+stderr are shown as they come and kept (scrubbed) in ``logs/``; its exit code becomes the
+run's status and ours. Ctrl-C or SIGTERM is passed on to the command and the run is
+recorded as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from kfm_prov.capture import Run, _input_rel
+from kfm_prov.config import LakeConfig
+from kfm_prov.context import current_runner
+from kfm_prov.errors import InputError, UsageError
+from kfm_prov.paths import resolve_inside
+from kfm_prov.record import RecordedRun
+from kfm_prov.secrets import scrub_text
+
+
+def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequence[str], *,
+                inputs: Sequence[tuple[str, str]] = (), outputs: Sequence[tuple[str, str]] = (),
+                params: Mapping[str, Any] | None = None, spec: str | None = None,
+                commit: str | None = None, git_dir: Path | None = None,
+                runner_type: str | None = None, echo: bool = True) -> tuple[RecordedRun, int]:
+    """Run ``command`` as a captured run; returns what was recorded and the exit code to use.
+
+    Inputs are checked before anything is created, so a typo leaves no run behind.
+    """
+    if not command:
+        raise UsageError("no command given after --", field="CMD")
+    for path, _ in inputs:
+        rel = _input_rel(config, path)
+        absolute = resolve_inside(config.root, rel, file=rel)
+        if absolute.is_symlink() or not absolute.is_file():
+            raise InputError("input does not exist or is not a regular file", file=rel,
+                             field="--input")
+    run = Run.start(config, family, pipeline_id, params=params, spec=spec, commit=commit,
+                    git_dir=git_dir, runner=current_runner(runner_type), command=command)
+    try:
+        for path, role in inputs:
+            run.use(path, role)
+        if spec is not None:
+            run.use(spec, "config")
+        for name, role in outputs:
+            run.output(name, role)
+    except BaseException as exc:
+        run.finish("failed", error=exc)
+        raise
+    code, interrupted = _execute(run, command, echo=echo)
+    status = "interrupted" if interrupted else ("success" if code == 0 else "failed")
+    result = run.finish(status, exit_code=code)
+    if code == 0 and result.status != "success":
+        return result, 1
+    return result, code if code >= 0 else 128 - code
+
+
+def _execute(run: Run, command: Sequence[str], *, echo: bool) -> tuple[int, bool]:
+    env = dict(os.environ)
+    env.update(KFM_RUN_ID=run.run_id, KFM_RUN_DIR=str(run.dir),
+               KFM_ARTIFACTS_DIR=str(run.artifacts), KFM_PROV_ROOT=str(run.config.root))
+    run.log("command: " + " ".join(command), event="exec")
+    try:
+        process = subprocess.Popen(list(command), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env)
+    except OSError as exc:
+        run.log(f"could not start the command: {exc.strerror}", level="error")
+        return 127, False
+    interrupted = threading.Event()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        process.send_signal(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, forward)
+    pumps = [threading.Thread(target=_pump, args=(process.stdout, run, "stdout",
+                                                  sys.stdout if echo else None)),
+             threading.Thread(target=_pump, args=(process.stderr, run, "stderr",
+                                                  sys.stderr if echo else None))]
+    try:
+        for pump in pumps:
+            pump.start()
+        code = process.wait()
+        for pump in pumps:
+            pump.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if code < 0:
+        run.log(f"command was killed by signal {-code} ({signal.Signals(-code).name})",
+                level="error")
+    else:
+        run.log(f"command exited with {code}")
+    return code, interrupted.is_set()
+
+
+def _pump(stream: IO[bytes] | None, run: Run, name: str, echo: IO[str] | None) -> None:
+    """Copy one output stream to the terminal as is and to ``logs/<name>.log`` scrubbed."""
+    if stream is None:
+        return
+    with open(run.logs / f"{name}.log", "w", encoding="utf-8") as log:
+        for number, raw in enumerate(iter(stream.readline, b""), start=1):
+            text = raw.decode("utf-8", errors="replace")
+            if echo is not None:
+                echo.write(text)
+                echo.flush()
+            clean, found = scrub_text(text, f"logs/{name}.log line {number}")
+            if found:
+                run.note_secrets(found)
+            log.write(clean)
+    stream.close()

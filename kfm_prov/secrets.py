@@ -1,0 +1,662 @@
+"""Find secrets in what kfm-prov writes, and scrub them before they reach the disk.
+
+SPEC §5.7: no receipt, parameter or log may hold a secret. Two uses share one detector, so
+that what the gate refuses is exactly what a scrub would have removed:
+
+* kfm-prov's own writers call ``scrub_*``: every secret becomes ``[REDACTED]`` and the
+  findings (where, which kind, never the value) go into the run's ``secrets`` gate;
+* ``record`` and the gate call :func:`find_secrets` on receipts a pipeline wrote itself,
+  and refuse; they never rewrite someone else's file.
+
+Detection is by shape (a token format such as ``AKIA…`` or ``ghp_…``, a PEM private key,
+a password inside a URL, an ``Authorization`` header) and by name (the value of a
+secret-named key, see :func:`is_secret_name`). There is deliberately no "high entropy"
+rule: digests, ULIDs, commit hashes and base64 payloads are what a data lake is made of,
+and the gate fails closed, so every false positive would block a promotion.
+
+Each kind of secret has its own compiled pattern, each starting with a literal so that
+``re`` can skip ahead with its fast prefix search; one alternation of all of them cannot
+(measured: ~0.5 s against ~0.1 s for 10 MB). The name-based rule runs on an ASCII
+lower-cased copy of the text, which keeps offsets identical to the original.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+SECRET_KINDS: tuple[str, ...] = (
+    "aws-access-key",  # AKIA/ASIA + 16
+    "aws-secret-key",  # the value of a key named like aws_secret_access_key
+    "gcp-service-account-key",  # private_key of a {"type": "service_account"} object
+    "google-api-key",  # AIza + 35
+    "azure-storage-key",  # AccountKey=... in a connection string
+    "github-token",  # ghp_ gho_ ghu_ ghs_ ghr_ github_pat_
+    "gitlab-token",  # glpat- and the other gl*- prefixes
+    "slack-token",  # xoxb- xoxp- xoxa- xoxs- xoxo- xoxr- xoxe- xapp-
+    "slack-webhook",  # hooks.slack.com/services/...
+    "pypi-token",  # pypi-AgEIcHlwaS5vcmc...
+    "npm-token",  # npm_ + 36
+    "huggingface-token",  # hf_ + 34
+    "private-key",  # -----BEGIN ... PRIVATE KEY----- through END
+    "bearer-token",  # Authorization: Bearer x, or a bare "Bearer <token>"
+    "basic-auth-header",  # Authorization: Basic x, or a bare "Basic <base64 of user:pass>"
+    "authorization-header",  # Authorization: <other scheme> x
+    "url-credentials",  # scheme://user:PASSWORD@host
+    "signed-url",  # sig= / X-Amz-Signature= / X-Goog-Signature= in a query string
+    "jwt",  # eyJ….eyJ….sig
+    "secret-named-key",  # the value of a secret-named key (is_secret_name)
+)
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    """One secret found: where and which kind. It never carries the value."""
+
+    location: str  # a JSON pointer such as "/params/db_url", or "line 12" in text
+    kind: str  # one of SECRET_KINDS
+
+    def to_dict(self) -> dict[str, str]:
+        return {"location": self.location, "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SecretFinding:
+        return cls(location=str(data["location"]), kind=str(data["kind"]))
+
+
+# --- the key-name rule -----------------------------------------------------------------
+
+# The last segment of a name ending in one of these makes it secret-named ("db_password",
+# "githubToken", "client_secret"); "tokens" and "secrets" are plurals that usually hold
+# counts or names ("max_tokens", "secrets: [db]"), so they are left out on purpose.
+_SECRET_SUFFIXES = (
+    "password", "passwords", "passwd", "passphrase", "secret", "token", "credential",
+    "credentials", "apikey", "accesskey", "secretkey", "privatekey", "authorization",
+)
+# "<word>_key" is secret only after one of these; a plain "key" is a sort key or a path.
+_KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private"})
+# Names that match the rule but, by convention, hold a path rather than a secret.
+_NOT_SECRET_NAMES = frozenset({"google_application_credentials"})
+# For environment variables only: "*_KEY" and "*_PASS" also count, except public keys
+# (the official python images set GPG_KEY to a release-signing fingerprint).
+_ENV_EXTRA_LAST = frozenset({"key", "pass"})
+_ENV_PUBLIC = frozenset({"public", "pub", "gpg", "pgp"})
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _segments(name: str) -> list[str]:
+    return [s for s in _NON_ALNUM.split(name.lower()) if s]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a key, option or variable with this name holds a secret.
+
+    The name is lower-cased and split into segments on anything not a letter or digit
+    (``DB-Password`` → ``db``, ``password``). It is secret-named when its *last* segment
+    ends with password(s), passwd, passphrase, secret, token, credential(s), apikey,
+    accesskey, secretkey, privatekey or authorization (so ``githubToken``); or its last two
+    segments are ``api|access|secret|private`` + ``key``; or its last segment is exactly
+    ``auth``, or exactly ``pwd`` after another segment (``db_pwd``; a bare ``PWD`` is the
+    working directory). Matching the end, not a substring, keeps ``token_count``,
+    ``tokenizer``, ``max_tokens``, ``password_policy``, ``password_file``, ``oauth`` and
+    ``private_key_id`` out. ``GOOGLE_APPLICATION_CREDENTIALS`` (a path) is excepted.
+    """
+    segments = _segments(name)
+    if not segments or "_".join(segments) in _NOT_SECRET_NAMES:
+        return False
+    last = segments[-1]
+    if last.endswith(_SECRET_SUFFIXES) or last == "auth":
+        return True
+    if len(segments) < 2:
+        return False
+    return (last == "key" and segments[-2] in _KEY_QUALIFIERS) or last == "pwd"
+
+
+def _is_secret_env_name(name: str) -> bool:
+    """:func:`is_secret_name`, plus ``*_KEY`` and ``*_PASS`` unless the key is public."""
+    if is_secret_name(name):
+        return True
+    segments = _segments(name)
+    if "_".join(segments) in _NOT_SECRET_NAMES:
+        return False
+    return (len(segments) >= 2 and segments[-1] in _ENV_EXTRA_LAST
+            and segments[-2] not in _ENV_PUBLIC)
+
+
+def _kind_for_name(name: str) -> str:
+    squashed = "".join(_segments(name))
+    return "aws-secret-key" if squashed.endswith("secretaccesskey") else "secret-named-key"
+
+
+# --- values that are not secrets even under a secret name ------------------------------
+
+# References to a secret kept elsewhere ($DB_PASSWORD, ${DB_PASSWORD}, ${{ secrets.X }},
+# {{ vault_password }}, %(password)s, <password>) and masks (****).
+_PLACEHOLDER = re.compile(
+    r"\$[A-Za-z_][A-Za-z0-9_]*|\$\{[^{}\n]*\}|\$?\{\{[^\n]*\}\}|%\([A-Za-z_]\w*\)s"
+    r"|<[^<>\n]*>|[*•]+")
+# Unquoted words in text that are a boolean or a null, not a value ("use_token: false").
+_NON_VALUES = frozenset({"true", "false", "null", "none", "nil", "yes", "no", "on", "off",
+                         "undefined"})
+
+
+def _is_placeholder(value: str) -> bool:
+    stripped = value.strip()
+    return not stripped or stripped == REDACTED or _PLACEHOLDER.fullmatch(stripped) is not None
+
+
+# --- detectors -------------------------------------------------------------------------
+
+_Hit = tuple[int, int, str]  # start, end (of what to replace) and kind
+_Extract = Callable[[re.Match[str], str], _Hit | None]
+
+
+@dataclass(frozen=True)
+class _Detector:
+    kind: str
+    anchors: tuple[str, ...]  # lower-case literals, one of which is in every match
+    pattern: re.Pattern[str]
+    lower: bool  # runs on the ASCII lower-cased copy
+    extract: _Extract
+
+
+def _scrubbed(value: str) -> bool:
+    """Already scrubbed: a value that holds the marker is left alone.
+
+    Checking for the marker anywhere in the value, not only the whole value, is what keeps
+    scrubbing idempotent. Once a secret is gone, a neighbouring value (``?sig=`` before a
+    PEM block) can run on into the marker where it used to stop at a space.
+    """
+    return not value or REDACTED in value
+
+
+def _span(kind: str) -> _Extract:
+    """The secret is group ``s`` when there is one, else the whole match."""
+
+    def extract(match: re.Match[str], text: str) -> _Hit | None:
+        group = "s" if "s" in match.re.groupindex else 0
+        start, end = match.span(group)
+        if _scrubbed(text[start:end]):
+            return None
+        return start, end, kind
+
+    return extract
+
+
+def _token(kind: str, anchors: tuple[str, ...], regex: str, *, lower: bool = False) -> _Detector:
+    return _Detector(kind, anchors, re.compile(regex), lower, _span(kind))
+
+
+# A value after "key=", "key: ", "--key ": quoted (JSON, Python repr, shell, escaped JSON
+# inside a log line), an unterminated quote (to the end of the line, rather than leak the
+# rest), a ${...}/{{...}} reference (kept; bounded, since a rejected value is skipped
+# whole), or a bare word up to a delimiter.
+_VALUE = r"""(?:
+    "(?P<dq>(?:[^"\\\n]|\\.)*)"
+  | '(?P<sq>[^'\n]*)'
+  | \\"(?P<esc>(?:[^"\\\n]|\\[^"\n])*)\\"
+  | \\?["'](?P<open>[^\n]*)
+  | (?P<ref>\$?\{\{[^}\n]{0,256}\}\}|\$\{[^}\n]{0,256}\})
+  | (?P<bare>[^\s"'`,;&<>(){}\[\]\\]+)
+)"""
+_VALUE_GROUPS = ("dq", "sq", "esc", "open", "ref", "bare")
+
+# The secret terms of is_secret_name, as they end a key in text. Each is its own pattern
+# with a literal start; the lookbehinds give "auth" and "pwd" their whole-segment rule and
+# "key" its qualifier. "authorization" is left to the header detector, which knows where
+# a header value ends.
+_KEY_AFTER = "|".join(f"(?<={q}[_.\\-]key)|(?<={q}key)" for q in sorted(_KEY_QUALIFIERS))
+_TERMS = (
+    r"pass(?:words?|wd|phrase)",
+    r"secret",
+    r"token",
+    r"credentials?",
+    r"auth(?<![a-z0-9]auth)",
+    r"pwd(?<=[a-z0-9][_.\-]pwd)",
+    rf"key(?:{_KEY_AFTER})",
+)
+_TERM_ANCHORS = ("pass", "secret", "token", "credential", "auth", "pwd", "key")
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _key_start(text: str, end: int) -> int:
+    start = end
+    floor = max(0, end - 256)
+    while start > floor and text[start - 1] in _KEY_CHARS:
+        start -= 1
+    return start
+
+
+def _named_value(dashed: bool) -> _Extract:
+    def extract(match: re.Match[str], text: str) -> _Hit | None:
+        start = _key_start(text, match.end("term"))
+        if text.endswith("://", 0, start):  # https://x-access-token:...@: the URL rule's
+            return None
+        name = text[start:match.end("term")]
+        if not is_secret_name(name):  # the exceptions (GOOGLE_APPLICATION_CREDENTIALS)
+            return None
+        if dashed and _segments(name)[:1] == ["no"]:  # --no-password takes no value
+            return None
+        group = next(g for g in _VALUE_GROUPS if match.group(g) is not None)
+        start, end = match.span(group)
+        value = text[start:end]
+        if group == "ref" or _scrubbed(value) or _is_placeholder(value):
+            return None
+        if group == "bare" and value.lower() in _NON_VALUES:
+            return None
+        return start, end, _kind_for_name(name)
+
+    return extract
+
+
+def _kv(term: str, anchor: str) -> _Detector:
+    # key=value, key: value, "key": "value", key => value, key := value
+    regex = rf"""(?P<term>{term})\\?["']?[ \t]*(?:=>|:=|[:=])[ \t]*{_VALUE}"""
+    return _Detector("secret-named-key", (anchor,), re.compile(regex, re.VERBOSE), True,
+                     _named_value(dashed=False))
+
+
+def _dashed() -> _Detector:
+    # --password hunter2, -db-token abc: an option at the start of a word, then a space.
+    terms = "|".join(_TERMS)
+    regex = (rf"""-(?<![^\s"'(\[,]-)-?[a-z0-9_.\-]*?(?P<term>{terms})[ \t]+(?!-){_VALUE}""")
+    return _Detector("secret-named-key", _TERM_ANCHORS, re.compile(regex, re.VERBOSE), True,
+                     _named_value(dashed=True))
+
+
+def _credential_like(token: str) -> bool:
+    """A bare ``Bearer`` word is a token only if it looks random, not like prose."""
+    return len(token) >= 16 and (any(c.isdigit() for c in token)
+                                 or (any(c.isupper() for c in token[1:])
+                                     and any(c.islower() for c in token)))
+
+
+def _bearer(match: re.Match[str], text: str) -> _Hit | None:
+    start, end = match.span("s")
+    if not _credential_like(text[start:end]):
+        return None
+    return start, end, "bearer-token"
+
+
+def _is_basic_credential(token: str) -> bool:
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
+def _basic(match: re.Match[str], text: str) -> _Hit | None:
+    start, end = match.span("s")
+    if not _is_basic_credential(text[start:end]):
+        return None
+    return start, end, "basic-auth-header"
+
+
+_AUTH_SCHEMES = {
+    "bearer": "bearer-token", "basic": "basic-auth-header", "digest": "authorization-header",
+    "token": "authorization-header", "negotiate": "authorization-header",
+    "ntlm": "authorization-header", "dpop": "authorization-header",
+    "aws4-hmac-sha256": "authorization-header", "apikey": "authorization-header",
+    "api-key": "authorization-header", "key": "authorization-header",
+    "sso-key": "authorization-header", "hmac": "authorization-header",
+    "oauth": "authorization-header", "jwt": "authorization-header",
+}
+_HEADER_REST = re.compile(r"[ \t]+[\"']?([^\r\n\"'\\]+)")
+
+
+def _authorization(match: re.Match[str], text: str) -> _Hit | None:
+    """``Authorization: <scheme> <credentials>``: everything after a known scheme goes."""
+    start, end = match.span("scheme")
+    scheme = text[start:end]
+    kind = _AUTH_SCHEMES.get(scheme.lower())
+    if kind is None:  # "Authorization: <credential>", or prose ("Authorization: denied")
+        return (start, end, "authorization-header") if _credential_like(scheme) else None
+    rest = _HEADER_REST.match(text, end)
+    if rest is None:
+        return None
+    value = rest.group(1).rstrip()
+    if _scrubbed(value):
+        return None
+    return rest.start(1), rest.start(1) + len(value), kind
+
+
+_DETECTORS: tuple[_Detector, ...] = (
+    # A whole PEM block goes, armor headers included; a block cut short (no END line)
+    # goes up to its last whole base64 or header line, not to the end of the log.
+    _Detector(
+        "private-key", ("-----begin ",),
+        re.compile(r"""-----BEGIN\ [A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
+            (?:(?:[^-]|-(?!----))*-----END\ [A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
+              |(?:(?:\r?\n|(?:\\r)?\\n)(?:[A-Za-z0-9+/=]+|[A-Za-z][A-Za-z-]*:[^\r\n\\]*)
+                  (?=\r?\n|(?:\\r)?\\n|["']|\Z))*)""", re.VERBOSE),
+        False, _span("private-key")),
+    _token("aws-access-key", ("akia", "asia"),
+           r"(?:AKIA|ASIA)(?<![A-Za-z0-9]....)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    _token("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+           r"gh[pousr]_(?<![A-Za-z0-9]gh._)[A-Za-z0-9]{30,}"),
+    _token("github-token", ("github_pat_",),
+           r"github_pat_(?<![A-Za-z0-9]github_pat_)[A-Za-z0-9_]{22,}"),
+    _token("gitlab-token", ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glimt-", "glft-",
+                            "glsoat-", "gloas-", "glagent-"),
+           r"gl(?<![A-Za-z0-9]gl)(?:pat|ptt|dt|rt|cbt|imt|ft|soat|oas|agent)-[A-Za-z0-9_\-]{20,}"),
+    _token("slack-token", ("xox",), r"xox[abposre]-(?<![A-Za-z0-9]xox.-)[A-Za-z0-9\-]{10,}"),
+    _token("slack-token", ("xapp-",), r"xapp-(?<![A-Za-z0-9]xapp-)\d-[A-Za-z0-9\-]{10,}"),
+    _token("slack-webhook", ("hooks.slack.com/",),
+           r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_\-/]+)"),
+    _token("google-api-key", ("aiza",),
+           r"AIza(?<![A-Za-z0-9_\-]AIza)[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])"),
+    _token("pypi-token", ("pypi-",), r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}"),
+    _token("npm-token", ("npm_",), r"npm_(?<![A-Za-z0-9]npm_)[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+    _token("huggingface-token", ("hf_",),
+           r"hf_(?<![A-Za-z0-9]hf_)[A-Za-z]{34}(?![A-Za-z0-9])"),
+    _token("azure-storage-key", ("accountkey=",), r"AccountKey=(?P<s>[A-Za-z0-9+/]{20,}={0,2})"),
+    _token("jwt", ("eyj",),
+           r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+    # user:PASSWORD@ after "://"; the password may hold "@" (the last one before the host
+    # wins), never "/" or a space, so "https://host:8080/a@b" is not a credential.
+    _token("url-credentials", ("://",),
+           r"://[^\s:/?#@\"'<>\[\]\\]*:(?P<s>[^\s/?#\"'<>\\]+)@"),
+    _token("signed-url", ("sig=",), r"sig=(?<=[?&]sig=)(?P<s>[^&\s#\"'<>]+)", lower=True),
+    _token("signed-url", ("signature=",),
+           r"signature=(?:(?<=[?&]x-amz-signature=)|(?<=[?&]x-goog-signature=))"
+           r"(?P<s>[^&\s#\"'<>]+)", lower=True),
+    _Detector("authorization-header", ("authorization",),
+              re.compile(r"""authorization(?<![a-z0-9]authorization)\\?["']?[ \t]*[:=][ \t]*"""
+                         r"""\\?["']?(?P<scheme>[a-z0-9._~+/=\-]+)"""),
+              True, _authorization),
+    _Detector("bearer-token", ("bearer",),
+              re.compile(r"bearer(?<![a-z0-9]bearer)[ \t]+(?P<s>[a-z0-9\-._~+/]+=*)"),
+              True, _bearer),
+    _Detector("basic-auth-header", ("basic",),
+              re.compile(r"basic(?<![a-z0-9]basic)[ \t]+(?P<s>[a-z0-9+/]{4,}={0,2})"
+                         r"(?![a-z0-9+/=])"),
+              True, _basic),
+    *(_kv(term, anchor) for term, anchor in zip(_TERMS, _TERM_ANCHORS, strict=True)),
+    _dashed(),
+)
+
+# One search over a short text tells which detectors can match at all: most log lines and
+# parameter values hold no anchor and then cost a single regex call, the others run only
+# the detectors whose anchor they hold. The anchors form a trie so that each position
+# tries one branch, not forty.
+def _anchor_trie(anchors: Sequence[str]) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """A regex matching the shortest anchors, and which detectors each of them enables."""
+    terminal = {a: min((b for b in anchors if a.startswith(b)), key=len) for a in anchors}
+    tree: dict[str, Any] = {}
+    for word in set(terminal.values()):
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        parts = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not parts:
+            return ""
+        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+    enables: dict[str, set[int]] = {}
+    for rank, detector in enumerate(_DETECTORS):
+        for anchor in detector.anchors:
+            enables.setdefault(terminal[anchor], set()).add(rank)
+    return emit(tree), {word: tuple(sorted(ranks)) for word, ranks in enables.items()}
+
+
+_PREFILTER_SOURCE, _ENABLES = _anchor_trie([a for d in _DETECTORS for a in d.anchors])
+_PREFILTER = re.compile(_PREFILTER_SOURCE)
+_SHORT = 8192  # longer texts run every detector: that is cheaper than collecting anchors
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _detectors_for(low: str) -> list[int]:
+    if len(low) > _SHORT:
+        return list(range(len(_DETECTORS)))
+    ranks: set[int] = set()
+    pos = 0
+    while (match := _PREFILTER.search(low, pos)) is not None:
+        ranks.update(_ENABLES[match.group()])
+        pos = match.start() + 1  # anchors may overlap ("akiauth")
+    return sorted(ranks)
+
+
+def _scan(text: str) -> list[_Hit]:
+    """Every secret in ``text`` as non-overlapping spans, in order.
+
+    Overlapping finds (a JWT after ``Bearer``, a PEM inside ``"private_key": "…"``) are
+    merged into one span, reported once with the kind of the earliest (then first-listed)
+    detector.
+    """
+    if not text:
+        return []
+    # ASCII-only lower-casing keeps every offset equal to the original's.
+    low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    hits: list[tuple[int, int, int, str]] = []
+    for rank in _detectors_for(low):
+        detector = _DETECTORS[rank]
+        source = low if detector.lower else text
+        search = detector.pattern.search
+        pos = 0
+        while (match := search(source, pos)) is not None:
+            hit = detector.extract(match, text)
+            pos = match.end()
+            if hit is not None:
+                hits.append((hit[0], rank, hit[1], hit[2]))
+                pos = max(pos, hit[1])
+    if not hits:
+        return []
+    hits.sort(key=lambda h: (h[0], h[1], -h[2]))
+    merged: list[_Hit] = []
+    for start, _rank, end, kind in hits:
+        if merged and start < merged[-1][1]:
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], end), last[2])
+        else:
+            merged.append((start, end, kind))
+    return merged
+
+
+def _apply(text: str, hits: Sequence[_Hit]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for start, end, _kind in hits:
+        parts += (text[pos:start], REDACTED)
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _text_findings(text: str, hits: Sequence[_Hit], location: str) -> list[SecretFinding]:
+    """``location`` as given for one line; ``"<location> line N"`` when text has several."""
+    if location and "\n" not in text.rstrip("\r\n"):
+        return [SecretFinding(location, kind) for _s, _e, kind in hits]
+    findings = []
+    line, pos = 1, 0
+    for start, _end, kind in hits:
+        line += text.count("\n", pos, start)
+        pos = start
+        where = f"{location} line {line}" if location else f"line {line}"
+        findings.append(SecretFinding(where, kind))
+    return findings
+
+
+# --- public API ------------------------------------------------------------------------
+
+def scrub_text(text: str, location: str = "") -> tuple[str, list[SecretFinding]]:
+    """Replace each secret inside free text with ``[REDACTED]``; return it and the findings.
+
+    Only the secret goes: ``https://user:[REDACTED]@host/db``, ``password=[REDACTED]``,
+    ``Authorization: Bearer [REDACTED]``; a PEM private key goes whole. Findings are located
+    at ``location`` (a single line, as a log writer passes ``"logs/run.log line 12"``), or
+    at ``"<location> line N"`` / ``"line N"`` within a multi-line text. Scrubbing twice
+    changes nothing. Time is linear in the length of the text.
+    """
+    hits = _scan(text)
+    if not hits:
+        return text, []
+    return _apply(text, hits), _text_findings(text, hits, location)
+
+
+def _pointer(path: str, key: object) -> str:
+    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+_OPTION = re.compile(r"--?([A-Za-z0-9][A-Za-z0-9_.\-]*)")
+
+
+def _option_kind(item: object) -> str | None:
+    """The kind of the value that follows ``--password`` and the like, or None."""
+    if not isinstance(item, str) or (match := _OPTION.fullmatch(item)) is None:
+        return None
+    name = match.group(1)
+    if not is_secret_name(name) or _segments(name)[:1] == ["no"]:
+        return None
+    return _kind_for_name(name)
+
+
+def _takes_value(item: object) -> bool:
+    """An argv element after a secret option is its value unless it is another option.
+
+    A value that starts with "-" is taken for an option (argparse refuses it as a value
+    too; pass ``--password=-x`` instead), and ``-`` means "read it from stdin".
+    """
+    return isinstance(item, str) and not item.startswith("-") and not _is_placeholder(item)
+
+
+class _Scrubber:
+    """One walk over JSON-like data, collecting findings as it copies."""
+
+    def __init__(self) -> None:
+        self.findings: list[SecretFinding] = []
+
+    def value(self, value: Any, pointer: str, secret_kind: str | None) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            if secret_kind is not None:
+                if _is_placeholder(value):
+                    return value
+                self.findings.append(SecretFinding(pointer, secret_kind))
+                return REDACTED
+            clean, found = scrub_text(value, pointer)
+            self.findings += found
+            return clean
+        if isinstance(value, int | float):
+            if secret_kind is not None:
+                self.findings.append(SecretFinding(pointer, secret_kind))
+                return REDACTED
+            return value
+        if isinstance(value, Mapping):
+            return self.mapping(value, pointer, secret_kind)
+        if isinstance(value, list | tuple):
+            items = self.sequence(value, pointer, secret_kind)
+            return tuple(items) if isinstance(value, tuple) else items
+        return value
+
+    def mapping(self, value: Mapping[Any, Any], pointer: str,
+                secret_kind: str | None) -> dict[Any, Any]:
+        service_account = value.get("type") == "service_account"
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            clean_key, key_hits = key, []
+            if isinstance(key, str):
+                key_hits = _scan(key)
+                if key_hits:
+                    clean_key = _apply(key, key_hits)
+                    n = 2
+                    while clean_key in out or clean_key in value:
+                        clean_key = f"{_apply(key, key_hits)} ({n})"
+                        n += 1
+            child = _pointer(pointer, clean_key)
+            self.findings += [SecretFinding(child, kind) for _s, _e, kind in key_hits]
+            kind = secret_kind
+            if isinstance(key, str) and is_secret_name(key):
+                kind = _kind_for_name(key)
+                if service_account and "".join(_segments(key)) == "privatekey":
+                    kind = "gcp-service-account-key"
+            out[clean_key] = self.value(item, child, kind)
+        return out
+
+    def sequence(self, value: Sequence[Any], pointer: str, secret_kind: str | None) -> list[Any]:
+        out: list[Any] = []
+        option_kind: str | None = None  # set right after "--password" in an argv-like list
+        for index, item in enumerate(value):
+            child = _pointer(pointer, index)
+            if option_kind is not None and secret_kind is None and _takes_value(item):
+                self.findings.append(SecretFinding(child, option_kind))
+                out.append(REDACTED)
+                option_kind = None
+                continue
+            out.append(self.value(item, child, secret_kind))
+            option_kind = _option_kind(item)
+        return out
+
+
+def scrub_data(value: Any, path: str = "") -> tuple[Any, list[SecretFinding]]:
+    """A deep copy of JSON-like data with every secret replaced by ``[REDACTED]``.
+
+    The input is left untouched. Under a secret-named key (:func:`is_secret_name`) every
+    string and number is redacted, however deep, while ``None``, booleans, empty strings
+    and references such as ``${DB_PASSWORD}`` stay (``"use_token": false`` holds no
+    secret); dicts and lists keep their shape. Every other string is scanned with
+    :func:`scrub_text`; a list that reads like an argv (``["--password", "x"]``) loses the
+    value after a secret-named option. A key that itself holds a secret is scrubbed too,
+    with `` (2)`` appended should two keys become equal. Tuples stay tuples; other types
+    pass through unscanned. Findings are JSON pointers (RFC 6901) under ``path``, built
+    from scrubbed keys so that a location never repeats a secret.
+    """
+    scrubber = _Scrubber()
+    clean = scrubber.value(value, path, None)
+    return clean, scrubber.findings
+
+
+def scrub_argv(argv: Sequence[str], path: str = "") -> tuple[list[str], list[SecretFinding]]:
+    """``argv`` with secrets scrubbed; findings are ``<path>/<index>``.
+
+    Handles ``--password x``, ``--db-token=x``, ``PGPASSWORD=x``, URLs with a password and
+    every token shape. ``-p x`` is not taken for a password: too many tools use ``-p`` for
+    a port, a path or a profile.
+    """
+    clean, findings = scrub_data(list(argv), path)
+    return clean, findings
+
+
+def scrub_env(env: Mapping[str, str], path: str = "") -> tuple[dict[str, str], list[SecretFinding]]:
+    """Environment variables with secrets scrubbed; findings are ``<path>/<NAME>``.
+
+    A variable is secret by name under :func:`is_secret_name` (``GITHUB_TOKEN``,
+    ``AWS_SECRET_ACCESS_KEY``, ``PGPASSWORD``, ``MYSQL_PWD``) or, for the environment only,
+    when its name ends in ``_KEY`` or ``_PASS`` (``STRIPE_KEY``, ``SMTP_PASS``) unless the
+    segment before is public/pub/gpg/pgp (``GPG_KEY`` is a fingerprint). ``PWD``,
+    ``OLDPWD``, ``SSH_AUTH_SOCK``, ``PYTHONHASHSEED``, ``AWS_ACCESS_KEY_ID`` and
+    ``GOOGLE_APPLICATION_CREDENTIALS`` are not secret by name; every value is still scanned
+    for token shapes, so an ``AKIA…`` key id is caught by its value.
+    """
+    out: dict[str, str] = {}
+    findings: list[SecretFinding] = []
+    for name, value in env.items():
+        where = _pointer(path, name)
+        if _is_secret_env_name(name) and not _is_placeholder(value):
+            out[name] = REDACTED
+            findings.append(SecretFinding(where, _kind_for_name(name)))
+        else:
+            out[name], found = scrub_text(value, where)
+            findings += found
+    return out, findings
+
+
+def find_secrets(value: Any, path: str = "") -> list[SecretFinding]:
+    """The secrets :func:`scrub_data` would remove, without rewriting anything.
+
+    For the gate and for ``record`` of receipts a pipeline wrote itself: kfm-prov reports
+    and refuses, it does not edit someone else's file. A string is scanned as text
+    (findings ``line N``); data gives JSON pointers.
+    """
+    return scrub_data(value, path)[1]
