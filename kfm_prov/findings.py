@@ -7,6 +7,7 @@ at the first, so a user fixes a receipt once, not once per run of the command.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,9 +17,13 @@ class Finding:
     file: str | None = None  # root-relative where possible
     pointer: str | None = None  # JSON pointer or field name inside ``file``
     hint: str | None = None
+    nodes: tuple[str, ...] | None = None  # the lineage path that fails, product last
 
-    def to_dict(self) -> dict[str, str]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.nodes is not None:
+            out["nodes"] = list(self.nodes)
+        return out
 
     def one_line(self) -> str:
         where = self.file or ""

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from kfm_prov.capture import Run
+    from kfm_prov.gate import GateReport
     from kfm_prov.index import LineageIndex, RunRow
+    from kfm_prov.promote import PromotionResult
     from kfm_prov.record import RebuildResult, RecordedRun
 
 
@@ -39,8 +41,16 @@ class Lake:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None) -> Lake:
-        """Open the lake at ``root``, ``$KFM_PROV_ROOT`` or the nearest enclosing lake."""
-        return cls(load_config(find_root(root)))
+        """Open the lake at ``root``, ``$KFM_PROV_ROOT`` or the nearest enclosing lake.
+
+        Finishes any promotion a crash interrupted first (see ``promote.recover``), so
+        every command sees the lake fully promoted or not at all.
+        """
+        from kfm_prov.promote import recover
+
+        lake = cls(load_config(find_root(root)))
+        recover(lake.config)
+        return lake
 
     @classmethod
     def init(cls, root: str | os.PathLike[str]) -> Lake:
@@ -195,3 +205,22 @@ class Lake:
         row = self.resolve_run(run_id)
         with self.index() as index:
             return ancestry(index, runs=[row.run_id])
+
+    # -- the gate and promotion -------------------------------------------------------------
+
+    def check(self, run_id: str, outputs: Sequence[str] = ()) -> GateReport:
+        """Every check of the promotion gate on the run's products; writes nothing."""
+        from kfm_prov.gate import evaluate
+
+        return evaluate(self.config, self.resolve_run(run_id).run_id, outputs)
+
+    def promote(self, run_id: str, *, version: str | None = None, outputs: Sequence[str] = (),
+                requested_by: str | None = None) -> PromotionResult:
+        """The gate, then an atomic promotion with STAC, PROV bundle, DCAT and certificate.
+
+        Raises ``CheckFailed`` (exit 1) with every finding when the gate refuses.
+        """
+        from kfm_prov.promote import promote
+
+        return promote(self.config, self.resolve_run(run_id).run_id, version=version,
+                       outputs=tuple(outputs), requested_by=requested_by)

@@ -147,20 +147,33 @@ def manifest_dirs(config: LakeConfig, rel: str) -> Iterator[str]:
 
 def lookup(config: LakeConfig, rel: str) -> RawInfo | None:
     """The recorded state of raw file ``rel``, or None when no manifest lists it."""
-    for directory in manifest_dirs(config, rel):
-        manifest_path = config.root / directory / MANIFEST
-        if not manifest_path.is_file():
-            continue
-        display = f"{directory}/{MANIFEST}"
-        manifest = read_manifest(manifest_path, display=display)
-        checksums = read_checksums(config.root / directory / CHECKSUMS,
-                                   display=f"{directory}/{CHECKSUMS}")
-        name = PurePosixPath(rel).relative_to(directory).as_posix()
-        if name not in checksums:
-            return None
-        return _info(rel, checksums[name], manifest, manifest.get("files", {}).get(name, {}),
-                     display)
-    return None
+    return lookup_many(config, [rel])[rel]
+
+
+def lookup_many(config: LakeConfig, rels: Sequence[str]) -> dict[str, RawInfo | None]:
+    """``lookup`` for many files, reading each manifest and checksums file once."""
+    loaded: dict[str, tuple[dict[str, Any], dict[str, str]] | None] = {}
+    found: dict[str, RawInfo | None] = {}
+    for rel in rels:
+        found[rel] = None
+        for directory in manifest_dirs(config, rel):
+            if directory not in loaded:
+                manifest_path = config.root / directory / MANIFEST
+                loaded[directory] = None if not manifest_path.is_file() else (
+                    read_manifest(manifest_path, display=f"{directory}/{MANIFEST}"),
+                    read_checksums(config.root / directory / CHECKSUMS,
+                                   display=f"{directory}/{CHECKSUMS}"))
+            entry = loaded[directory]
+            if entry is None:
+                continue
+            manifest, checksums = entry
+            name = PurePosixPath(rel).relative_to(directory).as_posix()
+            if name in checksums:
+                found[rel] = _info(rel, checksums[name], manifest,
+                                   manifest.get("files", {}).get(name, {}),
+                                   f"{directory}/{MANIFEST}")
+            break
+    return found
 
 
 def _info(rel: str, digest: str, manifest: dict[str, Any], own: dict[str, Any],

@@ -62,25 +62,38 @@ def _raw_state(state: FileState, info: raw.RawInfo) -> FileState:
                      attribution=info.attribution, sensitivity=info.sensitivity)
 
 
-def build_run_prov(config: LakeConfig, receipts: RunReceipts, run_dir: str,
-                   report_digest: str) -> tuple[bytes, list[RawRow]]:
-    """PROV-JSON of one run, and the raw rows of the inputs the manifests know."""
-    builder = ProvBuilder(config.namespace)
+def run_states(config: LakeConfig, receipts: RunReceipts,
+               raw_infos: dict[str, raw.RawInfo | None] | None = None,
+               ) -> tuple[list[FileState], list[FileState], list[RawRow]]:
+    """The PROV view of a run's inputs and outputs; raw inputs carry license and label."""
+    raw_paths = [e.path for e in receipts.manifest.inputs if config.zone_of(e.path) == "raw"]
+    infos = raw_infos if raw_infos is not None else raw.lookup_many(config, raw_paths)
     inputs: list[FileState] = []
     raw_rows: list[RawRow] = []
     for entry in receipts.manifest.inputs:
         state = _state(config, entry)
-        if state.zone == "raw":
-            info = raw.lookup(config, entry.path)
-            if info is not None and info.digest == entry.digest:
-                state = _raw_state(state, info)
-                raw_rows.append(RawRow(info.path, info.digest, info.license, info.attribution,
-                                       info.sensitivity, info.manifest))
+        info = infos.get(entry.path) if state.zone == "raw" else None
+        if info is not None and info.digest == entry.digest:
+            state = _raw_state(state, info)
+            raw_rows.append(RawRow(info.path, info.digest, info.license, info.attribution,
+                                   info.sensitivity, info.manifest))
         inputs.append(state)
     outputs = [_state(config, entry) for entry in receipts.manifest.outputs]
-    report = FileState(path=f"{run_dir}/{REPORT_FILE}", digest=report_digest, zone="work",
-                       role="validation", media_type="application/json")
-    builder.run(receipts, inputs, outputs, report=report, publish_user=config.publish_user)
+    return inputs, outputs, raw_rows
+
+
+def report_state(run_dir: str, report_digest: str) -> FileState:
+    return FileState(path=f"{run_dir}/{REPORT_FILE}", digest=report_digest, zone="work",
+                     role="validation", media_type="application/json")
+
+
+def build_run_prov(config: LakeConfig, receipts: RunReceipts, run_dir: str,
+                   report_digest: str) -> tuple[bytes, list[RawRow]]:
+    """PROV-JSON of one run, and the raw rows of the inputs the manifests know."""
+    builder = ProvBuilder(config.namespace)
+    inputs, outputs, raw_rows = run_states(config, receipts)
+    builder.run(receipts, inputs, outputs, report=report_state(run_dir, report_digest),
+                publish_user=config.publish_user)
     return builder.serialize(), raw_rows
 
 
@@ -283,9 +296,11 @@ def rebuild_index(config: LakeConfig, index: LineageIndex | None = None) -> Rebu
         else:
             raw_rows.append(RawRow(item.path, item.digest, item.license, item.attribution,
                                    item.sensitivity, item.manifest))
+    from kfm_prov.promote import promotion_rows
+
     target = index or LineageIndex(config.dir("cache") / "lineage.sqlite")
     try:
-        target.replace_all(entries, raw_rows, [])
+        target.replace_all(entries, raw_rows, promotion_rows(config))
     finally:
         if index is None:
             target.close()

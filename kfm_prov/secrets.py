@@ -155,6 +155,10 @@ def _is_placeholder(value: str) -> bool:
 # --- detectors -------------------------------------------------------------------------
 
 _Hit = tuple[int, int, str]  # start, end (of what to replace) and kind
+
+# Word boundaries below treat "]" before and "[" after a token as part of a word, the
+# brackets of the marker: a token glued to a secret that was scrubbed is judged as it was
+# before, which keeps a second scrub from finding what the first one did not.
 _Extract = Callable[[re.Match[str], str], _Hit | None]
 
 
@@ -196,14 +200,15 @@ def _token(kind: str, anchors: tuple[str, ...], regex: str, *, lower: bool = Fal
 
 # A value after "key=", "key: ", "--key ": quoted (JSON, Python repr, shell, escaped JSON
 # inside a log line), an unterminated quote (to the end of the line, rather than leak the
-# rest), a ${...}/{{...}} reference (kept; bounded, since a rejected value is skipped
-# whole), or a bare word up to a delimiter.
+# rest), a ${...}/{{...}} reference (kept, even unclosed, as another secret may be what
+# was scrubbed out of it; bounded, since a rejected value is skipped whole), or a bare
+# word up to a delimiter.
 _VALUE = r"""(?:
     "(?P<dq>(?:[^"\\\n]|\\.)*)"
   | '(?P<sq>[^'\n]*)'
   | \\"(?P<esc>(?:[^"\\\n]|\\[^"\n])*)\\"
   | \\?["'](?P<open>[^\n]*)
-  | (?P<ref>\$?\{\{[^}\n]{0,256}\}\}|\$\{[^}\n]{0,256}\})
+  | (?P<ref>\$?\{\{[^}\n]{0,256}(?:\}\})?|\$\{[^}\n]{0,256}\}?)
   | (?P<bare>[^\s"'`,;&<>(){}\[\]\\]+)
 )"""
 _VALUE_GROUPS = ("dq", "sq", "esc", "open", "ref", "bare")
@@ -218,7 +223,7 @@ _TERMS = (
     r"secret",
     r"token",
     r"credentials?",
-    r"auth(?<![a-z0-9]auth)",
+    r"auth(?<![a-z0-9\]]auth)",
     r"pwd(?<=[a-z0-9][_.\-]pwd)",
     rf"key(?:{_KEY_AFTER})",
 )
@@ -257,8 +262,9 @@ def _named_value(dashed: bool) -> _Extract:
 
 
 def _kv(term: str, anchor: str) -> _Detector:
-    # key=value, key: value, "key": "value", key => value, key := value
-    regex = rf"""(?P<term>{term})\\?["']?[ \t]*(?:=>|:=|[:=])[ \t]*{_VALUE}"""
+    # key=value, key: value, "key": "value", key => value, key := value. The separator is
+    # atomic: "token:=x" is never re-read as "token:" with the value "=x".
+    regex = rf"""(?P<term>{term})\\?["']?(?>[ \t]*(?:=>|[:=]+)[ \t]*){_VALUE}"""
     return _Detector("secret-named-key", (anchor,), re.compile(regex, re.VERBOSE), True,
                      _named_value(dashed=False))
 
@@ -339,27 +345,27 @@ _DETECTORS: tuple[_Detector, ...] = (
                   (?=\r?\n|(?:\\r)?\\n|["']|\Z))*)""", re.VERBOSE),
         False, _span("private-key")),
     _token("aws-access-key", ("akia", "asia"),
-           r"(?:AKIA|ASIA)(?<![A-Za-z0-9]....)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+           r"(?:AKIA|ASIA)(?<![A-Za-z0-9\]]....)[A-Z0-9]{16}(?![A-Za-z0-9\[])"),
     _token("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
-           r"gh[pousr]_(?<![A-Za-z0-9]gh._)[A-Za-z0-9]{30,}"),
+           r"gh[pousr]_(?<![A-Za-z0-9\]]gh._)[A-Za-z0-9]{30,}"),
     _token("github-token", ("github_pat_",),
-           r"github_pat_(?<![A-Za-z0-9]github_pat_)[A-Za-z0-9_]{22,}"),
+           r"github_pat_(?<![A-Za-z0-9\]]github_pat_)[A-Za-z0-9_]{22,}"),
     _token("gitlab-token", ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glimt-", "glft-",
                             "glsoat-", "gloas-", "glagent-"),
-           r"gl(?<![A-Za-z0-9]gl)(?:pat|ptt|dt|rt|cbt|imt|ft|soat|oas|agent)-[A-Za-z0-9_\-]{20,}"),
-    _token("slack-token", ("xox",), r"xox[abposre]-(?<![A-Za-z0-9]xox.-)[A-Za-z0-9\-]{10,}"),
-    _token("slack-token", ("xapp-",), r"xapp-(?<![A-Za-z0-9]xapp-)\d-[A-Za-z0-9\-]{10,}"),
+           r"gl(?<![A-Za-z0-9\]]gl)(?:pat|ptt|dt|rt|cbt|imt|ft|soat|oas|agent)-[A-Za-z0-9_\-]{20,}"),
+    _token("slack-token", ("xox",), r"xox[abposre]-(?<![A-Za-z0-9\]]xox.-)[A-Za-z0-9\-]{10,}"),
+    _token("slack-token", ("xapp-",), r"xapp-(?<![A-Za-z0-9\]]xapp-)\d-[A-Za-z0-9\-]{10,}"),
     _token("slack-webhook", ("hooks.slack.com/",),
            r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_\-/]+)"),
     _token("google-api-key", ("aiza",),
-           r"AIza(?<![A-Za-z0-9_\-]AIza)[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])"),
+           r"AIza(?<![A-Za-z0-9_\-\]]AIza)[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-\[])"),
     _token("pypi-token", ("pypi-",), r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}"),
-    _token("npm-token", ("npm_",), r"npm_(?<![A-Za-z0-9]npm_)[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+    _token("npm-token", ("npm_",), r"npm_(?<![A-Za-z0-9\]]npm_)[A-Za-z0-9]{36}(?![A-Za-z0-9\[])"),
     _token("huggingface-token", ("hf_",),
-           r"hf_(?<![A-Za-z0-9]hf_)[A-Za-z]{34}(?![A-Za-z0-9])"),
+           r"hf_(?<![A-Za-z0-9\]]hf_)[A-Za-z]{34}(?![A-Za-z0-9\[])"),
     _token("azure-storage-key", ("accountkey=",), r"AccountKey=(?P<s>[A-Za-z0-9+/]{20,}={0,2})"),
     _token("jwt", ("eyj",),
-           r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+           r"eyJ(?<![A-Za-z0-9_\-\]]eyJ)[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
     # user:PASSWORD@ after "://"; the password may hold "@" (the last one before the host
     # wins), never "/" or a space, so "https://host:8080/a@b" is not a credential.
     _token("url-credentials", ("://",),
@@ -369,15 +375,15 @@ _DETECTORS: tuple[_Detector, ...] = (
            r"signature=(?:(?<=[?&]x-amz-signature=)|(?<=[?&]x-goog-signature=))"
            r"(?P<s>[^&\s#\"'<>]+)", lower=True),
     _Detector("authorization-header", ("authorization",),
-              re.compile(r"""authorization(?<![a-z0-9]authorization)\\?["']?[ \t]*[:=][ \t]*"""
-                         r"""\\?["']?(?P<scheme>[a-z0-9._~+/=\-]+)"""),
+              re.compile(r"""authorization(?<![a-z0-9\]]authorization)\\?["']?"""
+                         r"""(?>[ \t]*[:=]+[ \t]*)\\?["']?(?P<scheme>[a-z0-9._~+/=\-]+)"""),
               True, _authorization),
     _Detector("bearer-token", ("bearer",),
-              re.compile(r"bearer(?<![a-z0-9]bearer)[ \t]+(?P<s>[a-z0-9\-._~+/]+=*)"),
+              re.compile(r"bearer(?<![a-z0-9\]]bearer)[ \t]+(?P<s>[a-z0-9\-._~+/]+=*)"),
               True, _bearer),
     _Detector("basic-auth-header", ("basic",),
-              re.compile(r"basic(?<![a-z0-9]basic)[ \t]+(?P<s>[a-z0-9+/]{4,}={0,2})"
-                         r"(?![a-z0-9+/=])"),
+              re.compile(r"basic(?<![a-z0-9\]]basic)[ \t]+(?P<s>[a-z0-9+/]{4,}={0,2})"
+                         r"(?![a-z0-9+/=\[])"),
               True, _basic),
     *(_kv(term, anchor) for term, anchor in zip(_TERMS, _TERM_ANCHORS, strict=True)),
     _dashed(),

@@ -24,6 +24,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "validation_report": ("validation_report.v1.json", "validation_report.json"),
     "waiver": ("waiver.v1.json", "waiver.json"),
     "raw_manifest": ("raw_manifest.v1.json", "manifest.yml"),
+    "certificate": ("certificate.v1.json", "certificate.json"),
+    "refusal": ("refusal.v1.json", "refusal.json"),
 }
 RUN_RECEIPTS = ("run_record", "run_manifest", "validation_report")
 
@@ -70,7 +72,8 @@ def kind_of(path: Path, data: Any = None) -> str:
             if data["schema_version"].startswith(f"kfm.{kind}."):
                 return kind
     for kind, (_, filename) in KINDS.items():
-        if path.name == filename or path.name == filename.replace(".yml", ".yaml"):
+        if path.name in (filename, filename.replace(".yml", ".yaml")) or (
+                kind in ("certificate", "refusal") and path.name.endswith(f".{filename}")):
             return kind
     raise InputError("cannot tell which receipt this is: name it run_record.json,"
                      " run_manifest.json, validation_report.json, waiver.json or manifest.yml,"

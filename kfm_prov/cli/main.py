@@ -16,6 +16,7 @@ import click
 from kfm_prov import __version__
 from kfm_prov.cli.commands import index as index_cmd
 from kfm_prov.cli.commands import init as init_cmd
+from kfm_prov.cli.commands import promote as promote_cmd
 from kfm_prov.cli.commands import raw as raw_cmd
 from kfm_prov.cli.commands import record as record_cmd
 from kfm_prov.cli.commands import run as run_cmd
@@ -84,7 +85,7 @@ def cli(root: str | None, debug: bool) -> None:
 
 for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.command,
                  validate_cmd.command, runs_cmd.runs_command, runs_cmd.show_command,
-                 index_cmd.command):
+                 promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command):
     cli.add_command(_command)
 
 

@@ -1,0 +1,553 @@
+"""The promotion gate (SPEC §5): prove that a run's products can be rebuilt from raw data.
+
+One pass over the closure: starting at the run, each level of inputs is resolved in a few
+batched index queries to raw captures, certified processed files, or the run that
+generated them (by digest). Everything the proof rests on is then re-hashed fresh, in one
+parallel batch: products, raw files, and each run's evidence (receipts, prov.json, logs),
+whose digest the index kept when the run was recorded. Every check runs and every
+failure is reported with a stable reason code and the lineage path that fails.
+
+Nothing here writes: ``evaluate`` is what ``kfm-prov check`` prints and what
+``promote`` requires.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kfm_prov import jsonio, raw
+from kfm_prov.config import LakeConfig
+from kfm_prov.context import UNKNOWN_COMMIT
+from kfm_prov.digests import hash_files
+from kfm_prov.errors import InputError, NotFoundError
+from kfm_prov.findings import Finding
+from kfm_prov.index import IoRow, LineageIndex, RawRow, RunRow
+from kfm_prov.lineage import file_node, run_node
+from kfm_prov.paths import is_under
+from kfm_prov.record import (
+    RECEIPT_FILES,
+    evidence_digest,
+    evidence_files,
+    index_for,
+    scan_evidence,
+)
+from kfm_prov.timeutil import format_time, now_utc, parse_time
+
+CHECKS: dict[str, str] = {
+    "receipts": "receipts exist, validate and are unchanged since recorded",
+    "validation": "validation passed, or passed with a valid waiver",
+    "raw-sources": "every ancestor ends in unchanged raw files with a license and attribution",
+    "upstream-runs": "every run on the way succeeded, with its git commit",
+    "inputs": "no orphan input, none from staging, tmp, cache or outside the root",
+    "graph": "no cycle; every file was generated before it was used",
+    "outputs": "product digests match and the products stay under their run",
+    "sensitivity": "sensitivity never falls along a path without a recorded redaction",
+    "secrets": "no receipt or log of the closure holds a secret",
+}
+SENSITIVITY_RANK = {"public": 0, "restricted": 1, "sensitive-location": 2}
+_UNKNOWN_LICENSES = {"NOASSERTION", "NONE", "UNKNOWN", "OTHER"}
+WAIVER_FILE = "waiver.json"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    status: str  # pass | fail
+    findings: tuple[Finding, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "title": self.title, "status": self.status}
+        if self.findings:
+            out["reasons"] = sorted({f.code for f in self.findings})
+            out["findings"] = [f.to_dict() for f in self.findings]
+        return out
+
+
+@dataclass
+class Entity:
+    """A file of the closure: what was used or made, at which path, with which bytes."""
+
+    path: str
+    digest: str
+    zone: str
+    kind: str  # raw | processed | product | work | orphan
+    license: str | None = None
+    attribution: str | None = None
+    sensitivity: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class GateReport:
+    """The outcome of the gate for one run's products."""
+
+    run: RunRow
+    products: list[IoRow]
+    checks: list[CheckResult]
+    runs: dict[str, RunRow]
+    entities: dict[tuple[str, str], Entity]
+    edges: list[tuple[str, str, str]]  # (from node, to node, relation)
+    product_sensitivity: dict[str, str]
+    waiver: dict[str, Any] | None
+    checked_at: str
+    warnings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status == "pass" for c in self.checks)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for c in self.checks for f in c.findings]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run.run_id,
+            "family": self.run.family,
+            "ok": self.ok,
+            "checked_at": self.checked_at,
+            "products": [{"path": p.path, "digest": p.digest,
+                          "sensitivity": self.product_sensitivity[p.path]}
+                         for p in self.products],
+            "checks": [c.to_dict() for c in self.checks],
+            "closure": {"runs": sorted(self.runs), "entities": len(self.entities)},
+        }
+
+
+class _Walk:
+    """Collects the closure and the findings while walking it."""
+
+    def __init__(self, config: LakeConfig, index: LineageIndex) -> None:
+        self.config = config
+        self.index = index
+        self.findings: dict[str, list[Finding]] = defaultdict(list)
+        self.runs: dict[str, RunRow] = {}
+        self.entities: dict[tuple[str, str], Entity] = {}
+        self.edges: list[tuple[str, str, str]] = []
+        self.inputs_of: dict[str, list[IoRow]] = {}
+        self.raw_inputs: dict[str, RawRow] = {}  # raw path → the row the walk relies on
+        self.certified: dict[str, dict[str, Any]] = {}  # digest → certificate product entry
+
+    def fail(self, check: str, code: str, message: str, *, file: str | None = None,
+             pointer: str | None = None, hint: str | None = None,
+             nodes: Sequence[str] | None = None) -> None:
+        self.findings[check].append(Finding(code, message, file, pointer, hint,
+                                            tuple(nodes) if nodes else None))
+
+    def entity(self, row: IoRow | RawRow, zone: str, kind: str, **attrs: Any) -> Entity:
+        key = (row.path, row.digest)
+        if key not in self.entities:
+            self.entities[key] = Entity(row.path, row.digest, zone, kind, **attrs)
+        return self.entities[key]
+
+
+def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
+             now: datetime | None = None) -> GateReport:
+    """Every check of SPEC §5 on the products of ``run_id`` and their whole ancestry.
+
+    ``outputs`` names the outputs to promote (root-relative paths or names under the
+    run's ``artifacts/``); by default the ``product`` outputs. Writes nothing.
+    """
+    with index_for(config) as index:
+        run = index.run(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r} in the index", hint="see `kfm-prov runs`")
+        walk = _Walk(config, index)
+        products = _products(index, run, outputs)
+        _walk_closure(walk, run)
+        _check_products(walk, run, products)
+        _check_runs(walk, run)
+        _check_raw(walk)
+        waiver = _check_validation(walk, run, now or datetime.now(UTC))
+        levels = _check_sensitivity(walk, run, products)
+        _check_graph(walk)
+    checks = [CheckResult(cid, title, "fail" if walk.findings.get(cid) else "pass",
+                          tuple(walk.findings.get(cid, ())))
+              for cid, title in CHECKS.items()]
+    return GateReport(run=run, products=products, checks=checks, runs=walk.runs,
+                      entities=walk.entities, edges=sorted(set(walk.edges)),
+                      product_sensitivity=levels, waiver=waiver,
+                      checked_at=format_time(now) if now else now_utc())
+
+
+def _products(index: LineageIndex, run: RunRow, wanted: Sequence[str]) -> list[IoRow]:
+    outputs = index.files([run.run_id], "out")
+    if not wanted:
+        chosen = [o for o in outputs if o.role == "product"]
+        if not chosen:
+            raise InputError(f"run {run.run_id} has no product outputs", file=run.run_dir,
+                             hint="mark outputs as products (role 'product') or name them"
+                                  " with --output")
+        return chosen
+    by_path = {o.path: o for o in outputs}
+    chosen = []
+    for name in wanted:
+        path = name if name in by_path else f"{run.run_dir}/artifacts/{name}"
+        if path not in by_path:
+            raise InputError(f"run {run.run_id} has no output {name!r}", field="--output")
+        chosen.append(by_path[path])
+    return sorted(set(chosen), key=lambda o: o.path)
+
+
+# --- the walk ----------------------------------------------------------------------------------
+
+def _walk_closure(walk: _Walk, start: RunRow) -> None:
+    """Breadth-first from the run to raw: each input resolved by digest, a level at a time."""
+    walk.runs[start.run_id] = start
+    level = [start.run_id]
+    while level:
+        inputs = walk.index.files(level, "in")
+        digests = sorted({row.digest for row in inputs})
+        raw_by_digest: dict[str, list[RawRow]] = defaultdict(list)
+        for row in walk.index.raw_by_digest(digests):
+            raw_by_digest[row.digest].append(row)
+        certified = {p.digest: p for p in walk.index.promotions_by_digest(digests)}
+        producers: dict[str, list[IoRow]] = defaultdict(list)
+        for row in walk.index.producers(digests):
+            producers[row.digest].append(row)
+        producer_runs = walk.index.runs_by_id(sorted({r.run_id for rows in producers.values()
+                                                      for r in rows}))
+        next_level: set[str] = set()
+        for row in inputs:
+            walk.inputs_of.setdefault(row.run_id, []).append(row)
+            consumer = walk.runs[row.run_id]
+            chosen = _resolve(walk, consumer, row, raw_by_digest[row.digest],
+                              certified.get(row.digest), producers[row.digest], producer_runs)
+            if chosen is not None and chosen.run_id not in walk.runs:
+                walk.runs[chosen.run_id] = chosen
+                next_level.add(chosen.run_id)
+        level = sorted(next_level)
+
+
+def _resolve(walk: _Walk, consumer: RunRow, row: IoRow, raws: list[RawRow],
+             promotion: Any, producers: list[IoRow],
+             producer_runs: dict[str, RunRow]) -> RunRow | None:
+    """Classify one input; returns the producing run to walk into, if any."""
+    config = walk.config
+    here = [file_node(row.digest), run_node(consumer.run_id)]
+    walk.edges.append((file_node(row.digest), run_node(consumer.run_id), "used"))
+    if config.is_transient(row.path):
+        walk.fail("inputs", "transient-input", f"input {row.path} lies in staging, a run's"
+                  " tmp/ or a cache", file=row.path, nodes=here,
+                  hint="capture it under data/raw/ or produce it in a recorded run")
+    elif row.zone == "external":
+        walk.fail("inputs", "input-outside-root", f"input {row.path} is outside the lake zones",
+                  file=row.path, nodes=here)
+    if raws:
+        source = next((r for r in raws if r.path == row.path), raws[0])
+        walk.raw_inputs.setdefault(source.path, source)
+        walk.entity(source, "raw", "raw", license=source.license,
+                    attribution=source.attribution, sensitivity=source.sensitivity)
+        return None
+    if row.zone == "raw":
+        walk.entity(row, "raw", "orphan")
+        walk.fail("raw-sources", "raw-not-recorded", f"{row.path} was used with bytes that no"
+                  " raw manifest records", file=row.path, nodes=here,
+                  hint=f"kfm-prov raw add {row.path} (if these bytes are the capture)")
+        return None
+    if promotion is not None:
+        return _certified_input(walk, row, promotion, here)
+    candidates = [p for p in producers if p.run_id != consumer.run_id]
+    if not candidates:
+        walk.entity(row, row.zone, "orphan")
+        walk.fail("inputs", "orphan-input", f"no recorded run produced {row.path} and it is no"
+                  " recorded raw file", file=row.path, nodes=here,
+                  hint="produce it in a captured run or record it as raw")
+        return None
+    walk.entity(row, row.zone, "work")
+    return _choose_producer(walk, consumer, row, candidates, producer_runs, here)
+
+
+def _certified_input(walk: _Walk, row: IoRow, promotion: Any, here: list[str]) -> None:
+    """A processed input counts when its version's certificate exists and names it."""
+    walk.entity(row, "processed", "processed")
+    cert_path = promotion.certificate
+    entry = None
+    if cert_path and (walk.config.root / cert_path).is_file():
+        try:
+            cert = jsonio.read_json(walk.config.root / cert_path, display=cert_path)
+            entry = next((p for p in cert.get("products", []) if p.get("digest") == row.digest),
+                         None)
+        except InputError:
+            entry = None
+    if entry is None:
+        walk.fail("raw-sources", "processed-uncertified", f"{row.path} comes from"
+                  f" {promotion.family} {promotion.version} whose certificate is missing or"
+                  " does not name it", file=cert_path or row.path, nodes=here)
+    else:
+        walk.certified[row.digest] = entry
+    return None
+
+
+def _choose_producer(walk: _Walk, consumer: RunRow, row: IoRow, candidates: list[IoRow],
+                     producer_runs: dict[str, RunRow], here: list[str]) -> RunRow:
+    """The earliest successful run that generated these bytes before the consumer began."""
+    used_at = parse_time(consumer.started_at)
+    runs = sorted((producer_runs[c.run_id] for c in candidates if c.run_id in producer_runs),
+                  key=lambda r: (r.ended_at or "9999", r.run_id))
+
+    def before(r: RunRow) -> bool:
+        return r.ended_at is not None and parse_time(r.ended_at) <= used_at
+
+    chosen = (next((r for r in runs if r.status == "success" and before(r)), None)
+              or next((r for r in runs if before(r)), None) or runs[0])
+    walk.edges.append((run_node(chosen.run_id), file_node(row.digest), "generated"))
+    if not before(chosen):
+        walk.fail("graph", "use-before-generation", f"{row.path} was used by run"
+                  f" {consumer.run_id} at {consumer.started_at}, before run {chosen.run_id}"
+                  f" generated it (ended {chosen.ended_at})", file=row.path,
+                  nodes=[run_node(chosen.run_id), *here])
+    return chosen
+
+
+# --- the checks --------------------------------------------------------------------------------
+
+def _check_products(walk: _Walk, run: RunRow, products: list[IoRow]) -> None:
+    artifacts = f"{run.run_dir}/artifacts"
+    present = []
+    for product in products:
+        walk.entity(product, product.zone, "product")
+        path = walk.config.root / product.path
+        if not is_under(product.path, artifacts):
+            walk.fail("outputs", "output-outside-run", f"product {product.path} is not under"
+                      f" {artifacts}/", file=product.path)
+        elif path.is_symlink() or not path.is_file():
+            walk.fail("outputs", "output-missing", f"product {product.path} is missing or a"
+                      " symlink", file=product.path)
+        else:
+            present.append((product, path))
+    for (product, _), digest in zip(present, hash_files([p for _, p in present]), strict=True):
+        if digest != product.digest:
+            walk.fail("outputs", "output-digest-mismatch", f"product {product.path} has"
+                      f" {digest[:19]}…, recorded {product.digest[:19]}…", file=product.path,
+                      hint="the file changed after its run; rerun the pipeline")
+
+
+def _check_runs(walk: _Walk, start: RunRow) -> None:
+    """Status, commit, and the evidence of every run, re-hashed fresh in one batch."""
+    evidence = {run_id: evidence_files(walk.config, run.run_dir)
+                for run_id, run in walk.runs.items()}
+    for run_id, run in sorted(walk.runs.items()):
+        nodes = [run_node(run_id)]
+        check = "receipts" if run_id == start.run_id else "upstream-runs"
+        if run.status != "success":
+            walk.fail(check, "run-not-success" if check == "receipts" else "upstream-failed",
+                      f"run {run_id} ended {run.status}", file=f"{run.run_dir}/run_record.json",
+                      pointer="/status", nodes=nodes)
+        if run.git_commit == UNKNOWN_COMMIT:
+            walk.fail("upstream-runs", "missing-git-commit", f"run {run_id} has no git commit",
+                      file=f"{run.run_dir}/run_record.json", pointer="/git_commit", nodes=nodes,
+                      hint="run pipelines from a git checkout (or pass --commit)")
+        elif run.git_commit.endswith("-dirty") and not walk.config.allow_dirty_commits:
+            walk.fail("upstream-runs", "dirty-commit", f"run {run_id} ran uncommitted code"
+                      f" ({run.git_commit})", file=f"{run.run_dir}/run_record.json",
+                      pointer="/git_commit", nodes=nodes,
+                      hint="commit the pipeline and rerun, or set policy.allow_dirty_commits")
+        present = {rel.rsplit("/", 1)[-1] for rel in evidence[run_id]}
+        for name in RECEIPT_FILES:
+            if name not in present:
+                walk.fail("receipts", "missing-receipt", f"run {run_id} has no {name}",
+                          file=f"{run.run_dir}/{name}", nodes=nodes)
+    for run_id, rels in sorted(evidence.items()):
+        run = walk.runs[run_id]
+        if evidence_digest(walk.config, rels) != run.evidence_digest:
+            _recheck_changed_run(walk, run, rels)
+        elif run.secrets:
+            walk.fail("secrets", "secret-in-receipt", f"run {run_id} holds {run.secrets}"
+                      " secret(s) in its receipts or logs", file=run.run_dir,
+                      nodes=[run_node(run_id)], hint=f"kfm-prov record {run.run_dir} names them")
+
+
+def _recheck_changed_run(walk: _Walk, run: RunRow, rels: list[str]) -> None:
+    """Evidence changed since the run was recorded: say so, and say what is wrong now."""
+    from kfm_prov.receipts import check_run_dir
+
+    nodes = [run_node(run.run_id)]
+    walk.fail("receipts", "receipt-modified", f"receipts, prov.json or logs of run"
+              f" {run.run_id} changed after it was recorded", file=run.run_dir, nodes=nodes,
+              hint=f"if the change is legitimate: kfm-prov record {run.run_dir}")
+    datas, findings = check_run_dir(walk.config.root / run.run_dir, display=run.run_dir)
+    for finding in findings:
+        walk.fail("receipts", "invalid-receipt", finding.message, file=finding.file,
+                  pointer=finding.pointer, nodes=nodes)
+    for finding in scan_evidence(walk.config, run.run_dir, datas, rels):
+        walk.fail("secrets", finding.code, finding.message, file=finding.file,
+                  pointer=finding.pointer, nodes=nodes)
+
+
+def _check_raw(walk: _Walk) -> None:
+    """Raw sources: bytes unchanged (fresh hash), manifest lists them, license, attribution."""
+    rows = sorted(walk.raw_inputs.values(), key=lambda r: r.path)
+    infos = _lookup(walk, [r.path for r in rows])
+    present = [(r, walk.config.root / r.path) for r in rows
+               if (walk.config.root / r.path).is_file()]
+    fresh = dict(zip([r.path for r, _ in present], hash_files([p for _, p in present]),
+                     strict=True))
+    for row in rows:
+        nodes = [file_node(row.digest)]
+        info = infos.get(row.path)
+        if row.path not in fresh:
+            walk.fail("raw-sources", "raw-missing", f"raw file {row.path} is gone",
+                      file=row.path, nodes=nodes)
+            continue
+        if fresh[row.path] != row.digest:
+            walk.fail("raw-sources", "raw-modified", f"raw file {row.path} changed: now"
+                      f" {fresh[row.path][:19]}…, recorded {row.digest[:19]}…", file=row.path,
+                      nodes=nodes, hint="raw is write-once; capture new bytes under a new path")
+            continue
+        if info is None or info.digest != row.digest:
+            walk.fail("raw-sources", "raw-not-recorded", f"no raw manifest records {row.path}"
+                      " with these bytes", file=row.path, nodes=nodes)
+            continue
+        _check_license(walk, info, nodes)
+
+
+def _lookup(walk: _Walk, paths: list[str]) -> dict[str, raw.RawInfo | None]:
+    try:
+        return raw.lookup_many(walk.config, paths)
+    except InputError as exc:
+        walk.fail("raw-sources", "raw-manifest-invalid", exc.message, file=exc.file,
+                  pointer=exc.field)
+        return {}
+
+
+def _check_license(walk: _Walk, info: raw.RawInfo, nodes: list[str]) -> None:
+    license = (info.license or "").strip()
+    if not license or license.upper() in _UNKNOWN_LICENSES:
+        walk.fail("raw-sources", "license-missing", f"raw file {info.path} has no known license",
+                  file=info.manifest, pointer="license", nodes=nodes,
+                  hint="set an SPDX id in the manifest")
+    else:
+        try:
+            raw.canonical_license(license, file=info.manifest)
+        except InputError as exc:
+            walk.fail("raw-sources", "license-unknown", exc.message, file=info.manifest,
+                      pointer="license", nodes=nodes, hint=exc.hint)
+    if not (info.attribution or "").strip():
+        walk.fail("raw-sources", "attribution-missing", f"raw file {info.path} has no"
+                  " attribution", file=info.manifest, pointer="attribution", nodes=nodes)
+
+
+def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any] | None:
+    """``pass``; or ``pass_with_waiver`` with a waiver that is valid, current and complete."""
+    report_file = f"{run.run_dir}/validation_report.json"
+    if run.overall_status == "pass":
+        return None
+    if run.overall_status == "fail":
+        walk.fail("validation", "validation-failed", f"validation of run {run.run_id} failed",
+                  file=report_file, pointer="/overall_status",
+                  hint="fix the data, or have a steward approve a waiver (waiver.json)")
+        return None
+    from kfm_prov.validation import validate_data
+
+    waiver_file = f"{run.run_dir}/{WAIVER_FILE}"
+    path = walk.config.root / waiver_file
+    if not path.is_file():
+        walk.fail("validation", "waiver-missing", "pass_with_waiver needs a waiver.json",
+                  file=waiver_file, hint="a steward writes waiver.json (see docs)")
+        return None
+    try:
+        waiver = jsonio.read_json(path, display=waiver_file)
+    except InputError as exc:
+        walk.fail("validation", "waiver-invalid", exc.message, file=waiver_file)
+        return None
+    problems = validate_data("waiver", waiver, file=waiver_file)
+    if problems:
+        for problem in problems:
+            walk.fail("validation", "waiver-invalid", problem.message, file=waiver_file,
+                      pointer=problem.pointer)
+        return None
+    if waiver["run_id"] != run.run_id:
+        walk.fail("validation", "waiver-wrong-run", f"the waiver is for run {waiver['run_id']}",
+                  file=waiver_file, pointer="/run_id")
+    if parse_time(waiver["expires_at"]) <= now:
+        walk.fail("validation", "waiver-expired", f"the waiver expired at"
+                  f" {waiver['expires_at']}", file=waiver_file, pointer="/expires_at")
+    report = jsonio.read_json(walk.config.root / report_file, display=report_file)
+    needed = {g["name"] for g in report.get("gates", []) if g.get("status") in ("fail", "waived")}
+    uncovered = sorted(needed - set(waiver["gates"]))
+    if uncovered:
+        walk.fail("validation", "waiver-incomplete", f"the waiver does not cover gate(s)"
+                  f" {', '.join(uncovered)}", file=waiver_file, pointer="/gates")
+    return dict(waiver)
+
+
+def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[str, str]:
+    """Propagate labels from raw to products; a drop needs a recorded redaction."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_edges_from((a, b) for a, b, _ in walk.edges)
+    for product in products:
+        graph.add_edge(run_node(run.run_id), file_node(product.digest))
+    level: dict[str, int] = {}
+    for (_, digest), entity in walk.entities.items():
+        if entity.kind == "raw":
+            level[file_node(digest)] = SENSITIVITY_RANK.get(entity.sensitivity or "", 1)
+        elif entity.kind == "processed":
+            label = walk.certified.get(digest, {}).get("sensitivity", "restricted")
+            level[file_node(digest)] = SENSITIVITY_RANK.get(label, 1)
+        elif entity.kind == "orphan":
+            level[file_node(digest)] = 1  # unknown means restricted
+    redactions = {(r.run_id, r.output): r for r in walk.index.redactions(sorted(walk.runs))}
+    outputs = walk.index.files(sorted(walk.runs), "out")
+    outputs_by_run: dict[str, list[IoRow]] = defaultdict(list)
+    for row in outputs:
+        outputs_by_run[row.run_id].append(row)
+    if not nx.is_directed_acyclic_graph(graph):
+        return {p.path: "restricted" for p in products}  # the graph check reports the cycle
+    for node in nx.topological_sort(graph):
+        if not node.startswith("run:"):
+            continue
+        run_id = node[4:]
+        inputs = walk.inputs_of.get(run_id, [])
+        for out in outputs_by_run.get(run_id, []):
+            redaction = redactions.get((run_id, out.path))
+            considered = [i for i in inputs if redaction is None or i.path != redaction.source]
+            floor = SENSITIVITY_RANK[redaction.sensitivity] if redaction else 0
+            derived = max([floor] + [level.get(file_node(i.digest), 1) for i in considered])
+            key = file_node(out.digest)
+            level[key] = max(level.get(key, 0), derived)
+    names = {rank: name for name, rank in SENSITIVITY_RANK.items()}
+    result: dict[str, str] = {}
+    for product in products:
+        derived = level.get(file_node(product.digest), 1)
+        declared = product.sensitivity
+        if declared is not None and SENSITIVITY_RANK[declared] < derived:
+            source = _most_sensitive_source(walk, graph, product, derived, level)
+            walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path} is"
+                      f" declared {declared} but descends from {names[derived]} data with no"
+                      " recorded redaction", file=product.path, nodes=source,
+                      hint="redact with run.redact(...) (e.g. snap coordinates to a grid)")
+        result[product.path] = declared or names[derived]
+    return result
+
+
+def _most_sensitive_source(walk: _Walk, graph: Any, product: IoRow, rank: int,
+                           level: dict[str, int]) -> list[str] | None:
+    import networkx as nx
+
+    target = file_node(product.digest)
+    for node in sorted(nx.ancestors(graph, target)):
+        if node.startswith("file:") and graph.in_degree(node) == 0 and level.get(node) == rank:
+            return list(nx.shortest_path(graph, node, target))
+    return None
+
+
+def _check_graph(walk: _Walk) -> None:
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_edges_from((a, b) for a, b, _ in walk.edges)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    walk.fail("graph", "cycle", "the lineage has a cycle", nodes=[a for a, _ in cycle])

@@ -1,0 +1,389 @@
+"""Promotion: the gate, then one atomic step into processed, STAC, PROV, DCAT.
+
+Everything a promotion publishes is first staged under ``staging/kfm-prov/<tx>/`` and
+fsynced; then a journal naming each staged file and its target is written (atomically),
+and the files are moved into place (the version directory in one rename). A crash before
+the journal leaves only staging, which is removed on the next command (rolled back); a
+crash after it is rolled forward by ``recover``, which every command runs first. So the
+lake is seen either fully promoted or not promoted at all.
+
+A refusal writes ``refusals/<time>.json`` in the run's directory and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kfm_prov import __version__, jsonio
+from kfm_prov.certificate import build_certificate, certificate_rel, certificates
+from kfm_prov.config import LakeConfig
+from kfm_prov.digests import hash_files
+from kfm_prov.errors import CheckFailed, InputError, RefusedError
+from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
+from kfm_prov.index import PromotionRow
+from kfm_prov.record import index_for
+from kfm_prov.release import Release, ReleaseFile
+from kfm_prov.timeutil import now_utc
+
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+JOURNAL_DIR = "journal"
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    family: str
+    version: str
+    run_id: str
+    files: list[str]  # promoted files, root-relative
+    stac_item: str
+    prov_bundle: str
+    certificate: str
+    dcat: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
+            outputs: tuple[str, ...] = (), requested_by: str | None = None) -> PromotionResult:
+    """Run the gate and, if it passes, publish the products as a new immutable version.
+
+    Mutates: ``processed/<family>/<version>/``, the family's STAC collection and item (and
+    the root catalog), ``prov/<family>/<version>.json`` and its certificate, the family's
+    DCAT file, and the index. On refusal only ``<run_dir>/refusals/`` is written.
+    """
+    from filelock import FileLock
+
+    recover(config)
+    run = _run_row(config, run_id)
+    lock = config.dir("cache") / "locks" / f"promote-{run.family}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock), timeout=300):
+        report = evaluate(config, run.run_id, outputs)
+        if not report.ok:
+            refusal = write_refusal(config, report, {"version": version,
+                                                     "outputs": list(outputs)})
+            raise CheckFailed.from_findings(f"promotion refused; see {refusal}",
+                                            report.findings)
+        version = _choose_version(config, run.family, version)
+        return _publish(config, report, version, requested_by)
+
+
+def _run_row(config: LakeConfig, run_id: str) -> Any:
+    from kfm_prov.errors import NotFoundError
+
+    with index_for(config) as index:
+        run = index.run(run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id!r} in the index", hint="see `kfm-prov runs`")
+    return run
+
+
+def write_refusal(config: LakeConfig, report: GateReport, requested: dict[str, Any]) -> str:
+    """The refusal receipt: what was checked and what failed, in the run's directory."""
+    from ulid import ULID
+
+    refused_at = now_utc()
+    rel = f"{report.run.run_dir}/refusals/{refused_at[:19].replace(':', '')}-{ULID()}.json"
+    jsonio.write_json(config.root / rel, {
+        "schema_version": "kfm.refusal.v1",
+        "run_id": report.run.run_id,
+        "refused_at": refused_at,
+        "requested": requested,
+        "checks": [{k: v for k, v in c.to_dict().items() if k != "findings"}
+                   for c in report.checks],
+        "findings": [f.to_dict() for f in report.findings],
+    })
+    return rel
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+def existing_versions(config: LakeConfig, family: str) -> list[str]:
+    """Versions of a family, in promotion order (by the index, else by name)."""
+    with index_for(config) as index:
+        rows = index.promotions(family)
+    ordered = sorted({(r.promoted_at, r.version) for r in rows})
+    versions = [v for _, v in ordered]
+    family_dir = config.dir("processed") / family
+    if family_dir.is_dir():
+        versions += sorted(p.name for p in family_dir.iterdir() if p.name not in versions)
+    return versions
+
+
+def _choose_version(config: LakeConfig, family: str, version: str | None) -> str:
+    taken = existing_versions(config, family)
+    if version is None:
+        numbers = [int(v[1:]) for v in taken if re.fullmatch(r"v\d+", v)]
+        return f"v{max(numbers, default=0) + 1}"
+    if not _VERSION.match(version):
+        raise InputError(f"version must be letters, digits, '.', '_' or '-': {version!r}",
+                         field="--version")
+    if version in taken or (config.dir("processed") / family / version).exists():
+        raise RefusedError(f"{family} {version} exists already; versions are immutable",
+                           file=f"{config.rel('processed')}/{family}/{version}",
+                           hint="omit --version to take the next one")
+    return version
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+def _publish(config: LakeConfig, report: GateReport, version: str,
+             requested_by: str | None) -> PromotionResult:
+    from ulid import ULID
+
+    from kfm_prov import dcat, stac
+
+    run = report.run
+    family = run.family
+    promoted_at = now_utc()
+    promotion_id = f"promotion-{family}-{version}"
+    version_rel = f"{config.rel('processed')}/{family}/{version}"
+    tx = f"promote-{family}-{version}-{ULID()}"
+    stage = config.dir("staging") / "kfm-prov" / tx
+    staged_version = stage / "version"
+    staged_version.mkdir(parents=True)
+    try:
+        files = _stage_products(config, report, staged_version, version_rel)
+        previous = _previous_version(config, family, version)
+        cert_rel = certificate_rel(config, family, version)
+        bundle_rel = f"{config.rel('prov')}/{family}/{version}.json"
+        certificate = build_certificate(report, version=version, products=files,
+                                        promotion_id=promotion_id, issued_at=promoted_at)
+        release = _release(config, report, version, files, promoted_at, promotion_id,
+                           bundle_rel, cert_rel, previous)
+        bundle = _bundle(config, report, release, files, previous, requested_by)
+        outputs: dict[str, bytes] = {cert_rel: jsonio.dumps_sorted(certificate),
+                                     bundle_rel: bundle}
+        outputs |= stac.render_stac(release, existing=stac.existing_stac_files(
+            config.root, family), root=_StagedRoot(config.root, version_rel, staged_version))
+        dcat_rel = f"{config.rel('dcat')}/{family}.ttl"
+        dcat_file = config.root / dcat_rel
+        outputs[dcat_rel] = dcat.render_dcat(
+            release, existing=dcat_file.read_bytes() if dcat_file.exists() else None)
+        moves = [{"staged": "version", "target": version_rel}]
+        for index_number, (rel, data) in enumerate(sorted(outputs.items())):
+            name = f"f{index_number}"
+            _write_durable(stage / name, data)
+            moves.append({"staged": name, "target": rel})
+        journal = {"tx": tx, "family": family, "version": version, "moves": moves,
+                   "stage": stage.relative_to(config.root).as_posix()}
+        _hook("before-journal")
+        jsonio.write_json(_journal_dir(config) / f"{tx}.json", journal)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _roll_forward(config, _journal_dir(config) / f"{tx}.json")
+    item = stac.item_path(family, version)
+    return PromotionResult(family, version, run.run_id, [f["path"] for f in files], item,
+                           bundle_rel, cert_rel, dcat_rel)
+
+
+class _StagedRoot(type(Path())):  # type: ignore[misc]
+    """The lake root, except that the new version's files are read from staging."""
+
+    def __new__(cls, root: Path, version_rel: str, staged: Path) -> _StagedRoot:
+        obj = super().__new__(cls, root)
+        obj._version_rel = version_rel  # type: ignore[attr-defined]
+        obj._staged = staged  # type: ignore[attr-defined]
+        return obj
+
+    def __truediv__(self, other: Any) -> Path:
+        rel = PurePosixPath(str(other)).as_posix()
+        prefix = self._version_rel + "/"  # type: ignore[attr-defined]
+        if rel.startswith(prefix):
+            return self._staged / rel[len(prefix):]  # type: ignore[attr-defined]
+        return Path(str(self)) / other
+
+
+def _stage_products(config: LakeConfig, report: GateReport, staged: Path,
+                    version_rel: str) -> list[dict[str, Any]]:
+    """Copy the products into staging, verify the copies, write checksums.sha256."""
+    artifacts = f"{report.run.run_dir}/artifacts/"
+    files = []
+    for product in report.products:
+        name = product.path[len(artifacts):]
+        target = staged / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.root / product.path, target)
+        files.append((name, product, target))
+    copies = hash_files([t for _, _, t in files])
+    result = []
+    for (name, product, target), digest in zip(files, copies, strict=True):
+        if digest != product.digest:
+            raise CheckFailed(f"the copy of {product.path} does not match its digest",
+                              file=product.path, hint="the file changed during promotion")
+        os.chmod(target, 0o444)
+        result.append({"path": f"{version_rel}/{name}", "source_path": product.path,
+                       "digest": digest, "size": target.stat().st_size,
+                       "media_type": product.media_type or "application/octet-stream",
+                       "sensitivity": report.product_sensitivity[product.path]})
+    from kfm_prov.raw import render_checksums
+
+    _write_durable(staged / "checksums.sha256",
+                   render_checksums({f["path"][len(version_rel) + 1:]: f["digest"]
+                                     for f in result}))
+    for path in staged.rglob("*"):
+        if path.is_file() and path.name != "checksums.sha256":
+            _fsync_file(path)
+    return sorted(result, key=lambda f: f["path"])
+
+
+def _previous_version(config: LakeConfig, family: str, version: str) -> str | None:
+    earlier = [v for v in existing_versions(config, family) if v != version]
+    return earlier[-1] if earlier else None
+
+
+def _release(config: LakeConfig, report: GateReport, version: str, files: list[dict[str, Any]],
+             promoted_at: str, promotion_id: str, bundle_rel: str, cert_rel: str,
+             previous: str | None) -> Release:
+    run = report.run
+    raws = [e for e in report.entities.values() if e.kind == "raw"]
+    licenses = sorted({e.license for e in raws if e.license})
+    attributions = sorted({e.attribution for e in raws if e.attribution})
+    with index_for(config) as index:
+        derived = sorted({p.item for p in index.promotions_by_digest(
+            [e.digest for e in report.entities.values() if e.kind == "processed"]) if p.item})
+    sensitivity = max((f["sensitivity"] for f in files), key=SENSITIVITY_RANK.__getitem__)
+    return Release(
+        family=run.family, version=version, run_id=run.run_id, promotion_id=promotion_id,
+        promoted_at=promoted_at, run_started_at=run.started_at,
+        run_ended_at=run.ended_at or run.started_at, pipeline_id=run.pipeline_id,
+        git_commit=run.git_commit, spec_hash=run.spec_hash,
+        license=" AND ".join(licenses) if licenses else "other",
+        attribution="; ".join(attributions) or "unknown", sensitivity=sensitivity,
+        files=tuple(ReleaseFile(f["path"], f["digest"], f["size"], f["media_type"])
+                    for f in files),
+        prov_bundle_path=bundle_rel, certificate_path=cert_rel, namespace=config.namespace,
+        predecessor_version=previous, derived_from_items=tuple(derived),
+        software={"kfm-prov": __version__, run.pipeline_id: run.git_commit},
+        lineage=(f"Promoted from run {run.run_id} of {run.pipeline_id} at {run.git_commit};"
+                 f" proven reconstructible from {len(raws)} raw file(s) through"
+                 f" {len(report.runs)} run(s), see {cert_rel}."),
+    )
+
+
+def _bundle(config: LakeConfig, report: GateReport, release: Release,
+            files: list[dict[str, Any]], previous: str | None,
+            requested_by: str | None) -> bytes:
+    from kfm_prov.provbundle import promotion_bundle
+
+    return promotion_bundle(config, report, release, files, previous, requested_by)
+
+
+# --- committing and recovering ----------------------------------------------------------------
+
+def _journal_dir(config: LakeConfig) -> Path:
+    return config.dir("cache") / JOURNAL_DIR
+
+
+def _hook(point: str) -> None:
+    """Crash tests set KFM_PROV_CRASH_AT to a point name to kill the process there."""
+    if os.environ.get("KFM_PROV_CRASH_AT") == point:
+        os.kill(os.getpid(), 9)
+
+
+def _roll_forward(config: LakeConfig, journal_path: Path) -> None:
+    """Move every staged file into place (idempotent), index, then drop the journal."""
+    journal = jsonio.read_json(journal_path, display=journal_path.name)
+    stage = config.root / journal["stage"]
+    for number, move in enumerate(journal["moves"]):
+        _hook(f"move-{number}")
+        staged = stage / move["staged"]
+        target = config.root / move["target"]
+        if not staged.exists():
+            continue  # moved before a crash
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if staged.is_dir():
+            if target.exists():  # a crash after the rename of an earlier attempt
+                shutil.rmtree(staged)
+                continue
+            os.rename(staged, target)
+        else:
+            os.replace(staged, target)
+        jsonio.fsync_dir(target.parent)
+    _hook("before-index")
+    cert = next(m["target"] for m in journal["moves"] if m["target"].endswith(".certificate.json"))
+    index_promotion(config, cert)
+    os.unlink(journal_path)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def recover(config: LakeConfig) -> list[str]:
+    """Finish interrupted promotions (journal present) and drop abandoned staging.
+
+    Returns the transactions it completed. Cheap when there is nothing to do.
+    """
+    done = []
+    journal_dir = _journal_dir(config)
+    pending = sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []
+    for journal in pending:
+        _roll_forward(config, journal)
+        done.append(journal.stem)
+    staging = config.dir("staging") / "kfm-prov"
+    if staging.is_dir():
+        for leftover in staging.iterdir():
+            if not (journal_dir / f"{leftover.name}.json").exists():
+                _make_writable(leftover)
+                shutil.rmtree(leftover, ignore_errors=True)
+    return done
+
+
+def index_promotion(config: LakeConfig, cert_rel: str) -> None:
+    from kfm_prov import stac
+
+    cert = jsonio.read_json(config.root / cert_rel, display=cert_rel)
+    family, version = cert["family"], cert["version"]
+    rows = [PromotionRow(family, version, cert["run_id"], p["path"], p["digest"],
+                         p["source_path"], cert["issued_at"], stac.item_path(family, version),
+                         f"{config.rel('prov')}/{family}/{version}.json", cert_rel)
+            for p in cert["products"]]
+    with index_for(config) as index:
+        index.put_promotions(rows)
+
+
+def promotion_rows(config: LakeConfig) -> list[PromotionRow]:
+    """Promotions as recorded by their certificates (for ``index rebuild``)."""
+    from kfm_prov import stac
+
+    rows = []
+    for path in certificates(config):
+        rel = path.relative_to(config.root).as_posix()
+        try:
+            cert = jsonio.read_json(path, display=rel)
+            family, version = cert["family"], cert["version"]
+            rows += [PromotionRow(family, version, cert["run_id"], p["path"], p["digest"],
+                                  p["source_path"], cert["issued_at"],
+                                  stac.item_path(family, version),
+                                  f"{config.rel('prov')}/{family}/{version}.json", rel)
+                     for p in cert["products"]]
+        except (InputError, KeyError, TypeError):
+            continue  # `kfm-prov verify` reports broken certificates
+    return rows
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_writable(path: Path) -> None:
+    for child in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if child.is_file():
+            os.chmod(child, 0o644)
