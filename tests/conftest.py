@@ -5,15 +5,22 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from kfm_prov.capture import Run
 from kfm_prov.cli.main import cli
 from kfm_prov.lake import Lake
+from kfm_prov.promote import PromotionResult
 
 CliInvoker = Callable[..., Result]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
+           ' "geometry": {"type": "Polygon", "coordinates": [[[-97.6, 38.4], [-97.4, 38.4],'
+           ' [-97.4, 38.6], [-97.6, 38.6], [-97.6, 38.4]]]}}]}')
 
 
 @pytest.fixture
@@ -70,3 +77,53 @@ def one_error_line(result: Result) -> str:
     assert lines[0].startswith("kfm-prov: error: "), lines[0]
     assert "Traceback" not in result.stderr
     return lines[0]
+
+
+def add_raw(lake: Lake, rel: str, content: str, **options: str) -> str:
+    """Write a raw capture and record it (CC-BY-4.0, public unless told otherwise)."""
+    write(lake.root / rel, content)
+    options.setdefault("license", "CC-BY-4.0")
+    options.setdefault("attribution", "Kansas GLO")
+    lake.raw_add([lake.root / rel], **options)
+    return rel
+
+
+@dataclass
+class Chain:
+    """raw → A (normalise) → B (GeoJSON product): the smallest promotable lineage."""
+
+    raw: str
+    a: Run
+    b: Run
+
+    @property
+    def product(self) -> str:
+        return f"{self.b.rel_dir}/artifacts/parcels.geojson"
+
+
+def make_chain(lake: Lake, family: str = "glo", *, raw_name: str = "patents.csv",
+               sensitivity: str = "public", product: str = GEOJSON) -> Chain:
+    src = f"data/raw/{family}/{raw_name}"
+    if not (lake.root / src).exists():
+        add_raw(lake, src, "id,name\n1,Smith\n2,Jones\n", sensitivity=sensitivity)
+    with lake.capture(family, f"pipelines/{family}/normalise", commit=COMMIT) as a:
+        a.use(src)
+        a.output("normalised.csv").write_text((lake.root / src).read_text().upper())
+        a.gate("schema", "pass", {"rows": 2})
+    with lake.capture(family, f"pipelines/{family}/parcels", commit=COMMIT,
+                      params={"crs": "EPSG:4326"}) as b:
+        b.use(a.artifacts / "normalised.csv")
+        b.output("parcels.geojson", role="product", sensitivity="public").write_text(product)
+        b.gate("geometry_validity", "pass")
+    return Chain(src, a, b)
+
+
+@pytest.fixture
+def chain(lake: Lake) -> Chain:
+    return make_chain(lake)
+
+
+@pytest.fixture
+def promoted(lake: Lake, chain: Chain) -> PromotionResult:
+    """A lake with one promoted version, glo v1."""
+    return lake.promote(chain.b.run_id)

@@ -11,17 +11,7 @@ import pytest
 from kfm_prov.errors import CheckFailed, InputError, UsageError
 from kfm_prov.lake import Lake
 from kfm_prov.validate import validate_path
-from tests.conftest import write
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def add_raw(lake: Lake, rel: str, content: str, **options: str) -> str:
-    write(lake.root / rel, content)
-    options.setdefault("license", "CC-BY-4.0")
-    options.setdefault("attribution", "Kansas GLO")
-    lake.raw_add([lake.root / rel], **options)
-    return rel
+from tests.conftest import COMMIT, add_raw, write
 
 
 def test_capture_writes_valid_receipts_prov_logs_and_index(lake: Lake) -> None:

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from kfm_prov.lake import Lake
-from tests.conftest import one_error_line, snapshot, write
-from tests.test_capture import COMMIT, add_raw
+from tests.conftest import COMMIT, add_raw, one_error_line, snapshot, write
 
 PY = sys.executable
 
