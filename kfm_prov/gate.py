@@ -497,20 +497,20 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
         elif entity.kind == "orphan":
             level[file_node(digest)] = 1  # unknown means restricted
     redactions = {(r.run_id, r.output): r for r in walk.index.redactions(sorted(walk.runs))}
-    outputs = walk.index.files(sorted(walk.runs), "out")
     outputs_by_run: dict[str, list[IoRow]] = defaultdict(list)
-    for row in outputs:
+    for row in walk.index.files(sorted(walk.runs), "out"):
         outputs_by_run[row.run_id].append(row)
-    if not nx.is_directed_acyclic_graph(graph):
-        return {p.path: "restricted" for p in products}  # the graph check reports the cycle
-    for node in nx.topological_sort(graph):
-        if not node.startswith("run:"):
-            continue
-        run_id = node[4:]
+    for run_id in _upstream_first(walk):
         inputs = walk.inputs_of.get(run_id, [])
+        own_outputs = {o.path for o in outputs_by_run.get(run_id, [])}
         for out in outputs_by_run.get(run_id, []):
             redaction = redactions.get((run_id, out.path))
-            considered = [i for i in inputs if redaction is None or i.path != redaction.source]
+            if redaction is None:
+                considered = inputs
+            elif redaction.source in own_outputs:
+                considered = []  # redacting the run's own result supersedes all it came from
+            else:
+                considered = [i for i in inputs if i.path != redaction.source]
             floor = SENSITIVITY_RANK[redaction.sensitivity] if redaction else 0
             derived = max([floor] + [level.get(file_node(i.digest), 1) for i in considered])
             key = file_node(out.digest)
@@ -521,7 +521,7 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
         derived = level.get(file_node(product.digest), 1)
         declared = product.sensitivity
         if declared is not None and SENSITIVITY_RANK[declared] < derived:
-            source = _most_sensitive_source(walk, graph, product, derived, level)
+            source = _most_sensitive_source(walk, graph, run.run_id, product, derived, level)
             walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path} is"
                       f" declared {declared} but descends from {names[derived]} data with no"
                       " recorded redaction", file=product.path, nodes=source,
@@ -530,14 +530,41 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
     return result
 
 
-def _most_sensitive_source(walk: _Walk, graph: Any, product: IoRow, rank: int,
+def _upstream_first(walk: _Walk) -> list[str]:
+    """Runs of the closure, every producer before its consumers.
+
+    Ordered on runs, not files: a run whose output has the same bytes as its input would
+    otherwise look like a cycle. A real cycle is reported by the graph check; here the
+    walk order stands in for it.
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(walk.runs)
+    producers = {b: a for a, b, relation in walk.edges if relation == "generated"}
+    for a, b, relation in walk.edges:
+        if relation == "used" and a in producers and producers[a][4:] != b[4:]:
+            graph.add_edge(producers[a][4:], b[4:])
+    try:
+        return list(nx.lexicographical_topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        return list(reversed(walk.runs))
+
+
+def _most_sensitive_source(walk: _Walk, graph: Any, run_id: str, product: IoRow, rank: int,
                            level: dict[str, int]) -> list[str] | None:
+    """The lineage path from a source at ``rank`` to the product, for the finding."""
     import networkx as nx
 
     target = file_node(product.digest)
-    for node in sorted(nx.ancestors(graph, target)):
-        if node.startswith("file:") and graph.in_degree(node) == 0 and level.get(node) == rank:
-            return list(nx.shortest_path(graph, node, target))
+    sources = sorted({file_node(d) for (_, d), e in walk.entities.items()
+                      if e.kind in ("raw", "processed", "orphan")
+                      and level.get(file_node(d)) == rank})
+    for source in sources:
+        if source == target:  # the product has the very bytes of the source
+            return [source, run_node(run_id), target]
+        if nx.has_path(graph, source, target):
+            return list(nx.shortest_path(graph, source, target))
     return None
 
 

@@ -61,15 +61,13 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
 
     recover(config)
     run = _run_row(config, run_id)
+    report = evaluate(config, run.run_id, outputs)
+    if not report.ok:  # refused before any lock: a refusal writes only its receipt
+        refusal = write_refusal(config, report, {"version": version, "outputs": list(outputs)})
+        raise CheckFailed.from_findings(f"promotion refused; see {refusal}", report.findings)
     lock = config.dir("cache") / "locks" / f"promote-{run.family}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock), timeout=300):
-        report = evaluate(config, run.run_id, outputs)
-        if not report.ok:
-            refusal = write_refusal(config, report, {"version": version,
-                                                     "outputs": list(outputs)})
-            raise CheckFailed.from_findings(f"promotion refused; see {refusal}",
-                                            report.findings)
         version = _choose_version(config, run.family, version)
         return _publish(config, report, version, requested_by)
 

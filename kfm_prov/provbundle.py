@@ -64,9 +64,8 @@ def _link_copies(builder: ProvBuilder) -> None:
         zones.sort(key=lambda z: _ZONE_ORDER.get(z, 9))
         first = builder.q(f"file-{zones[0]}-{hex_digest}")
         for zone in zones[1:]:
-            builder.target.wasDerivedFrom(builder.q(f"file-{zone}-{hex_digest}"), first,
-                                          other_attributes={
-                                              builder.prov["type"]: builder.q("Copy")})
+            builder.derive(builder.q(f"file-{zone}-{hex_digest}"), first,
+                           attrs={builder.prov["type"]: builder.q("Copy")})
 
 
 def _promotion(builder: ProvBuilder, config: LakeConfig, report: GateReport, release: Release,
@@ -106,7 +105,7 @@ def _promotion(builder: ProvBuilder, config: LakeConfig, report: GateReport, rel
             size=promoted["size"], media_type=promoted["media_type"], license=release.license,
             attribution=release.attribution, sensitivity=promoted["sensitivity"]))
         builder.target.wasGeneratedBy(product, activity, when)
-        builder.target.wasDerivedFrom(product, work, activity)
+        builder.derive(product, work, activity)
         name = promoted["path"].rsplit(f"/{release.version}/", 1)[-1]
         before = earlier.get(name)
         if before is not None and before[1] != promoted["digest"]:

@@ -66,6 +66,7 @@ class ProvBuilder:
         self.target: ProvBundle = self.doc  # where records go: the document or one bundle
         self._entities: set[str] = set()  # local ids of the entities in the current scope
         self._agents: set[str] = set()
+        self._derivations: set[tuple[str, str]] = set()
 
     def entity_ids(self) -> list[str]:
         return sorted(self._entities)
@@ -81,7 +82,18 @@ class ProvBuilder:
         self.target = self.doc.bundle(bundle_id)
         self._entities.clear()
         self._agents.clear()
+        self._derivations.clear()
         return bundle_id
+
+    def derive(self, generated: QualifiedName, used: QualifiedName,
+               activity: ProvActivity | QualifiedName | None = None,
+               attrs: Mapping[Any, Any] | None = None) -> None:
+        """``wasDerivedFrom`` once per pair: the same bytes reached twice need one record."""
+        key = (str(generated), str(used))
+        if key not in self._derivations:
+            self._derivations.add(key)
+            self.target.wasDerivedFrom(generated, used, activity,
+                                       other_attributes=dict(attrs) if attrs else None)
 
     def software_agent(self, name: str, version: str) -> QualifiedName:
         return self.agent(f"software-{name}-{version}", {
@@ -154,7 +166,7 @@ class ProvBuilder:
             self.target.wasGeneratedBy(entity, activity, ended, other_attributes={
                 self.prov["role"]: self.q(state.role or "intermediate")})
             for source in input_ids:
-                self.target.wasDerivedFrom(entity, source, activity)
+                self.derive(entity, source, activity)
         if report is not None:
             self.target.wasGeneratedBy(self.file(report), activity, ended,
                                     other_attributes={self.prov["role"]: self.q("validation")})
@@ -179,7 +191,7 @@ class ProvBuilder:
         if source is not None:
             source_id = self.file(source)
             self.target.used(activity, source_id, when)
-            self.target.wasDerivedFrom(output, source_id, activity)
+            self.derive(output, source_id, activity)
 
     def _associate(self, activity: ProvActivity, receipts: RunReceipts,
                    publish_user: bool) -> None:
