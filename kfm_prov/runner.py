@@ -24,7 +24,7 @@ from kfm_prov.context import current_runner
 from kfm_prov.errors import InputError, UsageError
 from kfm_prov.paths import resolve_inside
 from kfm_prov.record import RecordedRun
-from kfm_prov.secrets import scrub_text
+from kfm_prov.secrets import LineScrubber
 
 
 def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequence[str], *,
@@ -110,13 +110,14 @@ def _pump(stream: IO[bytes] | None, run: Run, name: str, echo: IO[str] | None) -
     """Copy one output stream to the terminal as is and to ``logs/<name>.log`` scrubbed."""
     if stream is None:
         return
+    scrubber = LineScrubber()  # one per stream: a private key spans several lines
     with open(run.logs / f"{name}.log", "w", encoding="utf-8") as log:
         for number, raw in enumerate(iter(stream.readline, b""), start=1):
             text = raw.decode("utf-8", errors="replace")
             if echo is not None:
                 echo.write(text)
                 echo.flush()
-            clean, found = scrub_text(text, f"logs/{name}.log line {number}")
+            clean, found = scrubber.scrub(text, f"logs/{name}.log line {number}")
             if found:
                 run.note_secrets(found)
             log.write(clean)

@@ -155,10 +155,6 @@ def _is_placeholder(value: str) -> bool:
 # --- detectors -------------------------------------------------------------------------
 
 _Hit = tuple[int, int, str]  # start, end (of what to replace) and kind
-
-# Word boundaries below treat "]" before and "[" after a token as part of a word, the
-# brackets of the marker: a token glued to a secret that was scrubbed is judged as it was
-# before, which keeps a second scrub from finding what the first one did not.
 _Extract = Callable[[re.Match[str], str], _Hit | None]
 
 
@@ -169,6 +165,7 @@ class _Detector:
     pattern: re.Pattern[str]
     lower: bool  # runs on the ASCII lower-cased copy
     extract: _Extract
+    resume: str | int = 0  # the group after which to search on when extract says no
 
 
 def _scrubbed(value: str) -> bool:
@@ -212,6 +209,7 @@ _VALUE = r"""(?:
   | (?P<bare>[^\s"'`,;&<>(){}\[\]\\]+)
 )"""
 _VALUE_GROUPS = ("dq", "sq", "esc", "open", "ref", "bare")
+_VALUE_AT = re.compile(_VALUE, re.VERBOSE)
 
 # The secret terms of is_secret_name, as they end a key in text. Each is its own pattern
 # with a literal start; the lookbehinds give "auth" and "pwd" their whole-segment rule and
@@ -249,8 +247,13 @@ def _named_value(dashed: bool) -> _Extract:
             return None
         if dashed and _segments(name)[:1] == ["no"]:  # --no-password takes no value
             return None
-        group = next(g for g in _VALUE_GROUPS if match.group(g) is not None)
-        start, end = match.span(group)
+        # The value is read only now that the key holds: a rejected key costs nothing
+        # however long the text after it ("://token:://token:…" stays linear).
+        found = _VALUE_AT.match(text, match.end())
+        if found is None:
+            return None
+        group = next(g for g in _VALUE_GROUPS if found.group(g) is not None)
+        start, end = found.span(group)
         value = text[start:end]
         if group == "ref" or _scrubbed(value) or _is_placeholder(value):
             return None
@@ -264,17 +267,17 @@ def _named_value(dashed: bool) -> _Extract:
 def _kv(term: str, anchor: str) -> _Detector:
     # key=value, key: value, "key": "value", key => value, key := value. The separator is
     # atomic: "token:=x" is never re-read as "token:" with the value "=x".
-    regex = rf"""(?P<term>{term})\\?["']?(?>[ \t]*(?:=>|[:=]+)[ \t]*){_VALUE}"""
+    regex = rf"""(?P<term>{term})\\?["']?(?>[ \t]*(?:=>|[:=]+)[ \t]*)"""
     return _Detector("secret-named-key", (anchor,), re.compile(regex, re.VERBOSE), True,
-                     _named_value(dashed=False))
+                     _named_value(dashed=False), resume="term")
 
 
 def _dashed() -> _Detector:
     # --password hunter2, -db-token abc: an option at the start of a word, then a space.
     terms = "|".join(_TERMS)
-    regex = (rf"""-(?<![^\s"'(\[,]-)-?[a-z0-9_.\-]*?(?P<term>{terms})[ \t]+(?!-){_VALUE}""")
+    regex = rf"""-(?<![^\s"'(\[,]-)-?[a-z0-9_.\-]*?(?P<term>{terms})[ \t]+(?!-)"""
     return _Detector("secret-named-key", _TERM_ANCHORS, re.compile(regex, re.VERBOSE), True,
-                     _named_value(dashed=True))
+                     _named_value(dashed=True), resume="term")
 
 
 def _credential_like(token: str) -> bool:
@@ -315,25 +318,31 @@ _AUTH_SCHEMES = {
     "sso-key": "authorization-header", "hmac": "authorization-header",
     "oauth": "authorization-header", "jwt": "authorization-header",
 }
-_HEADER_REST = re.compile(r"[ \t]+[\"']?([^\r\n\"'\\]+)")
+_AUTH_WORD = r"[a-z0-9._~+/=\-]"
 
 
 def _authorization(match: re.Match[str], text: str) -> _Hit | None:
-    """``Authorization: <scheme> <credentials>``: everything after a known scheme goes."""
-    start, end = match.span("scheme")
-    scheme = text[start:end]
-    kind = _AUTH_SCHEMES.get(scheme.lower())
-    if kind is None:  # "Authorization: <credential>", or prose ("Authorization: denied")
-        return (start, end, "authorization-header") if _credential_like(scheme) else None
-    rest = _HEADER_REST.match(text, end)
-    if rest is None:
+    """``Authorization: <scheme> <credentials>``: everything after a known scheme goes.
+
+    A lone word is read in a lookahead, so that when it is not a credential the search
+    goes on right after the header's name ("Authorization: Authorization: Bearer x").
+    """
+    if match.group("scheme") is None:  # "Authorization: <credential>" or prose ("denied")
+        start, end = match.span("word")
+        return (start, end, "authorization-header") if _credential_like(text[start:end]) else None
+    if match.group("rest") is None:
         return None
-    value = rest.group(1).rstrip()
-    if _scrubbed(value):
+    start = match.start("rest")
+    value = text[start:match.end("rest")].rstrip()
+    if _scrubbed(value):  # skipped whole: a header's value runs to the end of its line
         return None
-    return rest.start(1), rest.start(1) + len(value), kind
+    return start, start + len(value), _AUTH_SCHEMES[match.group("scheme")]
 
 
+# Word boundaries below treat "]" before and "[" after a token as part of a word, the
+# brackets of the marker: a token glued to a secret that was scrubbed is judged as it was
+# before, which keeps a second scrub from finding what the first one did not. Order
+# matters only for the kind reported when two detectors find the same span.
 _DETECTORS: tuple[_Detector, ...] = (
     # A whole PEM block goes, armor headers included; a block cut short (no END line)
     # goes up to its last whole base64 or header line, not to the end of the log.
@@ -374,10 +383,11 @@ _DETECTORS: tuple[_Detector, ...] = (
     _token("signed-url", ("signature=",),
            r"signature=(?:(?<=[?&]x-amz-signature=)|(?<=[?&]x-goog-signature=))"
            r"(?P<s>[^&\s#\"'<>]+)", lower=True),
-    _Detector("authorization-header", ("authorization",),
-              re.compile(r"""authorization(?<![a-z0-9\]]authorization)\\?["']?"""
-                         r"""(?>[ \t]*[:=]+[ \t]*)\\?["']?(?P<scheme>[a-z0-9._~+/=\-]+)"""),
-              True, _authorization),
+    _Detector("authorization-header", ("authorization",), re.compile(
+        r"""authorization(?<![a-z0-9\]]authorization)\\?["']?(?>[ \t]*[:=]+[ \t]*)\\?["']?
+            (?:(?P<scheme>""" + "|".join(re.escape(k) for k in _AUTH_SCHEMES) + rf""")
+                (?!{_AUTH_WORD})(?:[ \t]+["']?(?P<rest>[^\r\n"'\\]+))?
+              |(?=(?P<word>{_AUTH_WORD}+)))""", re.VERBOSE), True, _authorization),
     _Detector("bearer-token", ("bearer",),
               re.compile(r"bearer(?<![a-z0-9\]]bearer)[ \t]+(?P<s>[a-z0-9\-._~+/]+=*)"),
               True, _bearer),
@@ -452,10 +462,11 @@ def _scan(text: str) -> list[_Hit]:
         pos = 0
         while (match := search(source, pos)) is not None:
             hit = detector.extract(match, text)
-            pos = match.end()
-            if hit is not None:
-                hits.append((hit[0], rank, hit[1], hit[2]))
-                pos = max(pos, hit[1])
+            if hit is None:  # a rejected value may hide another key ("--no-password x")
+                pos = match.end(detector.resume)
+                continue
+            hits.append((hit[0], rank, hit[1], hit[2]))
+            pos = max(match.end(), hit[1])
     if not hits:
         return []
     hits.sort(key=lambda h: (h[0], h[1], -h[2]))
@@ -533,7 +544,9 @@ def _takes_value(item: object) -> bool:
     A value that starts with "-" is taken for an option (argparse refuses it as a value
     too; pass ``--password=-x`` instead), and ``-`` means "read it from stdin".
     """
-    return isinstance(item, str) and not item.startswith("-") and not _is_placeholder(item)
+    if isinstance(item, str):
+        return not item.startswith("-") and not _is_placeholder(item)
+    return isinstance(item, int | float) and not isinstance(item, bool)
 
 
 class _Scrubber:
@@ -583,9 +596,9 @@ class _Scrubber:
             child = _pointer(pointer, clean_key)
             self.findings += [SecretFinding(child, kind) for _s, _e, kind in key_hits]
             kind = secret_kind
-            if isinstance(key, str) and is_secret_name(key):
-                kind = _kind_for_name(key)
-                if service_account and "".join(_segments(key)) == "privatekey":
+            if isinstance(clean_key, str) and is_secret_name(clean_key):
+                kind = _kind_for_name(clean_key)
+                if service_account and "".join(_segments(clean_key)) == "privatekey":
                     kind = "gcp-service-account-key"
             out[clean_key] = self.value(item, child, kind)
         return out
@@ -656,6 +669,42 @@ def scrub_env(env: Mapping[str, str], path: str = "") -> tuple[dict[str, str], l
             out[name], found = scrub_text(value, where)
             findings += found
     return out, findings
+
+
+_PEM_OPEN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_CLOSE = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_LINE = re.compile(r"[ \t]*(?:[A-Za-z0-9+/=]+|[A-Za-z][A-Za-z-]*:[^\r\n]*)?[ \t]*(\r?\n)?")
+
+
+class LineScrubber:
+    """Scrubs a text that arrives one line at a time, such as a command's output.
+
+    :func:`scrub_text` on each line alone redacts a PEM key's BEGIN line and lets its
+    base64 body through. This keeps the block open across lines until its END line, or
+    until a line that cannot belong to a key. Other secrets fit on one line. Use one
+    instance per stream.
+    """
+
+    def __init__(self) -> None:
+        self._in_key = False
+
+    def scrub(self, line: str, location: str = "") -> tuple[str, list[SecretFinding]]:
+        """The line scrubbed, and its findings (the key is reported once, at BEGIN)."""
+        if self._in_key:
+            close = _PEM_CLOSE.search(line)
+            if close is not None:
+                self._in_key = False
+                rest, found = self.scrub(line[close.end():], location)
+                return REDACTED + rest, found
+            body = _PEM_LINE.fullmatch(line)
+            if body is not None:
+                return REDACTED + (body.group(1) or ""), []
+            self._in_key = False
+        clean, found = scrub_text(line, location)
+        last_open = max((m.end() for m in _PEM_OPEN.finditer(line)), default=None)
+        if last_open is not None and _PEM_CLOSE.search(line, last_open) is None:
+            self._in_key = True
+        return clean, found
 
 
 def find_secrets(value: Any, path: str = "") -> list[SecretFinding]:

@@ -84,6 +84,14 @@ def test_secrets_on_the_command_line_and_in_output_never_reach_disk(run_cli, lak
     assert "[REDACTED]" in (lake.root / run.run_dir / "logs" / "stdout.log").read_text()
 
 
+def test_a_private_key_printed_by_the_command_never_reaches_the_log(run_cli, lake: Lake) -> None:
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+    pem = f"-----BEGIN PRIVATE KEY-----\\n{body}\\n{body}\\n-----END PRIVATE KEY-----"
+    run_cli(*run_args("--", PY, "-c", f"print('{pem}'); print('after')"))
+    log = (lake.root / last_run(lake).run_dir / "logs" / "stdout.log").read_text()
+    assert body not in log and "after" in log
+
+
 def seed_run(lake: Lake, run_id: str = "01JD7Q8ZK3M4N5P6Q7R8S9T0VW") -> Path:
     """A run whose receipts the pipeline wrote itself, with real files behind them."""
     from kfm_prov.digests import sha256_file

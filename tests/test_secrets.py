@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from kfm_prov.secrets import (
     REDACTED,
     SECRET_KINDS,
+    LineScrubber,
     SecretFinding,
     find_secrets,
     is_secret_name,
@@ -331,8 +332,10 @@ def test_scrub_data_keeps_types_it_does_not_know_and_tuples() -> None:
 
 def test_argv_like_lists_in_data() -> None:
     """A pipeline-written receipt with ["--password", "x"] is caught by find_secrets."""
-    receipt = {"command": ["etl", "--password", "hunter2", "--out", "x"]}
-    assert find_secrets(receipt) == [SecretFinding("/command/2", "secret-named-key")]
+    receipt = {"command": ["etl", "--password", "hunter2", "--out", "x"],
+               "args": ["--pin-password", 1234, "--use-token", True]}
+    assert find_secrets(receipt) == [SecretFinding("/command/2", "secret-named-key"),
+                                     SecretFinding("/args/1", "secret-named-key")]
 
 
 def test_find_secrets_detects_without_rewriting() -> None:
@@ -397,6 +400,36 @@ def test_scrub_env() -> None:
     assert kinds["/DATABASE_URL"] == "url-credentials"
     assert set(kinds) == {f"/{n}" for n in secret} | {"/DATABASE_URL"}
     assert scrub_env(clean) == (clean, [])
+    assert find_secrets(clean) == []  # what the gate sees in a receipt kfm-prov wrote
+
+
+# --- a stream, line by line ----------------------------------------------------------
+
+def _scrub_lines(text: str) -> tuple[str, list[SecretFinding]]:
+    scrubber = LineScrubber()
+    out, findings = [], []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        clean, found = scrubber.scrub(line, f"logs/stdout.log line {number}")
+        out.append(clean)
+        findings += found
+    return "".join(out), findings
+
+
+def test_line_scrubber_keeps_a_key_block_open_across_lines() -> None:
+    body = PEM.splitlines()[1:-1]
+    clean, findings = _scrub_lines(f"start\n{PEM}\nafter {AWS_KEY_ID}\nok\n")
+    assert clean == (f"start\n{REDACTED}\n" + f"{REDACTED}\n" * len(body)
+                     + f"{REDACTED}\nafter {REDACTED}\nok\n")
+    assert not any(line in clean for line in body)
+    assert findings == [SecretFinding("logs/stdout.log line 2", "private-key"),
+                        SecretFinding(f"logs/stdout.log line {len(body) + 4}", "aws-access-key")]
+
+
+def test_line_scrubber_closes_a_truncated_key_at_the_first_foreign_line() -> None:
+    text = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBg\n2024-05-01 INFO go on\nok\n"
+    assert _scrub_lines(text)[0] == f"{REDACTED}\n{REDACTED}\n2024-05-01 INFO go on\nok\n"
+    one_line = "-----BEGIN " + "PRIVATE KEY-----abc-----END " + "PRIVATE KEY----- then\nMIIE\n"
+    assert _scrub_lines(one_line)[0] == f"{REDACTED} then\nMIIE\n"
 
 
 # --- performance: linear, whatever the input (completion only; timings live in benchmarks)
@@ -532,3 +565,10 @@ def test_scrub_data_keeps_shape_and_is_idempotent(data: Any) -> None:
 def test_planted_secret_in_data_never_survives(secret: str, name: str) -> None:
     clean, _ = scrub_data({"params": {name: secret, "n": [f"{name}={secret}"]}})
     assert secret not in json.dumps(clean)
+
+
+@PROPERTY_SETTINGS
+@given(text=MIXED_TEXT)
+def test_line_scrubber_agrees_with_scrub_text_on_one_line(text: str) -> None:
+    line = text.replace("\n", " ").replace("\r", " ")
+    assert LineScrubber().scrub(line, "x") == scrub_text(line, "x")
