@@ -28,13 +28,17 @@ from kfm_prov.secrets import LineScrubber
 
 
 def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequence[str], *,
-                inputs: Sequence[tuple[str, str]] = (), outputs: Sequence[tuple[str, str]] = (),
+                inputs: Sequence[tuple[str, str]] = (),
+                outputs: Sequence[tuple[str, str] | tuple[str, str, str | None]] = (),
                 params: Mapping[str, Any] | None = None, spec: str | None = None,
                 commit: str | None = None, git_dir: Path | None = None,
                 runner_type: str | None = None, echo: bool = True) -> tuple[RecordedRun, int]:
     """Run ``command`` as a captured run; returns what was recorded and the exit code to use.
 
-    Inputs are checked before anything is created, so a typo leaves no run behind.
+    ``outputs`` are ``(name, role)`` or ``(name, role, sensitivity)``. The spec file is
+    identified by its hash and path in the manifest, not used as an input: it lives with
+    the pipeline's code, which the git commit already pins. Inputs are checked before
+    anything is created, so a typo leaves no run behind.
     """
     if not command:
         raise UsageError("no command given after --", field="CMD")
@@ -49,10 +53,8 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
     try:
         for path, role in inputs:
             run.use(path, role)
-        if spec is not None:
-            run.use(spec, "config")
-        for name, role in outputs:
-            run.output(name, role)
+        for output in outputs:
+            run.output(*output)
     except BaseException as exc:
         run.finish("failed", error=exc)
         raise

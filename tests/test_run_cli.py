@@ -26,7 +26,7 @@ def test_run_captures_any_command(run_cli, lake: Lake) -> None:
     script = ("import os,sys; d=os.environ['KFM_ARTIFACTS_DIR'];"
               "open(os.path.join(d,'out.csv'),'w').write(open(sys.argv[1]).read().upper());"
               "print('wrote out.csv'); print('warning', file=sys.stderr)")
-    result = run_cli(*run_args("-i", src, "-o", "out.csv:product", "--param", "year=2020",
+    result = run_cli(*run_args("-i", src, "-o", "out.csv:product:public", "--param", "year=2020",
                                "--param", "mode=fast", "--", PY, "-c", script, src))
     assert "wrote out.csv" in result.stdout
     assert "warning" in result.stderr
@@ -36,6 +36,7 @@ def test_run_captures_any_command(run_cli, lake: Lake) -> None:
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
     assert manifest["params"] == {"year": 2020, "mode": "fast"}
     assert manifest["outputs"][0]["role"] == "product"
+    assert manifest["outputs"][0]["sensitivity"] == "public"
     assert (run_dir / "logs" / "stdout.log").read_text() == "wrote out.csv\n"
     assert (run_dir / "logs" / "stderr.log").read_text() == "warning\n"
     record = json.loads((run_dir / "run_record.json").read_text())

@@ -19,6 +19,17 @@ def _split_role(value: str, roles: tuple[str, ...], default: str, option: str) -
     return value, default
 
 
+def _split_output(value: str) -> tuple[str, str, str | None]:
+    """``NAME[:ROLE[:SENSITIVITY]]``."""
+    from kfm_prov.capture import OUTPUT_ROLES
+    from kfm_prov.config import SENSITIVITIES
+
+    name, sep, last = value.rpartition(":")
+    if sep and last in SENSITIVITIES:
+        return (*_split_role(name, OUTPUT_ROLES, "intermediate", "--output"), last)
+    return (*_split_role(value, OUTPUT_ROLES, "intermediate", "--output"), None)
+
+
 def parse_params(values: tuple[str, ...]) -> dict[str, object]:
     """``K=V`` pairs; V is read as JSON when it parses (numbers, lists), else as text."""
     import json
@@ -40,8 +51,9 @@ def parse_params(values: tuple[str, ...]) -> dict[str, object]:
 @click.option("--pipeline", "-p", required=True, help="Pipeline id, e.g. pipelines/glo.")
 @click.option("--input", "-i", "inputs", multiple=True, metavar="PATH[:ROLE]",
               help="Input path relative to the root; role primary|auxiliary|config.")
-@click.option("--output", "-o", "outputs", multiple=True, metavar="NAME[:ROLE]",
-              help="Output name under the run's artifacts/; role intermediate|product.")
+@click.option("--output", "-o", "outputs", multiple=True, metavar="NAME[:ROLE[:LABEL]]",
+              help="Output name under the run's artifacts/; role intermediate|product; label"
+                   " public|restricted|sensitive-location.")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="A run parameter.")
 @click.option("--spec", type=click.Path(dir_okay=False), help="Pipeline spec (JSON or YAML).")
 @click.option("--git-dir", type=click.Path(file_okay=False),
@@ -68,12 +80,12 @@ def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, .
           -- sh -c 'join.sh "$KFM_ARTIFACTS_DIR/joined.csv"'
     """
     lake = get_lake(ctx)
-    from kfm_prov.capture import INPUT_ROLES, OUTPUT_ROLES
+    from kfm_prov.capture import INPUT_ROLES
 
     result, code = lake.run_command(
         family, pipeline, list(command),
         inputs=[_split_role(i, INPUT_ROLES, "primary", "--input") for i in inputs],
-        outputs=[_split_role(o, OUTPUT_ROLES, "intermediate", "--output") for o in outputs],
+        outputs=[_split_output(o) for o in outputs],
         params=parse_params(params), spec=spec, commit=commit,
         git_dir=Path(git_dir) if git_dir else None, runner_type=runner_type,
         echo=not as_json)
