@@ -43,11 +43,29 @@ def merkle_root(leaves: Sequence[str]) -> str:
     return "sha256:" + tree([leaf.encode("utf-8") for leaf in leaves]).hex()
 
 
-def closure_leaves(closure: dict[str, Any], products: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per node; sorted so the root does not depend on walk order."""
-    leaves = [f"run\t{r['run_id']}\t{r['evidence_digest']}" for r in closure["runs"]]
-    leaves += [f"entity\t{e['path']}\t{e['digest']}" for e in closure["entities"]]
-    leaves += [f"product\t{p['path']}\t{p['digest']}" for p in products]
+def certificate_leaves(body: dict[str, Any]) -> list[str]:
+    """One leaf per node, edge, product and check, and one for every other field.
+
+    Each leaf is the node's canonical JSON (RFC 8785), so the root covers everything the
+    certificate says (a run's commit, an entity's license, the waiver, the run id), not
+    only paths and digests; any edit but a recomputed root is seen. Sorted, so the root
+    does not depend on walk order.
+    """
+    import rfc8785
+
+    def leaf(kind: str, value: Any) -> str:
+        return f"{kind}\t{rfc8785.dumps(value).decode('utf-8')}"
+
+    closure = body.get("closure") or {}
+    leaves = [leaf("run", r) for r in closure.get("runs", [])]
+    leaves += [leaf("entity", e) for e in closure.get("entities", [])]
+    leaves += [leaf("edge", e) for e in closure.get("edges", [])]
+    leaves += [leaf("product", p) for p in body.get("products", [])]
+    leaves += [leaf("check", c) for c in body.get("checks", [])]
+    leaves.append(leaf("header", {k: v for k, v in body.items()
+                                  if k not in ("closure", "products", "checks", "merkle")}))
+    leaves.append(leaf("closure", {k: v for k, v in closure.items()
+                                   if k not in ("runs", "entities", "edges")}))
     return sorted(leaves)
 
 
@@ -64,8 +82,7 @@ def build_certificate(report: GateReport, *, version: str, products: list[dict[s
         "entities": [e.to_dict() for _, e in sorted(report.entities.items())],
         "edges": [list(edge) for edge in report.edges],
     }
-    leaves = closure_leaves(closure, products)
-    return {
+    body = {
         "schema_version": "kfm.certificate.v1",
         "family": report.run.family,
         "version": version,
@@ -78,9 +95,10 @@ def build_certificate(report: GateReport, *, version: str, products: list[dict[s
                    for c in report.checks],
         "waiver": report.waiver,
         "closure": closure,
-        "merkle": {"algorithm": MERKLE_ALGORITHM, "leaves": len(leaves),
-                   "root": merkle_root(leaves)},
     }
+    leaves = certificate_leaves(body)
+    return {**body, "merkle": {"algorithm": MERKLE_ALGORITHM, "leaves": len(leaves),
+                               "root": merkle_root(leaves)}}
 
 
 def read_certificate(config: LakeConfig, rel: str) -> dict[str, Any]:
@@ -103,10 +121,15 @@ def verify_certificate(config: LakeConfig, rel: str) -> list[Finding]:
     except InputError as exc:
         return exc.findings or [Finding("certificate-invalid", exc.message, rel, exc.field)]
     findings: list[Finding] = []
-    leaves = closure_leaves(cert["closure"], cert["products"])
+    leaves = certificate_leaves({k: v for k, v in cert.items() if k != "merkle"})
     if merkle_root(leaves) != cert["merkle"]["root"] or len(leaves) != cert["merkle"]["leaves"]:
-        findings.append(Finding("certificate-edited", "the closure does not hash to the"
-                                " certificate's Merkle root", rel, "/merkle/root"))
+        findings.append(Finding("certificate-edited", "the certificate does not hash to its"
+                                " Merkle root: it was edited after promotion", rel,
+                                "/merkle/root"))
+    if (rel != certificate_rel(config, cert["family"], cert["version"])
+            or not any(r["run_id"] == cert["run_id"] for r in cert["closure"]["runs"])):
+        findings.append(Finding("certificate-edited", "the certificate names another family,"
+                                " version or run than the one it certifies", rel))
     if any(c["status"] != "pass" for c in cert["checks"]):
         findings.append(Finding("certificate-edited", "a certificate must record only passed"
                                 " checks", rel, "/checks"))

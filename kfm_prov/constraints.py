@@ -886,6 +886,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_XML_ATTRIBUTE_ELEMENTS = frozenset({"label", "location", "role", "type", "value"})
+
+
 def _read_prov_xml(data: bytes, where: str) -> ProvDocument:
     """Read PROV-XML, rejecting a foreign root (prov reads ``<foo/>`` as an empty document)
     and accepting ProvToolbox's ``<prov:bundle>`` as the XSD's ``<prov:bundleContent>``."""
@@ -900,7 +903,12 @@ def _read_prov_xml(data: bytes, where: str) -> ProvDocument:
         raise InputError(f"not PROV-XML: the root element is <{etree.QName(root).localname}>, "
                          "not <prov:document>", file=where)
     for child in root.iterchildren(f"{{{PROV_NS}}}bundle"):
-        if f"{{{PROV_NS}}}id" in child.attrib:
+        # The XSD's <prov:bundle> declares a bundle entity (its children are attributes,
+        # as prov writes a prov:Bundle entity); only one holding records is content.
+        holds_records = any(etree.QName(c).namespace == PROV_NS
+                            and etree.QName(c).localname not in _XML_ATTRIBUTE_ELEMENTS
+                            for c in child.iterchildren(tag=etree.Element))
+        if f"{{{PROV_NS}}}id" in child.attrib and holds_records:
             child.tag = f"{{{PROV_NS}}}bundleContent"
     doc = ProvDocument()
     ProvXMLSerializer().deserialize_subtree(root, doc)

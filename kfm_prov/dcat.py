@@ -45,9 +45,9 @@ _MEDIA_TYPE = re.compile(r"^([\w.+-]+/[\w.+-]+)\s*(?:;.*)?$")
 _IRI_BAD = re.compile(r'[\s<>"{}|\\^`\x00-\x1f]')
 
 
-def dcat_path(family: str) -> str:
-    """Root-relative path of a family's DCAT file."""
-    return f"data/catalog/dcat/{family}.ttl"
+def dcat_path(family: str, dcat_dir: str = "data/catalog/dcat") -> str:
+    """Root-relative path of a family's DCAT file (``dcat_dir`` is the configured folder)."""
+    return f"{dcat_dir}/{family}.ttl"
 
 
 def dataset_iri(namespace: str, family: str) -> URIRef:
@@ -111,7 +111,7 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
 
     issued = _datetime(release.promoted_at)
     activity = URIRef(ns + release.promotion_id)
-    prefix = f"data/processed/{release.family}/{release.version}/"
+    prefix = f"{release.processed_dir}/{release.family}/{release.version}/"
     names: set[str] = set()
     for rf in release.files:
         name = rf.path[len(prefix) :] if rf.path.startswith(prefix) else rf.path.rsplit("/", 1)[-1]

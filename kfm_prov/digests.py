@@ -10,7 +10,9 @@ which the promotion gate always does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
 import re
 import sqlite3
@@ -25,7 +27,11 @@ from kfm_prov.errors import InputError
 PREFIX = "sha256:"
 _PREFIXED = re.compile(r"^sha256:[0-9a-f]{64}$")
 _BARE = re.compile(r"^[0-9a-fA-F]{64}$")
-_SMALL_FILE = 1 << 20  # below this, one read() beats file_digest's buffer loop
+_SMALL_FILE = 1 << 20  # below this, one read() beats a buffer loop
+_CHUNK = 1 << 20
+_POOL_MIN_FILES = 64  # fewer small files hash faster on one thread than a pool starts
+_POOL_MIN_BYTES = 8 << 20
+_RANGE_MIN = 128  # files of one directory from which the cache reads them with a range scan
 _PROGRESS_BYTES = 256 << 20
 
 
@@ -49,13 +55,25 @@ def sha256_bytes(data: bytes) -> str:
     return PREFIX + hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    """Digest of one file, streamed; small files in one read."""
-    with open(path, "rb") as handle:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Digest of one file: small files in one read, others in 1 MiB ``readinto`` chunks.
+
+    One buffer per call, unbuffered reads straight into it and ``update`` on a view: the
+    C hash runs with the GIL released on each MiB, and the Python loop turns 1,024 times
+    per GiB (``hashlib.file_digest`` reads 256 KiB at a time; this is ~5 % faster here).
+    No mmap: a file truncated while mapped kills the process with SIGBUS, while a read
+    merely sees the change, which the digest then records.
+    """
+    with open(path, "rb", buffering=0) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size < _SMALL_FILE:
-            return PREFIX + hashlib.sha256(handle.read()).hexdigest()
-        return PREFIX + hashlib.file_digest(handle, "sha256").hexdigest()
+            return PREFIX + hashlib.sha256(handle.readall()).hexdigest()
+        digest = hashlib.sha256()
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+        return PREFIX + digest.hexdigest()
 
 
 def default_workers() -> int:
@@ -63,7 +81,7 @@ def default_workers() -> int:
                else os.cpu_count() or 1)
 
 
-def hash_files(paths: Sequence[Path], *, workers: int | None = None,
+def hash_files(paths: Sequence[str | os.PathLike[str]], *, workers: int | None = None,
                progress: bool | None = None) -> list[str]:
     """Digests of ``paths`` in order, hashed in parallel; a progress bar on a terminal."""
     if not paths:
@@ -72,38 +90,55 @@ def hash_files(paths: Sequence[Path], *, workers: int | None = None,
     show = _want_progress(paths) if progress is None else progress
     if show:
         return _hash_with_progress(paths, workers)
-    if workers == 1 or len(paths) == 1:
+    if workers == 1 or len(paths) == 1 or not _worth_a_pool(paths):
         return [sha256_file(p) for p in paths]
-    # One task per worker over a strided share: a future per file costs more than
-    # hashing a small file.
+    # One task per worker, each taking the next file when done with the last: a future
+    # per file costs more than hashing a small one, and a fixed share would leave one
+    # worker with the large files. ``next`` on ``itertools.count`` is atomic.
     workers = min(workers, len(paths))
     results: list[str] = [""] * len(paths)
+    indexes = itertools.count()
 
-    def share(offset: int) -> None:
-        for index in range(offset, len(paths), workers):
+    def share() -> None:
+        while (index := next(indexes)) < len(paths):
             results[index] = sha256_file(paths[index])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(share, k) for k in range(workers)]:
+        for future in [pool.submit(share) for _ in range(workers)]:
             future.result()
     return results
 
 
-def _want_progress(paths: Sequence[Path]) -> bool:
+def _worth_a_pool(paths: Sequence[str | os.PathLike[str]]) -> bool:
+    """Starting threads costs ~0.5 ms: worth it for many files or a few large ones."""
+    if len(paths) >= _POOL_MIN_FILES:
+        return True
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            return False  # the hash raises the error, in order
+        if total >= _POOL_MIN_BYTES:
+            return True
+    return False
+
+
+def _want_progress(paths: Sequence[str | os.PathLike[str]]) -> bool:
     if not sys.stderr.isatty():
         return False
     total = 0
     for path in paths:
-        total += path.stat().st_size
+        total += os.stat(path).st_size
         if total >= _PROGRESS_BYTES:
             return True
     return False
 
 
-def _hash_with_progress(paths: Sequence[Path], workers: int) -> list[str]:
+def _hash_with_progress(paths: Sequence[str | os.PathLike[str]], workers: int) -> list[str]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    sizes = [p.stat().st_size for p in paths]
+    sizes = [os.stat(p).st_size for p in paths]
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), transient=True) as bar:
         task = bar.add_task("hashing", total=sum(sizes))
@@ -149,14 +184,60 @@ def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def stat_keys(paths: Sequence[str | os.PathLike[str]], *, root: Path | None = None,
+              ) -> list[StatKey]:
+    """``stat_key`` of each path (following symlinks, as ``os.stat``), in order.
+
+    Paths are absolute, or relative to ``root`` when it is given. Files of one directory
+    are stat'ed by name relative to an open descriptor of it, which spares the kernel the
+    walk down the whole path each time. Any error is raised as ``os.stat`` of the whole
+    path raises it.
+    """
+    keys: list[StatKey] = []
+    base = os.fspath(root) if root is not None else None
+    current: str | None = None
+    fd = -1
+    relative = os.stat in os.supports_dir_fd
+    try:
+        for path in paths:
+            text = os.fspath(path)
+            head, slash, name = text.rpartition("/")
+            if not slash:
+                head = ""
+            if relative and head != current:
+                if fd >= 0:
+                    os.close(fd)
+                    fd = -1
+                current = head
+                directory = (f"{base}/{head}" if head else base) if base is not None else (
+                    head or ("/" if slash else "."))
+                with contextlib.suppress(OSError):
+                    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if fd < 0 or not name:
+                    raise OSError
+                st = os.stat(name, dir_fd=fd)
+            except OSError:  # the error, named by the whole path
+                st = os.stat(f"{base}/{text}" if base is not None else text)
+            keys.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return keys
+
+
 class DigestCache:
     """Root-relative path → (stat key, digest), in SQLite under the cache directory.
 
     Disposable: deleting it only costs a re-hash. Safe for concurrent processes (WAL).
     """
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, root: Path | None = None) -> None:
         self.db_path = db_path
+        # With the lake's root, a file is stat'ed by its root-relative path (from an open
+        # descriptor of its directory) instead of its absolute ``Path``, which is ~1 µs
+        # a file cheaper; the pairs given to ``digests`` must then be ``(rel, root/rel)``.
+        self.root = root
 
     def _connect(self) -> sqlite3.Connection:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,50 +251,77 @@ class DigestCache:
         return conn
 
     def _lookup(self, conn: sqlite3.Connection, rels: Sequence[str]) -> dict[str, tuple]:
+        """Rows by path: ``(path, dev, ino, size, mtime_ns, ctime_ns, digest)``.
+
+        Many files of one directory are read with one range scan over its paths (a third
+        cheaper than binding them all in ``IN`` lists), unless the cache holds many more
+        files there than were asked for; the others in ``IN`` lists of 900.
+        """
         found: dict[str, tuple] = {}
+        by_dir: dict[str, list[str]] = {}
+        for rel in rels:
+            by_dir.setdefault(rel.rpartition("/")[0], []).append(rel)
+        rest: list[str] = []
+        for head, members in by_dir.items():
+            if len(members) < _RANGE_MIN or not head:
+                rest += members
+                continue
+            limit = 2 * len(members) + 64
+            rows = conn.execute(
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest FROM digests"
+                " WHERE path > ? AND path < ? LIMIT ?", (head + "/", head + "0", limit)).fetchall()
+            if len(rows) >= limit:
+                rest += members  # a crowded directory: ask for these paths only
+                continue
+            wanted = set(members)
+            found.update((row[0], row) for row in rows if row[0] in wanted)
+        rels = rest
         for start in range(0, len(rels), 900):
             chunk = rels[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(
+            found.update((row[0], row) for row in conn.execute(
                 f"SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest FROM digests"
-                f" WHERE path IN ({marks})", chunk,
-            ):
-                found[row[0]] = row[1:]
+                f" WHERE path IN ({marks})", chunk))
         return found
 
-    def digests(self, items: Sequence[tuple[str, Path]], *, fresh: bool = False,
+    def digests(self, items: Sequence[tuple[str, str | os.PathLike[str]]], *, fresh: bool = False,
                 workers: int | None = None) -> list[str]:
         """Digests of ``(rel, absolute)`` pairs; re-hashes only what changed unless ``fresh``.
 
         ``fresh`` neither reads nor writes the cache: the gate's hashes must not depend on
-        it and a check must write nothing.
+        it and a check must write nothing. Unchanged files cost a ``stat`` and a row:
+        one query per 900 paths, and the stats relative to an open directory.
         """
         if fresh:
             return hash_files([p for _, p in items], workers=workers)
+        if not items:
+            return []
         rels = [r for r, _ in items]
         with self._connect() as conn:
             cached = self._lookup(conn, rels)
-            keys: list[StatKey] = []
-            results: list[str | None] = []
+            if self.root is not None:
+                keys = stat_keys(rels, root=self.root)
+            else:
+                keys = stat_keys([p for _, p in items])
+            results: list[str] = []
             stale: list[int] = []
-            for index, (rel, path) in enumerate(items):
-                key = stat_key(os.stat(path))
-                keys.append(key)
-                row = cached.get(rel)
-                if row is not None and tuple(row[:5]) == key:
-                    results.append(row[5])
+            get = cached.get
+            for index, (rel, key) in enumerate(zip(rels, keys, strict=True)):
+                row = get(rel)
+                if row is not None and row[1:6] == key:
+                    results.append(row[6])
                 else:
-                    results.append(None)
+                    results.append("")
                     stale.append(index)
             if stale:
                 fresh_digests = hash_files([items[i][1] for i in stale], workers=workers)
                 rows = []
                 for index, digest in zip(stale, fresh_digests, strict=True):
                     results[index] = digest
-                    rows.append((items[index][0], *keys[index], digest))
+                    rows.append((rels[index], *keys[index], digest))
                 conn.executemany("INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?,?,?)", rows)
         conn.close()
-        return [r for r in results if r is not None]
+        return results
 
     def forget(self, rels: Iterable[str]) -> None:
         with self._connect() as conn:

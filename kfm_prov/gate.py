@@ -26,11 +26,11 @@ from kfm_prov.digests import hash_files
 from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.findings import Finding
 from kfm_prov.index import IoRow, LineageIndex, RawRow, RunRow
-from kfm_prov.lineage import file_node, run_node
-from kfm_prov.paths import is_under
+from kfm_prov.lineage import ClosureView, closure_view, file_node, run_node
+from kfm_prov.paths import is_under, symlink_on_the_way
 from kfm_prov.record import (
     RECEIPT_FILES,
-    evidence_digest,
+    evidence_digests,
     evidence_files,
     index_for,
     scan_evidence,
@@ -124,9 +124,9 @@ class GateReport:
 class _Walk:
     """Collects the closure and the findings while walking it."""
 
-    def __init__(self, config: LakeConfig, index: LineageIndex) -> None:
+    def __init__(self, config: LakeConfig, index: LineageIndex | ClosureView) -> None:
         self.config = config
-        self.index = index
+        self.index: Any = index
         self.findings: dict[str, list[Finding]] = defaultdict(list)
         self.runs: dict[str, RunRow] = {}
         self.entities: dict[tuple[str, str], Entity] = {}
@@ -159,7 +159,8 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
         run = index.run(run_id)
         if run is None:
             raise NotFoundError(f"no run {run_id!r} in the index", hint="see `kfm-prov runs`")
-        walk = _Walk(config, index)
+        # the closure's rows in a few queries, then the walk in memory (lineage.ClosureView)
+        walk = _Walk(config, closure_view(index, runs=[run.run_id]))
         products = _products(index, run, outputs)
         _walk_closure(walk, run)
         _check_products(walk, run, products)
@@ -206,12 +207,12 @@ def _walk_closure(walk: _Walk, start: RunRow) -> None:
         inputs = walk.index.files(level, "in")
         digests = sorted({row.digest for row in inputs})
         raw_by_digest: dict[str, list[RawRow]] = defaultdict(list)
-        for row in walk.index.raw_by_digest(digests):
-            raw_by_digest[row.digest].append(row)
+        for raw_row in walk.index.raw_by_digest(digests):
+            raw_by_digest[raw_row.digest].append(raw_row)
         certified = {p.digest: p for p in walk.index.promotions_by_digest(digests)}
         producers: dict[str, list[IoRow]] = defaultdict(list)
-        for row in walk.index.producers(digests):
-            producers[row.digest].append(row)
+        for output in walk.index.producers(digests):
+            producers[output.digest].append(output)
         producer_runs = walk.index.runs_by_id(sorted({r.run_id for rows in producers.values()
                                                       for r in rows}))
         next_level: set[str] = set()
@@ -253,7 +254,8 @@ def _resolve(walk: _Walk, consumer: RunRow, row: IoRow, raws: list[RawRow],
                   hint=f"kfm-prov raw add {row.path} (if these bytes are the capture)")
         return None
     if promotion is not None:
-        return _certified_input(walk, row, promotion, here)
+        _certified_input(walk, row, promotion, here)
+        return None
     candidates = [p for p in producers if p.run_id != consumer.run_id]
     if not candidates:
         walk.entity(row, row.zone, "orphan")
@@ -283,7 +285,6 @@ def _certified_input(walk: _Walk, row: IoRow, promotion: Any, here: list[str]) -
                   " does not name it", file=cert_path or row.path, nodes=here)
     else:
         walk.certified[row.digest] = entry
-    return None
 
 
 def _choose_producer(walk: _Walk, consumer: RunRow, row: IoRow, candidates: list[IoRow],
@@ -318,7 +319,7 @@ def _check_products(walk: _Walk, run: RunRow, products: list[IoRow]) -> None:
         if not is_under(product.path, artifacts):
             walk.fail("outputs", "output-outside-run", f"product {product.path} is not under"
                       f" {artifacts}/", file=product.path)
-        elif path.is_symlink() or not path.is_file():
+        elif symlink_on_the_way(walk.config.root, product.path) or not path.is_file():
             walk.fail("outputs", "output-missing", f"product {product.path} is missing or a"
                       " symlink", file=product.path)
         else:
@@ -355,9 +356,10 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
             if name not in present:
                 walk.fail("receipts", "missing-receipt", f"run {run_id} has no {name}",
                           file=f"{run.run_dir}/{name}", nodes=nodes)
+    fresh = evidence_digests(walk.config, evidence)
     for run_id, rels in sorted(evidence.items()):
         run = walk.runs[run_id]
-        if evidence_digest(walk.config, rels) != run.evidence_digest:
+        if fresh[run_id] != run.evidence_digest:
             _recheck_changed_run(walk, run, rels)
         elif run.secrets:
             walk.fail("secrets", "secret-in-receipt", f"run {run_id} holds {run.secrets}"
@@ -470,8 +472,15 @@ def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any]
     if parse_time(waiver["expires_at"]) <= now:
         walk.fail("validation", "waiver-expired", f"the waiver expired at"
                   f" {waiver['expires_at']}", file=waiver_file, pointer="/expires_at")
-    report = jsonio.read_json(walk.config.root / report_file, display=report_file)
-    needed = {g["name"] for g in report.get("gates", []) if g.get("status") in ("fail", "waived")}
+    from kfm_prov.receipts import read_receipt
+
+    report, problems = read_receipt(walk.config.root / report_file, "validation_report",
+                                    display=report_file)
+    if report is None or problems:  # edited since it was indexed: no gate list to trust
+        walk.fail("validation", "invalid-receipt", "the validation report the waiver refers"
+                  " to does not validate", file=report_file)
+        return dict(waiver)
+    needed = {g["name"] for g in report["gates"] if g.get("status") in ("fail", "waived")}
     uncovered = sorted(needed - set(waiver["gates"]))
     if uncovered:
         walk.fail("validation", "waiver-incomplete", f"the waiver does not cover gate(s)"

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.perf import gc_paused
+
 SCHEMA_VERSION = "2"
 
 _DDL = """
@@ -154,6 +156,7 @@ _RUN_COLS = ("run_id, family, pipeline_id, status, overall_status, started_at, e
              " git_commit, spec_hash, run_dir, evidence_digest, secrets")
 _IO_COLS = "run_id, direction, path, digest, role, zone, size, media_type, sensitivity"
 _BATCH = 900  # stays under SQLite's host-parameter limit
+_BULK_CACHE_KIB = 192 * 1024  # page cache while rebuilding (see replace_rows)
 TABLES = ("runs", "io", "redactions", "raw", "promotions")
 
 
@@ -286,12 +289,29 @@ class LineageIndex:
                     promotions: Sequence[PromotionRow]) -> None:
         """Swap the whole content in one transaction (``index rebuild``)."""
         with self.transaction() as conn:
+            self.replace_rows(conn, entries, raw_rows, promotions)
+
+    @classmethod
+    @gc_paused  # a million short-lived rows beside a lake's worth of live ones
+    def replace_rows(cls, conn: sqlite3.Connection, entries: Iterable[IndexEntry],
+                     raw_rows: Sequence[RawRow], promotions: Sequence[PromotionRow]) -> None:
+        """``replace_all`` inside a caller's transaction.
+
+        A whole lake is a million rows or more: with SQLite's default 2 MiB page cache,
+        inserting them into the digest index evicts and re-reads pages at random (4x
+        slower), so the cache is raised to ``_BULK_CACHE_KIB`` for the duration.
+        """
+        previous = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
+        try:
             for table in TABLES:
                 conn.execute(f"DELETE FROM {table}")
-            self.put_entries(conn, entries)
-            self._put_raw(conn, raw_rows)
+            cls.put_entries(conn, entries)
+            cls._put_raw(conn, raw_rows)
             conn.executemany("INSERT OR REPLACE INTO promotions VALUES (?,?,?,?,?,?,?,?,?,?)",
                              [tuple(r.__dict__.values()) for r in promotions])
+        finally:
+            conn.execute(f"PRAGMA cache_size = {previous}")
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -368,6 +388,38 @@ class LineageIndex:
             "SELECT DISTINCT o.run_id FROM io AS i JOIN io AS o ON o.digest = i.digest"
             " AND o.direction = 'out' WHERE i.run_id = ? AND i.direction = 'in'"
             " AND o.run_id != i.run_id ORDER BY o.run_id", (run_id,))
+        return [r[0] for r in rows]
+
+    def closure_runs(self, runs: Sequence[str] = (), digests: Sequence[str] = (), *,
+                     upstream: bool = True, limit: int = 20_000) -> list[str] | None:
+        """Every run linked to these runs and files by digest, in one recursive query.
+
+        Upstream: the runs that produced what they used, transitively (from a file: its
+        producers first); downstream: the runs that used what they produced. It is a
+        superset of what any walk that picks one producer per input reaches, so a walk
+        can run on rows fetched for these runs alone. None when there are more than
+        ``limit`` (a digest made by very many runs, such as an empty file's): walk level
+        by level instead.
+        """
+        import json
+
+        near, far = ("in", "out") if upstream else ("out", "in")
+        rows = self.conn.execute(
+            "WITH RECURSIVE seed(run_id) AS ("
+            "   SELECT value FROM json_each(:runs)"
+            "   UNION SELECT f.run_id FROM io AS f WHERE f.direction = :far"
+            "   AND f.digest IN (SELECT value FROM json_each(:digests))),"
+            " walk(run_id) AS ("
+            "   SELECT run_id FROM seed"
+            "   UNION SELECT b.run_id FROM walk"
+            "   JOIN io AS a ON a.run_id = walk.run_id AND a.direction = :near"
+            "   JOIN io AS b ON b.digest = a.digest AND b.direction = :far"
+            "   LIMIT :limit)"
+            " SELECT run_id FROM walk",
+            {"runs": json.dumps(list(runs)), "digests": json.dumps(list(digests)),
+             "near": near, "far": far, "limit": limit + 1}).fetchall()
+        if len(rows) > limit:
+            return None
         return [r[0] for r in rows]
 
     def redactions(self, run_ids: Sequence[str]) -> list[RedactionRow]:

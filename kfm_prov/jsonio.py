@@ -11,14 +11,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.crashpoints import crash_point
 from kfm_prov.errors import InputError
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_YAML_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 100
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -31,6 +35,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        crash_point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -41,7 +46,12 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
 
 def fsync_dir(directory: Path) -> None:
     """Make a rename or unlink in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
+    fsync_path(directory)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file (or a directory's entries) written by someone else to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -77,13 +87,49 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
+class _NotFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise _NotFinite(text)
+    return value
+
+
+def check_depth(data: Any, *, file: str, limit: int = MAX_DEPTH) -> Any:
+    """Refuse data nested deeper than ``limit`` (no receipt is; recursion would fail later)."""
+    level: list[Any] = [data]
+    for _ in range(limit):
+        level = [child for value in level if isinstance(value, dict | list)
+                 for child in (value.values() if isinstance(value, dict) else value)]
+        if not level:
+            return data
+    if any(isinstance(value, dict | list) for value in level):
+        raise InputError(f"nested more than {limit} levels deep", file=file)
+    return data
+
+
 def loads(text: str | bytes, *, file: str) -> Any:
-    """Parse JSON text, naming ``file`` and the position in any error."""
+    """Parse JSON text, naming ``file`` and the position in any error.
+
+    Stricter than ``json``: duplicate keys, ``NaN``/``Infinity`` (not JSON, and nothing
+    can be written back from them) and absurd nesting are refused.
+    """
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates)
+        data = json.loads(text, object_pairs_hook=_reject_duplicates,
+                          parse_constant=_reject_constant, parse_float=_finite_float)
     except _DuplicateKey as exc:
         raise InputError(f"duplicate key {exc.key!r} in JSON object", file=file,
                          field=exc.key) from None
+    except _NotFinite as exc:
+        raise InputError(f"malformed JSON: {exc.args[0]} is not a JSON number",
+                         file=file) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                          file=file) from None
@@ -91,6 +137,7 @@ def loads(text: str | bytes, *, file: str) -> Any:
         raise InputError("file is not UTF-8 text", file=file) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", file=file) from None
+    return check_depth(data, file=file)
 
 
 def read_json(path: Path, *, display: str | None = None, max_bytes: int = MAX_JSON_BYTES) -> Any:
@@ -114,7 +161,10 @@ def read_json(path: Path, *, display: str | None = None, max_bytes: int = MAX_JS
 def _yaml_loader() -> type:
     import yaml
 
-    class StrictLoader(yaml.SafeLoader):
+    # libyaml's parser when present: the pure-Python one needs minutes for a few MB.
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(base):  # type: ignore[valid-type, misc]
         """SafeLoader that refuses duplicate keys, which YAML would silently overwrite."""
 
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -137,20 +187,30 @@ def _yaml_loader() -> type:
     return StrictLoader
 
 
-def read_yaml(path: Path, *, display: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """Read YAML strictly: duplicate keys refused, timestamps kept as text."""
+def read_yaml(path: Path, *, display: str, max_bytes: int = MAX_YAML_BYTES) -> Any:
+    """Read YAML strictly: duplicate keys refused, timestamps kept as text.
+
+    Refuses files over ``max_bytes``: a YAML document costs ~60 times its size in memory
+    to load, so a manifest of a million entries would exhaust it.
+    """
     import yaml
 
     try:
         if path.stat().st_size > max_bytes:
-            raise InputError(f"file is over the {max_bytes}-byte limit", file=display)
+            raise InputError(f"file is over the {max_bytes}-byte limit for YAML", file=display,
+                             hint="split it: a manifest.yml in a subdirectory applies to"
+                                  " the files below it")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("file not found", file=display) from None
+    except IsADirectoryError:
+        raise InputError("expected a file, found a directory", file=display) from None
     except UnicodeDecodeError:
         raise InputError("file is not UTF-8 text", file=display) from None
     try:
-        return yaml.load(text, Loader=_yaml_loader())
+        return check_depth(yaml.load(text, Loader=_yaml_loader()), file=display)
+    except RecursionError:
+        raise InputError("YAML nested too deeply", file=display) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

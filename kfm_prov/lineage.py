@@ -2,16 +2,19 @@
 
 Nodes are ``run:<run id>`` and ``file:sha256:<hex>`` (a content state: files join by
 digest, never by name). Edges run from a file to the run that used it and from a run to
-the file it generated. Only the part of the lake a question needs is loaded: one breadth-
-first pass, a few batched queries per level.
+the file it generated. Only the part of the lake a question needs is loaded: one recursive
+query finds the runs of the closure, a few batched queries fetch their rows
+(:class:`ClosureView`), and the breadth-first pass runs in memory. A closure too large
+for that (see ``LineageIndex.closure_runs``) is walked with a few queries per level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov.index import IoRow, LineageIndex
+from kfm_prov.index import IoRow, LineageIndex, PromotionRow, RawRow, RedactionRow, RunRow
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -63,19 +66,130 @@ def _annotate(graph: nx.DiGraph, index: LineageIndex, run_ids: Iterable[str],
         graph.nodes[node].setdefault("promotions", []).append(dict(promoted.__dict__))
 
 
+class ClosureView:
+    """The rows of a closure's runs, fetched in a few queries and answered from memory.
+
+    It answers the index's read methods the walks use (``files``, ``producers``,
+    ``consumers``, ``runs_by_id``, ``raw_by_digest``, ``promotions_by_digest``,
+    ``redactions``) exactly as the index would, in the same order, for the runs and
+    digests it holds, and asks the index for anything else. ``runs`` must come from
+    ``LineageIndex.closure_runs`` with the same ``seeds`` and direction: that is what
+    makes every producer of an input (upstream), or every consumer of an output
+    (downstream), one of its runs.
+    """
+
+    def __init__(self, index: LineageIndex, runs: Iterable[str], seeds: Iterable[str] = (),
+                 *, upstream: bool = True) -> None:
+        self.index = index
+        self.run_ids = set(runs)
+        ordered = sorted(self.run_ids)
+        self._runs = index.runs_by_id(ordered)
+        self._io: dict[str, list[IoRow]] = defaultdict(list)
+        by_digest: dict[tuple[str, str], list[IoRow]] = defaultdict(list)
+        digests = set(seeds)
+        for row in index.files(ordered):
+            self._io[row.run_id].append(row)
+            by_digest[(row.direction, row.digest)].append(row)
+            digests.add(row.digest)
+        self._by_digest = by_digest
+        # the digests whose producers (upstream) or consumers (downstream) are all here
+        near = "in" if upstream else "out"
+        self._complete = set(seeds) | {d for (direction, d) in by_digest if direction == near}
+        self._complete_side = "out" if upstream else "in"
+        self._digests = digests
+        self._raw: dict[str, list[RawRow]] = defaultdict(list)
+        for raw_row in index.raw_by_digest(sorted(digests)):
+            self._raw[raw_row.digest].append(raw_row)
+        self._promotions: dict[str, list[PromotionRow]] = defaultdict(list)
+        for promoted in index.promotions_by_digest(sorted(digests)):
+            self._promotions[promoted.digest].append(promoted)
+        self._redactions: dict[str, list[RedactionRow]] = defaultdict(list)
+        for redaction in index.redactions(ordered):
+            self._redactions[redaction.run_id].append(redaction)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.index, name)
+
+    def files(self, run_ids: Sequence[str], direction: str | None = None) -> list[IoRow]:
+        wanted = set(run_ids)
+        if not wanted <= self.run_ids:
+            return self.index.files(run_ids, direction)
+        return [row for run_id in sorted(wanted) for row in self._io[run_id]
+                if direction is None or row.direction == direction]
+
+    def _linked(self, digests: Sequence[str], side: str) -> list[IoRow] | None:
+        wanted = set(digests)
+        if side != self._complete_side or not wanted <= self._complete:
+            return None
+        return [row for digest in sorted(wanted)
+                for row in sorted(self._by_digest.get((side, digest), ()),
+                                  key=lambda r: (r.run_id, r.path))]
+
+    def producers(self, digests: Sequence[str]) -> list[IoRow]:
+        rows = self._linked(digests, "out")
+        return self.index.producers(digests) if rows is None else rows
+
+    def consumers(self, digests: Sequence[str]) -> list[IoRow]:
+        rows = self._linked(digests, "in")
+        return self.index.consumers(digests) if rows is None else rows
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> dict[str, RunRow]:
+        wanted = set(run_ids)
+        if not wanted <= self.run_ids:
+            return self.index.runs_by_id(run_ids)
+        return {r: self._runs[r] for r in sorted(wanted) if r in self._runs}
+
+    def raw_by_digest(self, digests: Sequence[str]) -> list[RawRow]:
+        wanted = set(digests)
+        if not wanted <= self._digests:
+            return self.index.raw_by_digest(digests)
+        return [row for digest in sorted(wanted)
+                for row in sorted(self._raw.get(digest, ()), key=lambda r: r.path)]
+
+    def promotions_by_digest(self, digests: Sequence[str]) -> list[PromotionRow]:
+        wanted = set(digests)
+        if not wanted <= self._digests:
+            return self.index.promotions_by_digest(digests)
+        return [row for digest in sorted(wanted)
+                for row in sorted(self._promotions.get(digest, ()),
+                                  key=lambda r: (r.family, r.version, r.path))]
+
+    def redactions(self, run_ids: Sequence[str]) -> list[RedactionRow]:
+        wanted = set(run_ids)
+        if not wanted <= self.run_ids:
+            return self.index.redactions(run_ids)
+        return [row for run_id in sorted(wanted) for row in self._redactions[run_id]]
+
+
+def closure_view(index: LineageIndex, *, runs: Iterable[str] = (),
+                 digests: Iterable[str] = (), upstream: bool = True,
+                 ) -> ClosureView | LineageIndex:
+    """A :class:`ClosureView` of what is linked to these runs and files, or the index
+    itself when the closure is too large to hold (the walks then query level by level)."""
+    runs, digests = sorted(set(runs)), sorted(set(digests))
+    found = index.closure_runs(runs, digests, upstream=upstream)
+    if found is None:
+        return index
+    return ClosureView(index, found, digests, upstream=upstream)
+
+
 def ancestry(index: LineageIndex, *, runs: Iterable[str] = (),
              digests: Iterable[str] = ()) -> nx.DiGraph:
     """Everything upstream of the given runs and files, down to raw (and the runs' outputs)."""
+    runs, digests = set(runs), set(digests)
+    view: Any = closure_view(index, runs=runs, digests=digests, upstream=True)
     graph = _graph()
-    for row in index.files(sorted(set(runs)), "out"):
+    for row in view.files(sorted(runs), "out"):
         _add_io(graph, row)
-    return _walk(index, graph, set(runs), set(digests), upstream=True)
+    return _walk(view, graph, runs, digests, upstream=True)
 
 
 def descendants(index: LineageIndex, *, runs: Iterable[str] = (),
                 digests: Iterable[str] = ()) -> nx.DiGraph:
     """Everything downstream: the runs that used these files, their outputs, and on."""
-    return _walk(index, _graph(), set(runs), set(digests), upstream=False)
+    runs, digests = set(runs), set(digests)
+    view: Any = closure_view(index, runs=runs, digests=digests, upstream=False)
+    return _walk(view, _graph(), runs, digests, upstream=False)
 
 
 def _walk(index: LineageIndex, graph: nx.DiGraph, pending_runs: set[str],

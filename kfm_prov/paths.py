@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from kfm_prov.errors import InputError
 
 _FORBIDDEN_CHARS = ("\x00", "\n", "\r")
+_MAX_NAME, _MAX_PATH = 255, 4096  # bytes, as on Linux and macOS
 
 
 def check_relative(rel: str, *, file: str | None = None, field: str | None = None) -> str:
@@ -21,6 +22,7 @@ def check_relative(rel: str, *, file: str | None = None, field: str | None = Non
         raise InputError("path must be a non-empty string", file=file, field=field)
     if any(ch in rel for ch in _FORBIDDEN_CHARS):
         raise InputError("path contains a NUL or newline", file=file, field=field)
+    _check_length(rel, file=file, field=field)
     if "\\" in rel:
         raise InputError(f"path must use '/' separators: {rel!r}", file=file, field=field)
     pure = PurePosixPath(rel)
@@ -34,17 +36,43 @@ def check_relative(rel: str, *, file: str | None = None, field: str | None = Non
     return normalised
 
 
+def _check_length(path: str, *, file: str | None = None, field: str | None = None) -> None:
+    """Refuse what no file system can hold, before the OS fails with ENAMETOOLONG."""
+    if len(path.encode("utf-8", "surrogateescape")) > _MAX_PATH or any(
+            len(part.encode("utf-8", "surrogateescape")) > _MAX_NAME
+            for part in path.split("/")):
+        raise InputError(f"path is too long ({len(path)} characters)", file=file, field=field)
+
+
 def resolve_inside(
     root: Path, rel: str, *, file: str | None = None, field: str | None = None
 ) -> Path:
-    """Absolute path of ``rel`` under ``root``, refusing any symlink that leads out of it."""
+    """Absolute path of ``rel`` under ``root``, refusing any symlink that leads out of it.
+
+    A directory on the way that is a symlink is refused too, even one that stays inside
+    the root: ``runs/<family>/<run>/artifacts/up -> ../../<other run>/artifacts`` would
+    record another run's file (or a raw file) under this path, zone and run.
+    """
     rel = check_relative(rel, file=file, field=field)
     real_root = root.resolve()
     target = (real_root / rel).resolve()
     if not target.is_relative_to(real_root):
         raise InputError(f"path leaves the lake root through a symlink: {rel!r}", file=file,
                          field=field)
+    if symlink_on_the_way(real_root, rel, final=False):
+        raise InputError(f"path goes through a symlinked directory: {rel!r}", file=file,
+                         field=field)
     return real_root / rel
+
+
+def symlink_on_the_way(root: Path, rel: str, *, final: bool = True) -> bool:
+    """True when a directory of ``rel`` below ``root`` (or, with ``final``, the file) is a
+    symlink: what is found there is not what the path says."""
+    real_root = root.resolve()
+    target = real_root / rel
+    if final and target.is_symlink():
+        return True
+    return target.parent.resolve() != target.parent
 
 
 def to_relative(root: Path, path: str | os.PathLike[str], *, base: Path | None = None) -> str:
@@ -56,6 +84,7 @@ def to_relative(root: Path, path: str | os.PathLike[str], *, base: Path | None =
     raw = os.fspath(path)
     if any(ch in raw for ch in _FORBIDDEN_CHARS):
         raise InputError("path contains a NUL or newline", file=repr(raw))
+    _check_length(raw, file=f"{raw[:80]}…" if len(raw) > 80 else raw)
     candidate = Path(raw)
     if not candidate.is_absolute():
         candidate = (base or Path.cwd()) / candidate

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from kfm_prov import __version__, jsonio
 from kfm_prov.certificate import build_certificate, certificate_rel, certificates
 from kfm_prov.config import LakeConfig
+from kfm_prov.crashpoints import crash_point
 from kfm_prov.digests import hash_files
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
@@ -32,6 +35,8 @@ from kfm_prov.timeutil import now_utc
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 JOURNAL_DIR = "journal"
+PUBLISH_LOCK = "publish"
+LOCK_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -57,19 +62,52 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
     the root catalog), ``prov/<family>/<version>.json`` and its certificate, the family's
     DCAT file, and the index. On refusal only ``<run_dir>/refusals/`` is written.
     """
-    from filelock import FileLock
-
     recover(config)
     run = _run_row(config, run_id)
     report = evaluate(config, run.run_id, outputs)
     if not report.ok:  # refused before any lock: a refusal writes only its receipt
         refusal = write_refusal(config, report, {"version": version, "outputs": list(outputs)})
         raise CheckFailed.from_findings(f"promotion refused; see {refusal}", report.findings)
-    lock = config.dir("cache") / "locks" / f"promote-{run.family}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock), timeout=300):
+    # One publisher at a time, lake-wide: the catalog is shared by every family, versions
+    # are chosen here, and `recover` must never judge the staging of a live promotion.
+    with publish_lock(config):
+        _recover_locked(config)
+        _check_closure_present(config, report)
         version = _choose_version(config, run.family, version)
         return _publish(config, report, version, requested_by)
+
+
+def _check_closure_present(config: LakeConfig, report: GateReport) -> None:
+    """The gate ran before the lock: refuse if a run it relied on was removed since (gc)."""
+    for run in report.runs.values():
+        if not (config.root / run.run_dir / "run_record.json").is_file():
+            raise CheckFailed(f"run {run.run_id} of the closure was removed during the"
+                              " promotion", file=run.run_dir, hint="check and promote again")
+
+
+def publish_lock(config: LakeConfig, *, timeout: float = LOCK_TIMEOUT) -> Any:
+    """The lake-wide lock promotions publish under; ``gc --apply`` deletes under it too."""
+    return _lock(config, PUBLISH_LOCK, timeout=timeout)
+
+
+@contextmanager
+def _lock(config: LakeConfig, name: str, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold ``<cache>/locks/<name>.lock``; a clear refusal if it cannot be had in time."""
+    from filelock import FileLock, Timeout
+
+    path = config.dir("cache") / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise RefusedError(f"another kfm-prov process holds {name}.lock",
+                           file=path.relative_to(config.root).as_posix(),
+                           hint="wait for it to finish and retry") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _run_row(config: LakeConfig, run_id: str) -> Any:
@@ -145,6 +183,7 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
     tx = f"promote-{family}-{version}-{ULID()}"
     stage = config.dir("staging") / "kfm-prov" / tx
     staged_version = stage / "version"
+    _hook("before-stage")
     staged_version.mkdir(parents=True)
     try:
         files = _stage_products(config, report, staged_version, version_rel)
@@ -159,8 +198,9 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         outputs: dict[str, bytes] = {cert_rel: jsonio.dumps_sorted(certificate),
                                      bundle_rel: bundle}
         outputs |= stac.render_stac(release, existing=stac.existing_stac_files(
-            config.root, family), root=_StagedRoot(config.root, version_rel, staged_version))
-        dcat_rel = f"{config.rel('dcat')}/{family}.ttl"
+            config.root, family, config.rel("stac")),
+            root=_StagedRoot(config.root, version_rel, staged_version))
+        dcat_rel = dcat.dcat_path(family, config.rel("dcat"))
         dcat_file = config.root / dcat_rel
         outputs[dcat_rel] = dcat.render_dcat(
             release, existing=dcat_file.read_bytes() if dcat_file.exists() else None)
@@ -168,16 +208,20 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         for index_number, (rel, data) in enumerate(sorted(outputs.items())):
             name = f"f{index_number}"
             _write_durable(stage / name, data)
+            _hook(f"staged-{name}")
             moves.append({"staged": name, "target": rel})
         journal = {"tx": tx, "family": family, "version": version, "moves": moves,
                    "stage": stage.relative_to(config.root).as_posix()}
         _hook("before-journal")
         jsonio.write_json(_journal_dir(config) / f"{tx}.json", journal)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_stage(stage)
         raise
-    _roll_forward(config, _journal_dir(config) / f"{tx}.json")
-    item = stac.item_path(family, version)
+    _hook("after-journal")
+    if not _roll_forward(config, _journal_dir(config) / f"{tx}.json"):
+        raise RefusedError(f"{family} {version} was published by another process meanwhile",
+                           file=version_rel, hint="retry; the next version will be taken")
+    item = stac.item_path(family, version, config.rel("stac"))
     return PromotionResult(family, version, run.run_id, [f["path"] for f in files], item,
                            bundle_rel, cert_rel, dcat_rel)
 
@@ -203,12 +247,17 @@ def _stage_products(config: LakeConfig, report: GateReport, staged: Path,
                     version_rel: str) -> list[dict[str, Any]]:
     """Copy the products into staging, verify the copies, write checksums.sha256."""
     artifacts = f"{report.run.run_dir}/artifacts/"
-    files = []
+    files: list[tuple[str, Any, Path]] = []
     for product in report.products:
         name = product.path[len(artifacts):]
         target = staged / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(config.root / product.path, target)
+        try:
+            shutil.copyfile(config.root / product.path, target)
+        except FileNotFoundError:
+            raise CheckFailed(f"product {product.path} vanished during the promotion",
+                              file=product.path, hint="check and promote again") from None
+        _hook(f"staged-product-{len(files)}")
         files.append((name, product, target))
     copies = hash_files([t for _, _, t in files])
     result = []
@@ -226,9 +275,10 @@ def _stage_products(config: LakeConfig, report: GateReport, staged: Path,
     _write_durable(staged / "checksums.sha256",
                    render_checksums({f["path"][len(version_rel) + 1:]: f["digest"]
                                      for f in result}))
+    _hook("staged-checksums")
     for path in staged.rglob("*"):
         if path.is_file() and path.name != "checksums.sha256":
-            _fsync_file(path)
+            jsonio.fsync_path(path)
     return sorted(result, key=lambda f: f["path"])
 
 
@@ -260,6 +310,7 @@ def _release(config: LakeConfig, report: GateReport, version: str, files: list[d
         prov_bundle_path=bundle_rel, certificate_path=cert_rel, namespace=config.namespace,
         predecessor_version=previous, derived_from_items=tuple(derived),
         software={"kfm-prov": __version__, run.pipeline_id: run.git_commit},
+        stac_dir=config.rel("stac"), processed_dir=config.rel("processed"),
         lineage=(f"Promoted from run {run.run_id} of {run.pipeline_id} at {run.git_commit};"
                  f" proven reconstructible from {len(raws)} raw file(s) through"
                  f" {len(report.runs)} run(s), see {cert_rel}."),
@@ -282,15 +333,27 @@ def _journal_dir(config: LakeConfig) -> Path:
 
 def _hook(point: str) -> None:
     """Crash tests set KFM_PROV_CRASH_AT to a point name to kill the process there."""
-    if os.environ.get("KFM_PROV_CRASH_AT") == point:
-        os.kill(os.getpid(), 9)
+    crash_point(point)
 
 
-def _roll_forward(config: LakeConfig, journal_path: Path) -> None:
-    """Move every staged file into place (idempotent), index, then drop the journal."""
+def _roll_forward(config: LakeConfig, journal_path: Path) -> bool:
+    """Move every staged file into place (idempotent), index, then drop the journal.
+
+    The version directory is the first move, so while it is still staged nothing of the
+    transaction is visible. If its target exists then (someone else took the version),
+    the transaction is rolled back instead and False returned.
+    """
     journal = jsonio.read_json(journal_path, display=journal_path.name)
     stage = config.root / journal["stage"]
-    for number, move in enumerate(journal["moves"]):
+    moves = journal["moves"]
+    first_staged = (stage / moves[0]["staged"]).exists()
+    if first_staged == (config.root / moves[0]["target"]).exists():
+        # Taken by another promotion, or the staging vanished before any move: undo.
+        os.unlink(journal_path)
+        _hook("rollback-unjournaled")
+        _remove_stage(stage)
+        return False
+    for number, move in enumerate(moves):
         _hook(f"move-{number}")
         staged = stage / move["staged"]
         target = config.root / move["target"]
@@ -298,38 +361,70 @@ def _roll_forward(config: LakeConfig, journal_path: Path) -> None:
             continue  # moved before a crash
         target.parent.mkdir(parents=True, exist_ok=True)
         if staged.is_dir():
-            if target.exists():  # a crash after the rename of an earlier attempt
-                shutil.rmtree(staged)
-                continue
             os.rename(staged, target)
         else:
             os.replace(staged, target)
         jsonio.fsync_dir(target.parent)
+        _hook(f"moved-{number}")
     _hook("before-index")
-    cert = next(m["target"] for m in journal["moves"] if m["target"].endswith(".certificate.json"))
+    cert = next(m["target"] for m in moves if m["target"].endswith(".certificate.json"))
     index_promotion(config, cert)
+    _hook("before-unjournal")
     os.unlink(journal_path)
-    shutil.rmtree(stage, ignore_errors=True)
+    jsonio.fsync_dir(journal_path.parent)
+    _hook("before-unstage")
+    _remove_stage(stage)
+    return True
 
 
 def recover(config: LakeConfig) -> list[str]:
     """Finish interrupted promotions (journal present) and drop abandoned staging.
 
-    Returns the transactions it completed. Cheap when there is nothing to do.
+    Returns the transactions it completed. Cheap, and lock-free, when there is nothing
+    to do; skipped while another process is publishing (it finishes its own work, and a
+    later command recovers it if it dies).
     """
+    from filelock import FileLock, Timeout
+
+    journal_dir = _journal_dir(config)
+    staging = config.dir("staging") / "kfm-prov"
+    if not any(d.is_dir() and any(d.iterdir()) for d in (journal_dir, staging)):
+        return []
+    path = config.dir("cache") / "locks" / f"{PUBLISH_LOCK}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return []
+    try:
+        return _recover_locked(config)
+    finally:
+        lock.release()
+
+
+def _recover_locked(config: LakeConfig) -> list[str]:
+    """``recover`` for a caller holding the publish lock: no other publisher is alive."""
     done = []
     journal_dir = _journal_dir(config)
-    pending = sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []
-    for journal in pending:
-        _roll_forward(config, journal)
-        done.append(journal.stem)
+    if journal_dir.is_dir():
+        for journal in sorted(journal_dir.glob("*.json")):
+            if _roll_forward(config, journal):
+                done.append(journal.stem)
+        for leftover in journal_dir.glob(".*.tmp"):  # a journal write cut short
+            leftover.unlink(missing_ok=True)
     staging = config.dir("staging") / "kfm-prov"
     if staging.is_dir():
         for leftover in staging.iterdir():
             if not (journal_dir / f"{leftover.name}.json").exists():
-                _make_writable(leftover)
-                shutil.rmtree(leftover, ignore_errors=True)
+                _remove_stage(leftover)
     return done
+
+
+def _remove_stage(stage: Path) -> None:
+    if stage.exists():
+        _make_writable(stage)
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def index_promotion(config: LakeConfig, cert_rel: str) -> None:
@@ -338,7 +433,8 @@ def index_promotion(config: LakeConfig, cert_rel: str) -> None:
     cert = jsonio.read_json(config.root / cert_rel, display=cert_rel)
     family, version = cert["family"], cert["version"]
     rows = [PromotionRow(family, version, cert["run_id"], p["path"], p["digest"],
-                         p["source_path"], cert["issued_at"], stac.item_path(family, version),
+                         p["source_path"], cert["issued_at"],
+                         stac.item_path(family, version, config.rel("stac")),
                          f"{config.rel('prov')}/{family}/{version}.json", cert_rel)
             for p in cert["products"]]
     with index_for(config) as index:
@@ -357,7 +453,7 @@ def promotion_rows(config: LakeConfig) -> list[PromotionRow]:
             family, version = cert["family"], cert["version"]
             rows += [PromotionRow(family, version, cert["run_id"], p["path"], p["digest"],
                                   p["source_path"], cert["issued_at"],
-                                  stac.item_path(family, version),
+                                  stac.item_path(family, version, config.rel("stac")),
                                   f"{config.rel('prov')}/{family}/{version}.json", rel)
                      for p in cert["products"]]
         except (InputError, KeyError, TypeError):
@@ -371,14 +467,6 @@ def _write_durable(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _make_writable(path: Path) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kfm_prov.digests import hex_of
+from kfm_prov.perf import gc_paused
 from kfm_prov.timeutil import parse_time
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class ProvBuilder:
             self.target.agent(self.q(local), dict(attrs))
         return self.q(local)
 
+    @gc_paused  # thousands of records that all stay alive: see perf.paused_gc
     def run(self, receipts: RunReceipts, inputs: Iterable[FileState],
             outputs: Iterable[FileState], *, report: FileState | None = None,
             publish_user: bool = False) -> ProvActivity:
@@ -225,8 +227,20 @@ class ProvBuilder:
 
 
 def prov_json_bytes(doc: ProvDocument) -> bytes:
-    """PROV-JSON as written to disk: indented, newline-terminated, byte-stable."""
-    return (doc.serialize(format="json", indent=2) + "\n").encode("utf-8")
+    """PROV-JSON as written to disk: indented, newline-terminated, byte-stable.
+
+    The bytes of ``doc.serialize(format="json", indent=2)``: prov's own encoder makes the
+    PROV-JSON object and ``json.dumps`` writes it, without ``serialize``'s round trip
+    through a stream, and with the garbage collector paused (``perf.paused_gc``).
+    """
+    import json
+
+    from prov.serializers.provjson import encode_json_document
+
+    from kfm_prov.perf import paused_gc
+
+    with paused_gc():
+        return (json.dumps(encode_json_document(doc), indent=2) + "\n").encode("utf-8")
 
 
 def as_datetime(value: str | None) -> datetime | None:

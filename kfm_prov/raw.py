@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +26,8 @@ from kfm_prov.timeutil import now_utc
 from kfm_prov.validation import validate_data
 
 MANIFEST = "manifest.yml"
+MAX_CHECKSUMS_BYTES = 256 * 1024 * 1024  # about 3.5 million entries
+_MAX_LINE = 8192
 CHECKSUMS = "checksums.sha256"
 _RESERVED = {MANIFEST, CHECKSUMS, "manifest.yaml"}
 
@@ -82,32 +85,63 @@ def read_manifest(path: Path, *, display: str) -> dict[str, Any]:
     return data
 
 
-def read_checksums(path: Path, *, display: str) -> dict[str, str]:
-    """``sha256sum`` format: ``<hex>  <path>`` (or ``<hex> *<path>``) → {path: digest}."""
+def read_checksums(path: Path, *, display: str,
+                   only: Collection[str] | None = None) -> dict[str, str]:
+    """``sha256sum`` format: ``<hex>  <path>`` (or ``<hex> *<path>``) → {path: digest}.
+
+    Streamed a line at a time and bounded (``MAX_CHECKSUMS_BYTES``): every line is
+    checked, but with ``only`` just those names are kept, so looking up a few files in a
+    family of a million costs a pass over the file, not a million entries in memory.
+    """
     entries: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        handle = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         return entries
-    except UnicodeDecodeError:
-        raise InputError("file is not UTF-8 text", file=display) from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        digest, sep, name = line.partition(" ")
-        if not sep or not name or name[0] not in " *":
-            raise InputError("expected '<sha256 hex>  <path>'", file=display,
-                             field=f"line {number}")
-        name = name[1:]
-        digest = normalize_digest(digest, file=display, field=f"line {number}")
-        pure = PurePosixPath(name)
-        if pure.is_absolute() or ".." in pure.parts or name.startswith("\\"):
-            raise InputError(f"unsafe path {name!r}", file=display, field=f"line {number}")
-        if name in entries and entries[name] != digest:
-            raise InputError(f"{name!r} is listed twice with different digests", file=display,
-                             field=f"line {number}")
-        entries[pure.as_posix()] = digest
+    except IsADirectoryError:
+        raise InputError("expected a file, found a directory", file=display) from None
+    wanted = None if only is None else set(only)
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_CHECKSUMS_BYTES:
+            raise InputError(f"file is {size} bytes, over the {MAX_CHECKSUMS_BYTES}-byte limit"
+                             " for a checksums file", file=display,
+                             hint="split the family: a manifest.yml and checksums.sha256 in a"
+                                  " subdirectory apply to the files below it")
+        number = 0
+        while raw_line := handle.readline(_MAX_LINE + 1):
+            if len(raw_line) > _MAX_LINE:
+                raise InputError("line too long for a checksums file", file=display,
+                                 field=f"line {number + 1}")
+            try:
+                text = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError("file is not UTF-8 text", file=display) from None
+            for line in text.splitlines():
+                number += 1
+                _checksum_line(line, number, display, entries, wanted)
     return entries
+
+
+def _checksum_line(line: str, number: int, display: str, entries: dict[str, str],
+                   wanted: set[str] | None) -> None:
+    if not line.strip() or line.startswith("#"):
+        return
+    digest, sep, name = line.partition(" ")
+    if not sep or not name or name[0] not in " *":
+        raise InputError("expected '<sha256 hex>  <path>'", file=display, field=f"line {number}")
+    name = name[1:]
+    digest = normalize_digest(digest, file=display, field=f"line {number}")
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or name.startswith("\\"):
+        raise InputError(f"unsafe path {name!r}", file=display, field=f"line {number}")
+    name = pure.as_posix()
+    if wanted is not None and name not in wanted:
+        return
+    if name in entries and entries[name] != digest:
+        raise InputError(f"{name!r} is listed twice with different digests", file=display,
+                         field=f"line {number}")
+    entries[name] = digest
 
 
 def render_checksums(entries: dict[str, str]) -> bytes:
@@ -152,27 +186,27 @@ def lookup(config: LakeConfig, rel: str) -> RawInfo | None:
 
 def lookup_many(config: LakeConfig, rels: Sequence[str]) -> dict[str, RawInfo | None]:
     """``lookup`` for many files, reading each manifest and checksums file once."""
-    loaded: dict[str, tuple[dict[str, Any], dict[str, str]] | None] = {}
-    found: dict[str, RawInfo | None] = {}
-    for rel in rels:
-        found[rel] = None
+    found: dict[str, RawInfo | None] = {rel: None for rel in rels}
+    has_manifest: dict[str, bool] = {}
+    by_directory: dict[str, list[str]] = {}
+    for rel in rels:  # the nearest manifest applies, listed or not
         for directory in manifest_dirs(config, rel):
-            if directory not in loaded:
-                manifest_path = config.root / directory / MANIFEST
-                loaded[directory] = None if not manifest_path.is_file() else (
-                    read_manifest(manifest_path, display=f"{directory}/{MANIFEST}"),
-                    read_checksums(config.root / directory / CHECKSUMS,
-                                   display=f"{directory}/{CHECKSUMS}"))
-            entry = loaded[directory]
-            if entry is None:
-                continue
-            manifest, checksums = entry
-            name = PurePosixPath(rel).relative_to(directory).as_posix()
+            if directory not in has_manifest:
+                has_manifest[directory] = (config.root / directory / MANIFEST).is_file()
+            if has_manifest[directory]:
+                by_directory.setdefault(directory, []).append(rel)
+                break
+    for directory, members in by_directory.items():
+        manifest = read_manifest(config.root / directory / MANIFEST,
+                                 display=f"{directory}/{MANIFEST}")
+        names = {rel: PurePosixPath(rel).relative_to(directory).as_posix() for rel in members}
+        checksums = read_checksums(config.root / directory / CHECKSUMS,
+                                   display=f"{directory}/{CHECKSUMS}", only=names.values())
+        for rel, name in names.items():
             if name in checksums:
                 found[rel] = _info(rel, checksums[name], manifest,
                                    manifest.get("files", {}).get(name, {}),
                                    f"{directory}/{MANIFEST}")
-            break
     return found
 
 

@@ -8,17 +8,21 @@ validates them, re-hashes every file they name and refuses on any mismatch or se
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kfm_prov import jsonio, raw
 from kfm_prov.config import LakeConfig
-from kfm_prov.digests import hash_files, sha256_bytes
+from kfm_prov.digests import default_workers, hash_files, sha256_bytes
 from kfm_prov.errors import CheckFailed, InputError
 from kfm_prov.findings import Finding
 from kfm_prov.index import IndexEntry, IoRow, LineageIndex, RawRow, RedactionRow, RunRow
 from kfm_prov.mediatypes import media_type
-from kfm_prov.paths import check_relative, is_under, resolve_inside
+from kfm_prov.paths import check_relative, is_under, resolve_inside, symlink_on_the_way
+from kfm_prov.perf import gc_paused
 from kfm_prov.provdoc import FileState, ProvBuilder
 from kfm_prov.receipts import FileEntry, RunReceipts, check_run_dir, load_run_receipts
 
@@ -98,24 +102,64 @@ def build_run_prov(config: LakeConfig, receipts: RunReceipts, run_dir: str,
 
 
 def evidence_files(config: LakeConfig, run_dir: str) -> list[str]:
-    """Root-relative files whose bytes a run's record rests on: receipts, PROV, logs."""
+    """Root-relative files whose bytes a run's record rests on: receipts, PROV, logs.
+
+    One ``scandir`` of the run directory and of ``logs/`` (the gate asks this of every
+    run of a closure): the receipts and ``prov.json`` when they are files (symlinks
+    followed), and every regular file under ``logs/`` (symlinks skipped, symlinked
+    directories not entered), sorted.
+    """
     absolute = config.root / run_dir
-    names = [name for name in (*RECEIPT_FILES, PROV_FILE) if (absolute / name).is_file()]
+    try:
+        with os.scandir(absolute) as entries:
+            present = {entry.name for entry in entries if entry.is_file()}
+    except OSError:
+        present = set()
+    names = [name for name in (*RECEIPT_FILES, PROV_FILE) if name in present]
     logs = absolute / "logs"
     if logs.is_dir():
-        names += sorted(p.relative_to(absolute).as_posix() for p in logs.rglob("*")
-                        if p.is_file() and not p.is_symlink())
+        names += sorted(_regular_files(logs, "logs"))
     return [f"{run_dir}/{name}" for name in names]
+
+
+def _regular_files(directory: Path, prefix: str) -> list[str]:
+    """``prefix/<relative path>`` of the regular files under ``directory``, as ``rglob``."""
+    found: list[str] = []
+    pending = [(os.fspath(directory), prefix)]
+    while pending:
+        path, rel = pending.pop()
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, f"{rel}/{entry.name}"))
+                    elif entry.is_file(follow_symlinks=False):
+                        found.append(f"{rel}/{entry.name}")
+        except OSError:
+            continue
+    return found
 
 
 def evidence_digest(config: LakeConfig, rels: list[str]) -> str:
     """One digest over the evidence files, fresh (never from the cache)."""
-    digests = hash_files([config.root / rel for rel in rels])
-    listing = "".join(f"{d}  {rel}\n" for rel, d in zip(rels, digests, strict=True))
-    return sha256_bytes(listing.encode("utf-8"))
+    return evidence_digests(config, {"": rels})[""]
 
 
-def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: dict[str, object],
+def evidence_digests(config: LakeConfig, evidence: Mapping[str, list[str]]) -> dict[str, str]:
+    """``evidence_digest`` of many runs (key → its files), hashed fresh in one batch."""
+    root = os.fspath(config.root)
+    rels = [rel for files in evidence.values() for rel in files]
+    digests = iter(hash_files([f"{root}/{rel}" for rel in rels]))
+    result = {}
+    for key, files in evidence.items():
+        listing = "".join(f"{next(digests)}  {rel}\n" for rel in files)
+        result[key] = sha256_bytes(listing.encode("utf-8"))
+    return result
+
+
+def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: Mapping[str, object],
                   evidence: list[str]) -> list[Finding]:
     """Secrets in the receipts and in every log file of a run (locations only)."""
     from kfm_prov.secrets import find_secrets, scrub_text
@@ -169,10 +213,21 @@ def _entry_from_disk(config: LakeConfig, run_dir: str,
 
 def publish_run(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> RecordedRun:
     """Write the run's ``prov.json`` and index it. Mutates only those two."""
+    return index_run(config, run_dir, receipts, write_run_prov(config, run_dir, receipts))
+
+
+def write_run_prov(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> list[RawRow]:
+    """Write ``prov.json`` from the receipts (the report must be on disk already)."""
     absolute = config.root / run_dir
     report_digest = sha256_bytes((absolute / REPORT_FILE).read_bytes())
     document, raw_rows = build_run_prov(config, receipts, run_dir, report_digest)
     jsonio.atomic_write(absolute / PROV_FILE, document)
+    return raw_rows
+
+
+def index_run(config: LakeConfig, run_dir: str, receipts: RunReceipts,
+              raw_rows: list[RawRow]) -> RecordedRun:
+    """Index a run whose receipts and ``prov.json`` are on disk. Mutates only the index."""
     entry = _entry_from_disk(config, run_dir, receipts)
     with index_for(config) as index:
         index.put_run(entry, raw_rows)
@@ -239,8 +294,9 @@ def _digest_mismatches(config: LakeConfig, run_dir: str,
     findings: list[Finding] = []
     for pointer, entry in named:
         path = config.root / entry.path
-        if path.is_symlink() or not path.is_file():
-            what = "a symlink" if path.is_symlink() else "missing"
+        linked = symlink_on_the_way(config.root, entry.path)
+        if linked or not path.is_file():
+            what = "a symlink" if linked else "missing"
             findings.append(Finding("missing-file", f"{entry.path} is {what}", manifest_file,
                                     pointer.removesuffix("/digest") + "/path"))
         else:
@@ -265,6 +321,123 @@ class RebuildResult:
     skipped: list[Finding]
 
 
+def _reconcile(config: LakeConfig, conn: Any, entries: list[IndexEntry]) -> list[IndexEntry]:
+    """Under the index's write lock: the scanned runs, corrected for what changed since.
+
+    A run indexed while the scan ran (absent from it, or with other evidence) is read
+    again from disk; a run whose directory went away (gc) is dropped.
+    """
+    scanned = {e.run.run_id: e for e in entries}
+    indexed = dict(conn.execute("SELECT run_id, evidence_digest FROM runs").fetchall())
+    run_dirs = dict(conn.execute("SELECT run_id, run_dir FROM runs").fetchall())
+    result = []
+    for run_id in sorted(set(scanned) | set(indexed)):
+        entry = scanned.get(run_id)
+        run_dir = entry.run.run_dir if entry is not None else run_dirs[run_id]
+        if not (config.root / run_dir / "run_record.json").is_file():
+            continue
+        if run_id in indexed and (entry is None or entry.run.evidence_digest != indexed[run_id]):
+            try:
+                receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+            except InputError:
+                continue
+            if receipts.record.run_id != run_id:
+                continue
+            entry = _entry_from_disk(config, run_dir, receipts)
+        if entry is not None:
+            result.append(entry)
+    return result
+
+
+_PARALLEL_RUNS = 2000  # below this, starting worker processes costs more than it saves
+_CHUNK_RUNS = 250
+
+
+@gc_paused  # a lake's entries all stay alive until written: see perf.paused_gc
+def read_runs(config: LakeConfig, run_dirs: Sequence[str], *, workers: int | None = None,
+              ) -> tuple[list[IndexEntry], list[Finding]]:
+    """Index entries of run directories read from disk, and the runs that could not be.
+
+    Each run costs its receipts' parsing and schema check, a fresh hash of its evidence
+    and a secrets scan: about a millisecond of Python. A large lake is read by one
+    process per core, in chunks, in order; the result is the same as reading the runs one
+    by one here. The workers are forked (``spawn`` would re-run the caller's ``__main__``,
+    which fails for a script read from stdin), and only from a process with no other
+    thread, which is what makes forking safe; otherwise the runs are read here.
+    """
+    import threading
+
+    workers = workers or default_workers()
+    if workers < 2 or len(run_dirs) < _PARALLEL_RUNS or threading.active_count() > 1:
+        return _read_chunk(config, run_dirs)
+    import multiprocessing
+
+    chunks = [(config, run_dirs[k:k + _CHUNK_RUNS])
+              for k in range(0, len(run_dirs), _CHUNK_RUNS)]
+    entries: list[IndexEntry] = []
+    skipped: list[Finding] = []
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for packed, chunk_skipped in pool.imap(_read_packed_chunk, chunks):
+            entries += [IndexEntry(run, _PackedRows(run.run_id, blob), redactions)
+                        for run, blob, redactions in packed]
+            skipped += chunk_skipped
+    return entries, skipped
+
+
+class _PackedRows(Sequence[IoRow]):
+    """A run's io rows kept as one ``marshal`` blob until they are written.
+
+    A million ``IoRow`` objects take ~700 MiB; the same rows packed take a third of that,
+    and are unpacked one run at a time as ``put_entries`` writes them.
+    """
+
+    __slots__ = ("_blob", "_run_id")
+
+    def __init__(self, run_id: str, blob: bytes) -> None:
+        self._run_id = run_id
+        self._blob = blob
+
+    def _rows(self) -> list[IoRow]:
+        import marshal
+
+        return [IoRow(self._run_id, *fields) for fields in marshal.loads(self._blob)]
+
+    def __iter__(self) -> Iterator[IoRow]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._rows()[index]
+
+
+def _read_packed_chunk(args: tuple[LakeConfig, Sequence[str]],
+                       ) -> tuple[list[tuple[RunRow, bytes, Sequence[RedactionRow]]],
+                                  list[Finding]]:
+    """A worker's share: entries with their io rows packed (see ``_PackedRows``)."""
+    import marshal
+
+    entries, skipped = _read_chunk(*args)
+    packed = [(e.run, marshal.dumps([tuple(f.__dict__.values())[1:] for f in e.files]),
+               e.redactions) for e in entries]
+    return packed, skipped
+
+
+def _read_chunk(config: LakeConfig, run_dirs: Sequence[str],
+                ) -> tuple[list[IndexEntry], list[Finding]]:
+    entries: list[IndexEntry] = []
+    skipped: list[Finding] = []
+    for run_dir in run_dirs:
+        try:
+            receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+        except InputError as exc:
+            skipped.append(Finding("run-not-indexed", exc.message, exc.file, exc.field))
+            continue
+        entries.append(_entry_from_disk(config, run_dir, receipts))
+    return entries, skipped
+
+
 def iter_run_dirs(config: LakeConfig) -> list[str]:
     """Root-relative directories under ``runs/<family>/`` that hold a run record."""
     runs_dir = config.dir("runs")
@@ -278,29 +451,26 @@ def rebuild_index(config: LakeConfig, index: LineageIndex | None = None) -> Rebu
     """Recreate the lineage index from run receipts and raw manifests.
 
     Runs whose receipts are incomplete (still running, killed before the end) or invalid
-    are skipped and reported; the index is replaced in one transaction.
+    are skipped and reported; the index is replaced in one transaction. The runs are read
+    (and their evidence hashed) before that transaction; runs indexed or removed by other
+    processes meanwhile are reconciled inside it, so a concurrent ``kfm-prov run``, ``gc``
+    or ``raw add`` is never undone.
     """
-    entries: list[IndexEntry] = []
-    skipped: list[Finding] = []
-    for run_dir in iter_run_dirs(config):
-        try:
-            receipts = load_run_receipts(config.root / run_dir, display=run_dir)
-        except InputError as exc:
-            skipped.append(Finding("run-not-indexed", exc.message, exc.file, exc.field))
-            continue
-        entries.append(_entry_from_disk(config, run_dir, receipts))
-    raw_rows: list[RawRow] = []
-    for item in raw.iter_recorded(config):
-        if isinstance(item, Finding):
-            skipped.append(item)
-        else:
-            raw_rows.append(RawRow(item.path, item.digest, item.license, item.attribution,
-                                   item.sensitivity, item.manifest))
+    entries, skipped = read_runs(config, iter_run_dirs(config))
     from kfm_prov.promote import promotion_rows
 
     target = index or LineageIndex(config.dir("cache") / "lineage.sqlite")
     try:
-        target.replace_all(entries, raw_rows, promotion_rows(config))
+        with target.transaction() as conn:
+            entries = _reconcile(config, conn, entries)
+            raw_rows: list[RawRow] = []
+            for item in raw.iter_recorded(config):
+                if isinstance(item, Finding):
+                    skipped.append(item)
+                else:
+                    raw_rows.append(RawRow(item.path, item.digest, item.license,
+                                           item.attribution, item.sensitivity, item.manifest))
+            LineageIndex.replace_rows(conn, entries, raw_rows, promotion_rows(config))
     finally:
         if index is None:
             target.close()

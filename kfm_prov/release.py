@@ -48,3 +48,5 @@ class Release:
     lineage: str = ""  # one sentence for processing:lineage
     title: str | None = None
     description: str | None = None
+    stac_dir: str = "data/stac"  # the lake's configured folders, root-relative
+    processed_dir: str = "data/processed"

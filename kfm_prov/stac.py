@@ -35,7 +35,7 @@ from pystac.utils import datetime_to_str
 from kfm_prov.errors import CheckFailed, InputError
 from kfm_prov.release import Release, ReleaseFile
 
-STAC_DIR = "data/stac"
+STAC_DIR = "data/stac"  # the default; a lake may configure another (Release.stac_dir)
 CATALOG_PATH = f"{STAC_DIR}/catalog.json"
 CATALOG_ID = "kfm"
 
@@ -72,33 +72,39 @@ def item_id(family: str, version: str) -> str:
     return f"{family}-{version}".lower()
 
 
-def collection_path(family: str) -> str:
+def catalog_path(stac_dir: str = STAC_DIR) -> str:
+    """Root-relative path of the root catalog (``stac_dir`` is the configured STAC folder)."""
+    return f"{stac_dir}/catalog.json"
+
+
+def collection_path(family: str, stac_dir: str = STAC_DIR) -> str:
     """Root-relative path of a family's collection."""
-    return f"{STAC_DIR}/{family}/collection.json"
+    return f"{stac_dir}/{family}/collection.json"
 
 
-def item_path(family: str, version: str) -> str:
+def item_path(family: str, version: str, stac_dir: str = STAC_DIR) -> str:
     """Root-relative path of a version's item: the file name equals the item id."""
     iid = item_id(family, version)
-    return f"{STAC_DIR}/{family}/{iid}/{iid}.json"
+    return f"{stac_dir}/{family}/{iid}/{iid}.json"
 
 
-def existing_stac_files(root: Path, family: str) -> dict[str, bytes]:
+def existing_stac_files(root: Path, family: str, stac_dir: str = STAC_DIR) -> dict[str, bytes]:
     """Read what :func:`render_stac` needs as ``existing``: the catalog, the family's
     collection and every item that collection links. Reads only; missing files are left
     out (they do not exist yet)."""
     out: dict[str, bytes] = {}
     _check_name(family, "family")
-    for rel in (CATALOG_PATH, collection_path(family)):
+    coll_rel = collection_path(family, stac_dir)
+    for rel in (catalog_path(stac_dir), coll_rel):
         if (root / rel).is_file():
             out[rel] = (root / rel).read_bytes()
-    coll = out.get(collection_path(family))
+    coll = out.get(coll_rel)
     if coll is None:
         return out
-    data = _load_json(coll, collection_path(family))
+    data = _load_json(coll, coll_rel)
     if not isinstance(data, dict):
-        raise InputError("not a STAC collection", file=collection_path(family))
-    for rel in _item_link_paths(data, collection_path(family)):
+        raise InputError("not a STAC collection", file=coll_rel)
+    for rel in _item_link_paths(data, coll_rel, stac_dir):
         target = root / rel
         if target.is_file() and target.resolve().is_relative_to(root.resolve()):
             out[rel] = target.read_bytes()
@@ -123,8 +129,8 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
     """
     _check_release(release)
     family = release.family
-    coll_rel = collection_path(family)
-    item_rel = item_path(family, release.version)
+    coll_rel = collection_path(family, release.stac_dir)
+    item_rel = item_path(family, release.version, release.stac_dir)
 
     new_item = _build_item(release, root)
     new_summary = _summarize_item(new_item, item_rel)
@@ -137,7 +143,7 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
     summaries = [new_summary]
     item_links: list[str] = []
     if coll_data is not None:
-        for rel in _item_link_paths(coll_data, coll_rel):
+        for rel in _item_link_paths(coll_data, coll_rel, release.stac_dir):
             item_links.append(rel)
             if rel == item_rel:
                 continue  # this version's item is being (re)rendered
@@ -149,7 +155,7 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
                 )
             summaries.append(_summarize_item(_load_json(existing[rel], rel), rel))
     if release.predecessor_version is not None:
-        pred = item_path(family, release.predecessor_version)
+        pred = item_path(family, release.predecessor_version, release.stac_dir)
         if pred not in item_links:
             raise InputError(
                 f"predecessor version {release.predecessor_version} of {family} has no "
@@ -159,17 +165,18 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
             )
 
     collection = _build_collection(release, coll_data, summaries)
-    catalog = _build_catalog(release, existing.get(CATALOG_PATH), collection)
+    cat_rel = catalog_path(release.stac_dir)
+    catalog = _build_catalog(release, existing.get(cat_rel), collection)
 
     out: dict[str, bytes] = {}
-    for rel, obj in ((CATALOG_PATH, catalog), (coll_rel, collection), (item_rel, new_item)):
+    for rel, obj in ((cat_rel, catalog), (coll_rel, collection), (item_rel, new_item)):
         validate_stac(obj, path=rel)
         out[rel] = _dump(obj)
     return out
 
 
 def _build_item(release: Release, root: Path) -> dict[str, Any]:
-    item_rel = item_path(release.family, release.version)
+    item_rel = item_path(release.family, release.version, release.stac_dir)
     item_dir = posixpath.dirname(item_rel)
     bbox, geometry = _product_extent(release, root)
     license_id, license_links = _stac_license(release.license)
@@ -217,13 +224,13 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
     def link(rel: str, target: str, media_type: str, title: str | None = None) -> None:
         item.add_link(pystac.Link(rel, _href(target, item_dir), media_type, title=title))
 
-    link("root", CATALOG_PATH, _JSON)
-    link("parent", collection_path(release.family), _JSON)
-    link("collection", collection_path(release.family), _JSON)
+    link("root", catalog_path(release.stac_dir), _JSON)
+    link("parent", collection_path(release.family, release.stac_dir), _JSON)
+    link("collection", collection_path(release.family, release.stac_dir), _JSON)
     if release.predecessor_version is not None:
         link(
             VersionRelType.PREDECESSOR,
-            item_path(release.family, release.predecessor_version),
+            item_path(release.family, release.predecessor_version, release.stac_dir),
             GEOJSON,
             f"{release.family} {release.predecessor_version}",
         )
@@ -242,7 +249,7 @@ def _build_collection(
     release: Release, existing: dict[str, Any] | None, summaries: list[_ItemSummary]
 ) -> dict[str, Any]:
     family = release.family
-    coll_rel = collection_path(family)
+    coll_rel = collection_path(family, release.stac_dir)
     coll_dir = posixpath.dirname(coll_rel)
     if existing is None:
         collection = pystac.Collection(
@@ -283,7 +290,7 @@ def _build_collection(
 
     managed = {"self", "root", "parent", "license"}
     kept = [lk for lk in collection.links if lk.rel not in managed]
-    new_item = item_path(family, release.version)
+    new_item = item_path(family, release.version, release.stac_dir)
     if new_item not in _item_link_paths(
         {"links": [lk.to_dict(transform_href=False) for lk in kept]}, coll_rel
     ):
@@ -310,8 +317,8 @@ def _build_collection(
                 by_href.setdefault(lic["href"], lic)
         license_links = [pystac.Link.from_dict(by_href[h]) for h in sorted(by_href)]
     collection.links = [
-        pystac.Link("root", _href(CATALOG_PATH, coll_dir), _JSON),
-        pystac.Link("parent", _href(CATALOG_PATH, coll_dir), _JSON),
+        pystac.Link("root", _href(catalog_path(release.stac_dir), coll_dir), _JSON),
+        pystac.Link("parent", _href(catalog_path(release.stac_dir), coll_dir), _JSON),
         *kept,
         *license_links,
     ]
@@ -328,11 +335,12 @@ def _build_catalog(
             title="KFM processed data",
         )
     else:
-        catalog = _from_dict(pystac.Catalog, _load_json(existing, CATALOG_PATH), CATALOG_PATH)
-    coll_rel = collection_path(release.family)
+        cat_rel = catalog_path(release.stac_dir)
+        catalog = _from_dict(pystac.Catalog, _load_json(existing, cat_rel), cat_rel)
+    coll_rel = collection_path(release.family, release.stac_dir)
     kept = [lk for lk in catalog.links if lk.rel not in ("self", "root")]
     children = {
-        _resolve(href, STAC_DIR)
+        _resolve(href, release.stac_dir, release.stac_dir)
         for lk in kept
         if lk.rel == "child" and (href := lk.get_href(transform_href=False))
     }
@@ -340,7 +348,7 @@ def _build_catalog(
         kept.append(
             pystac.Link(
                 "child",
-                _href(coll_rel, STAC_DIR),
+                _href(coll_rel, release.stac_dir),
                 _JSON,
                 title=collection.get("title") or release.family,
             )
@@ -405,7 +413,8 @@ def _summarize_item(item: Any, rel: str) -> _ItemSummary:
     )
 
 
-def _item_link_paths(collection: Mapping[str, Any], coll_rel: str) -> list[str]:
+def _item_link_paths(collection: Mapping[str, Any], coll_rel: str,
+                     stac_dir: str = STAC_DIR) -> list[str]:
     """Root-relative paths of a collection's item links, in link order."""
     links = collection.get("links", [])
     if not isinstance(links, list):
@@ -415,10 +424,10 @@ def _item_link_paths(collection: Mapping[str, Any], coll_rel: str) -> list[str]:
         if not isinstance(lk, dict) or not isinstance(lk.get("href"), str):
             raise InputError("malformed link", file=coll_rel, field=f"links/{i}")
         if lk.get("rel") == "item":
-            rel = _resolve(lk["href"], posixpath.dirname(coll_rel))
+            rel = _resolve(lk["href"], posixpath.dirname(coll_rel), stac_dir)
             if rel is None:
                 raise InputError(
-                    f"item link {lk['href']!r} is not a relative path inside data/stac",
+                    f"item link {lk['href']!r} is not a relative path inside {stac_dir}",
                     file=coll_rel,
                     field=f"links/{i}",
                 )
@@ -427,12 +436,12 @@ def _item_link_paths(collection: Mapping[str, Any], coll_rel: str) -> list[str]:
     return out
 
 
-def _resolve(href: str, base_dir: str) -> str | None:
+def _resolve(href: str, base_dir: str, stac_dir: str = STAC_DIR) -> str | None:
     """Root-relative path of a relative href, or None if it is absolute or escapes."""
     if "://" in href or href.startswith("/") or "\\" in href:
         return None
     rel = posixpath.normpath(posixpath.join(base_dir, href))
-    if not rel.startswith(STAC_DIR + "/"):
+    if not rel.startswith(stac_dir + "/"):
         return None
     return rel
 
@@ -443,7 +452,7 @@ def _resolve(href: str, base_dir: str) -> str | None:
 
 def _asset_keys(release: Release) -> Iterator[tuple[str, ReleaseFile]]:
     """Asset key = the file's path inside the version directory (its name, usually)."""
-    prefix = f"data/processed/{release.family}/{release.version}/"
+    prefix = f"{release.processed_dir}/{release.family}/{release.version}/"
     seen: set[str] = set()
     for rf in release.files:
         key = rf.path[len(prefix) :] if rf.path.startswith(prefix) else posixpath.basename(rf.path)

@@ -88,6 +88,10 @@ def validate_data(kind: str, data: Any, *, file: str) -> list[Finding]:
             return [Finding("schema-version", f"unsupported schema_version {version!r};"
                             f" this kfm-prov reads {schema_version(kind)!r}", file,
                             "/schema_version")]
+    from kfm_prov.fastschema import is_valid
+
+    if is_valid(kind, data):  # the compiled fast path; jsonschema names the problems
+        return []
     findings = []
     for error in _validator(kind).iter_errors(data):
         pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1")

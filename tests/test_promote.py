@@ -275,3 +275,22 @@ def test_a_run_without_products_is_bad_input(run_cli, lake: Lake) -> None:
     assert "no output" in one_error_line(run_cli("check", run.run_id, "--output", "x.csv",
                                                  expect=2))
     run_cli("check", run.run_id, "--output", "o.csv")
+
+
+def test_configured_paths_are_honoured_everywhere(tmp_path) -> None:
+    write(tmp_path / "kfm-prov.toml", '[paths]\nprocessed = "published"\nstac = "catalog/stac"\n'
+          'prov = "catalog/prov"\ndcat = "catalog/dcat"\n')
+    lake = Lake.init(tmp_path)
+    chain = make_chain(lake)
+    result = lake.promote(chain.b.run_id)
+    assert result.files == ["published/glo/v1/parcels.geojson"]
+    assert result.stac_item == "catalog/stac/glo/glo-v1/glo-v1.json"
+    assert result.certificate == "catalog/prov/glo/v1.certificate.json"
+    assert result.dcat == "catalog/dcat/glo.ttl"
+    item = json.loads((lake.root / result.stac_item).read_text())
+    href = item["assets"]["parcels.geojson"]["href"]
+    assert href == "../../../../published/glo/v1/parcels.geojson"
+    assert not (lake.root / "data/stac").exists() or not any((lake.root / "data/stac").iterdir())
+    assert verify_certificate(lake.config, result.certificate) == []
+    assert lake.verify().findings == []
+    assert lake.trace(result.stac_item).ok
