@@ -23,8 +23,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+docs: $(STAMP)
+	$(BIN)/python docs/gen.py
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Kills by timing, more processes, bigger files, hundreds of hostile examples per
+# property; bounded (about 5 minutes here, never more than STRESS_TIMEOUT seconds).
+# KFM_PROV_STRESS scales the loops; KFM_PROV_SEED replays a run's random kills.
+STRESS_TIMEOUT ?= 1500
+stress: $(STAMP)
+	KFM_PROV_EXAMPLES=$${KFM_PROV_EXAMPLES:-300} timeout --signal=INT --kill-after=30 \
+	    $(STRESS_TIMEOUT) $(BIN)/python -m pytest -p no:cacheprovider -q stress \
+	    tests/test_hostile.py tests/test_crash.py tests/test_concurrency.py tests/test_gc.py
 
 clean:
 	rm -rf $(VENV) demo-lake bench-out

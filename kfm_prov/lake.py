@@ -23,13 +23,19 @@ from kfm_prov.findings import Finding
 from kfm_prov.paths import to_relative
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import networkx as nx
 
     from kfm_prov.capture import Run
+    from kfm_prov.export import Exported, Scope
     from kfm_prov.gate import GateReport
+    from kfm_prov.gc import GcPlan
     from kfm_prov.index import LineageIndex, RunRow
     from kfm_prov.promote import PromotionResult
     from kfm_prov.record import RebuildResult, RecordedRun
+    from kfm_prov.trace import Trace
+    from kfm_prov.verify import VerifyReport
 
 
 class Lake:
@@ -44,12 +50,15 @@ class Lake:
         """Open the lake at ``root``, ``$KFM_PROV_ROOT`` or the nearest enclosing lake.
 
         Finishes any promotion a crash interrupted first (see ``promote.recover``), so
-        every command sees the lake fully promoted or not at all.
+        every command sees the lake fully promoted or not at all, and records as
+        ``interrupted`` the runs whose capturing process died (``capture.sweep_interrupted``).
         """
+        from kfm_prov.capture import sweep_interrupted
         from kfm_prov.promote import recover
 
         lake = cls(load_config(find_root(root)))
         recover(lake.config)
+        sweep_interrupted(lake.config)
         return lake
 
     @classmethod
@@ -72,7 +81,7 @@ class Lake:
 
     @property
     def digest_cache(self) -> DigestCache:
-        return DigestCache(self.config.dir("cache") / "digests.sqlite")
+        return DigestCache(self.config.dir("cache") / "digests.sqlite", self.config.root)
 
     def rel(self, path: str | os.PathLike[str], *, base: Path | None = None) -> str:
         """Root-relative POSIX path of a user-typed path, refused if it leaves the root."""
@@ -154,8 +163,11 @@ class Lake:
         return index_for(self.config)
 
     def rebuild_index(self) -> RebuildResult:
+        """Rebuild the index from the files, first recording dead ``running`` runs."""
+        from kfm_prov.capture import sweep_interrupted
         from kfm_prov.record import rebuild_index
 
+        sweep_interrupted(self.config, full=True)
         return rebuild_index(self.config)
 
     def runs(self, family: str | None = None) -> list[RunRow]:
@@ -224,3 +236,47 @@ class Lake:
 
         return promote(self.config, self.resolve_run(run_id).run_id, version=version,
                        outputs=tuple(outputs), requested_by=requested_by)
+
+    # -- retention --------------------------------------------------------------------------
+
+    def gc(self, keep: int, *, family: str | None = None, apply: bool = False,
+           min_age_hours: float | None = None, now: datetime | None = None) -> GcPlan:
+        """The retention plan for ``keep`` runs per family; carried out with ``apply``.
+
+        See ``kfm_prov.gc``: raw, processed, promoted closures, running and young runs are
+        never touched.
+        """
+        from kfm_prov.gc import apply_gc, plan_gc
+
+        plan = plan_gc(self.config, keep, family, now=now, min_age_hours=min_age_hours)
+        return apply_gc(self.config, plan, now=now) if apply else plan
+
+    # -- audits and interchange: trace, verify, export ---------------------------------------
+
+    def trace(self, artifact: str, *, down: bool = False, verify: bool = False,
+              base: Path | None = None) -> Trace:
+        """The lineage of a path, digest, run id or STAC item (see ``kfm_prov.trace``).
+
+        Up to its raw sources, or ``down`` to every product derived from it; ``verify``
+        re-hashes every file of it. Paths are relative to ``base`` (default: the current
+        directory) or to the root. Writes nothing.
+        """
+        from kfm_prov.trace import trace
+
+        return trace(self.config, artifact, down=down, verify=verify, base=base)
+
+    def verify(self) -> VerifyReport:
+        """The lake-wide audit (see ``kfm_prov.verify``); writes nothing."""
+        from kfm_prov.verify import audit
+
+        return audit(self.config)
+
+    def export(self, scope: Scope | None = None, fmt: str = "prov-json", *,
+               base: Path | None = None) -> Exported:
+        """The PROV of the lake, a family, a run or an artifact's lineage, serialized.
+
+        See ``kfm_prov.export`` for how documents are merged; writes nothing.
+        """
+        from kfm_prov.export import Scope, export
+
+        return export(self.config, scope or Scope(), fmt, base=base)

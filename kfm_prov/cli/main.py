@@ -14,14 +14,20 @@ from typing import Any
 import click
 
 from kfm_prov import __version__
+from kfm_prov.cli.commands import demo as demo_cmd
+from kfm_prov.cli.commands import export as export_cmd
+from kfm_prov.cli.commands import gc as gc_cmd
 from kfm_prov.cli.commands import index as index_cmd
 from kfm_prov.cli.commands import init as init_cmd
 from kfm_prov.cli.commands import promote as promote_cmd
+from kfm_prov.cli.commands import provcheck as provcheck_cmd
 from kfm_prov.cli.commands import raw as raw_cmd
 from kfm_prov.cli.commands import record as record_cmd
 from kfm_prov.cli.commands import run as run_cmd
 from kfm_prov.cli.commands import runs as runs_cmd
+from kfm_prov.cli.commands import trace as trace_cmd
 from kfm_prov.cli.commands import validate as validate_cmd
+from kfm_prov.cli.commands import verify as verify_cmd
 from kfm_prov.cli.output import error_line
 from kfm_prov.errors import KfmProvError
 
@@ -85,7 +91,9 @@ def cli(root: str | None, debug: bool) -> None:
 
 for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.command,
                  validate_cmd.command, runs_cmd.runs_command, runs_cmd.show_command,
-                 promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command):
+                 promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command,
+                 demo_cmd.command, gc_cmd.command, trace_cmd.command, verify_cmd.command,
+                 export_cmd.command, provcheck_cmd.command):
     cli.add_command(_command)
 
 

@@ -1,0 +1,1 @@
+"""The glo_land_patents example pipeline (see its files; `kfm-prov demo` runs it)."""

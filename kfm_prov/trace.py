@@ -1,0 +1,866 @@
+"""``trace``: one artifact's lineage, back to its raw sources or down to every product.
+
+An auditor names an artifact the way they have it: a path in any zone, a digest, a run
+id or a STAC item. ``trace`` resolves it to nodes of the lineage graph, loads only the part
+of the index the question needs (``lineage.ancestry`` / ``descendants``: a few batched
+queries per level, never every receipt), annotates the nodes from the index and says
+where the lineage is broken. It reads only; ``verify=True`` re-hashes every file of the
+closure in one parallel batch.
+
+The result is a typed :class:`Trace` whose ``to_dict`` is the JSON lineage documented in
+``docs/lineage-json.md`` (``kfm.lineage.v1``); the renderers below turn it into a tree,
+Graphviz DOT, a Mermaid flowchart or a PROV document. Every rendering is deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from kfm_prov.config import LakeConfig
+from kfm_prov.digests import hash_files, hex_of, normalize_digest
+from kfm_prov.errors import InputError, NotFoundError
+from kfm_prov.index import LineageIndex, PromotionRow
+from kfm_prov.lineage import file_node, run_node
+from kfm_prov.paths import check_relative, is_under, to_relative
+
+if TYPE_CHECKING:
+    import networkx as nx
+    from prov.model import ProvDocument
+    from rich.tree import Tree
+
+SCHEMA_VERSION = "kfm.lineage.v1"
+FORMATS = ("tree", "json", "prov-json", "dot", "mermaid")
+DIRECTIONS = ("up", "down")
+_ZONE_RANK = {"processed": 0, "work": 1, "raw": 2, "external": 3}
+_DIGEST = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
+_ITEM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_RUN_FIELDS = ("run_id", "family", "pipeline_id", "git_commit", "spec_hash", "started_at",
+               "ended_at", "status", "overall_status", "run_dir")
+
+
+def item_node(item_id: str) -> str:
+    return f"item:{item_id}"
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:`` and the first 12 hex digits: enough to tell files apart on screen."""
+    return f"sha256:{hex_of(digest)[:12]}"
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """What the user named, and the lineage nodes the trace starts from."""
+
+    query: str
+    kind: str  # path | digest | run | item | version | family
+    nodes: tuple[str, ...]
+    path: str | None = None  # root-relative, when a path was given
+    family: str | None = None
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()
+                if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Target:
+        return cls(query=data["query"], kind=data["kind"], nodes=tuple(data["nodes"]),
+                   path=data.get("path"), family=data.get("family"),
+                   version=data.get("version"))
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Where the lineage is broken (or a file no longer matches): one node, one reason."""
+
+    code: str  # stable: orphan-input, raw-not-recorded, upstream-failed, file-missing, ...
+    node: str
+    message: str
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Issue:
+        return cls(data["code"], data["node"], data["message"], data.get("path"))
+
+
+@dataclass
+class Trace:
+    """The lineage of one artifact: nodes, cause → effect edges, and what is broken."""
+
+    target: Target
+    direction: str  # up (to raw sources) | down (to every derived product)
+    nodes: dict[str, dict[str, Any]]  # id → the node as documented (has "id" and "kind")
+    edges: list[dict[str, Any]]  # {"from", "to", "relation", "role"?, "path"?}
+    issues: list[Issue] = field(default_factory=list)
+    verified: bool = False  # files were re-hashed
+    _adjacency: tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]] | None \
+        = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def issues_of(self, node: str) -> list[Issue]:
+        return [i for i in self.issues if i.node == node]
+
+    def causes(self, node: str) -> list[dict[str, Any]]:
+        """Edges into ``node``, in edge order."""
+        return self._adjacent()[0].get(node, [])
+
+    def effects(self, node: str) -> list[dict[str, Any]]:
+        """Edges out of ``node``, in edge order."""
+        return self._adjacent()[1].get(node, [])
+
+    def _adjacent(self) -> tuple[dict[str, list[dict[str, Any]]],
+                                 dict[str, list[dict[str, Any]]]]:
+        if self._adjacency is None:
+            into: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for edge in self.edges:
+                into[edge["to"]].append(edge)
+                out[edge["from"]].append(edge)
+            self._adjacency = (dict(into), dict(out))
+        return self._adjacency
+
+    def summary(self) -> dict[str, Any]:
+        files = [n for n in self.nodes.values() if n["kind"] == "file"]
+        out: dict[str, Any] = {
+            "runs": sum(1 for n in self.nodes.values() if n["kind"] == "run"),
+            "files": len(files),
+            "items": sorted(n["item_id"] for n in self.nodes.values() if n["kind"] == "item"),
+        }
+        if self.direction == "up":
+            out["raw_sources"] = sorted(
+                {(r["path"], n["digest"], r.get("license"), r.get("attribution"))
+                 for n in files if not self.causes(n["id"]) for r in n["raw"]})
+            out["raw_sources"] = [dict(zip(("path", "digest", "license", "attribution"), s,
+                                           strict=True)) for s in out["raw_sources"]]
+        else:
+            start = set(self.target.nodes)
+            out["derived"] = sorted(
+                ({"path": c["path"], "zone": c["zone"], "digest": n["digest"]}
+                 for n in files if n["id"] not in start for c in n["copies"]
+                 if c["zone"] in ("work", "processed")),
+                key=lambda d: (d["zone"] != "processed", d["path"]))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "artifact": self.target.to_dict(),
+            "direction": self.direction,
+            "ok": self.ok,
+            "verified": self.verified,
+            "summary": self.summary(),
+            "nodes": [self.nodes[k] for k in sorted(self.nodes)],
+            "edges": self.edges,
+            "issues": [i.to_dict() for i in self.issues],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(f"not a {SCHEMA_VERSION} lineage document",
+                             field="schema_version")
+        return cls(target=Target.from_dict(data["artifact"]), direction=data["direction"],
+                   nodes={n["id"]: dict(n) for n in data["nodes"]},
+                   edges=[dict(e) for e in data["edges"]],
+                   issues=[Issue.from_dict(i) for i in data["issues"]],
+                   verified=bool(data.get("verified")))
+
+
+# --- resolving what the user typed -------------------------------------------------------------
+
+def resolve_artifact(config: LakeConfig, index: LineageIndex, text: str, *,
+                     base: Path | None = None) -> Target:
+    """A path (any zone), a ``sha256:`` or 64-hex digest, a STAC item, or a run id/prefix.
+
+    Tried in that order; an unknown artifact raises ``NotFoundError`` (exit 2).
+    """
+    query = text.strip()
+    if not query:
+        raise InputError("the artifact is empty", field="ARTIFACT")
+    for rel in _path_candidates(config, query, base):
+        target = _path_target(config, index, query, rel)
+        if target is not None:
+            return target
+    if os.path.exists(Path(base or Path.cwd()) / query):  # False for NUL, ENAMETOOLONG
+        try:
+            to_relative(config.root, query, base=base)
+        except InputError:
+            raise InputError("this path is outside the lake root", file=query,
+                             hint=f"the lake is {config.root}") from None
+    if _DIGEST.match(query):
+        digest = normalize_digest(query)
+        if _digest_known(index, digest):
+            return Target(query, "digest", (file_node(digest),))
+        raise NotFoundError(f"no file with digest {short_digest(digest)}… is recorded in"
+                            " the lake", hint="`kfm-prov raw add` records raw captures")
+    if _ITEM_ID.match(query.lower()):
+        found = _item_target(index, query, query.lower())
+        if found is not None:
+            return found
+    from kfm_prov.lake import Lake
+
+    try:
+        row = Lake(config).resolve_run(query)
+    except NotFoundError:
+        raise NotFoundError(f"unknown artifact {query!r}: not a path in the lake, a recorded"
+                            " digest, a STAC item or a run id",
+                            hint="see `kfm-prov runs`; paths are relative to where you"
+                                 " stand") from None
+    return Target(query, "run", (run_node(row.run_id),))
+
+
+def _path_candidates(config: LakeConfig, text: str, base: Path | None) -> list[str]:
+    """Root-relative readings of ``text``: from where the user stands, then from the root.
+
+    An existing file comes first; a path that no longer exists is still a candidate
+    (its recorded lineage can be traced, and shown broken).
+    """
+    found: list[str] = []
+    with contextlib.suppress(InputError):
+        found.append(to_relative(config.root, text, base=base))
+    if not os.path.isabs(text):
+        with contextlib.suppress(InputError):
+            found.append(check_relative(PurePosixPath(text).as_posix()))
+    unique = list(dict.fromkeys(r.rstrip("/") for r in found))
+    return sorted(unique, key=lambda rel: not (config.root / rel).exists())
+
+
+def _path_target(config: LakeConfig, index: LineageIndex, query: str,
+                 rel: str) -> Target | None:
+    absolute = config.root / rel
+    exists = absolute.exists()
+    if is_under(rel, config.rel("processed")):
+        found = _processed_target(config, index, query, rel)
+    elif is_under(rel, config.rel("stac")):
+        found = _stac_target(config, index, query, rel)
+    elif is_under(rel, config.rel("prov")):
+        found = _version_by(index, query, rel, lambda p: rel in (p.bundle, p.certificate))
+    elif is_under(rel, config.rel("runs")):
+        found = _run_path_target(config, index, query, rel)
+    elif is_under(rel, config.rel("raw")):
+        rows = index.raw_by_path([rel])
+        found = Target(query, "path", (file_node(rows[0].digest),), path=rel) if rows else None
+    else:
+        found = None
+    if found is None and exists and absolute.is_file():
+        digest = hash_files([absolute])[0]
+        if _digest_known(index, digest):
+            found = Target(query, "path", (file_node(digest),), path=rel)
+        elif is_under(rel, config.rel("raw")):
+            raise NotFoundError("this raw file is not recorded", file=rel,
+                                hint=f"kfm-prov raw add {rel}")
+        else:
+            raise NotFoundError("no recorded run used or produced this file, and it is no"
+                                " recorded raw file", file=rel)
+    if found is None and exists:
+        raise NotFoundError("nothing is recorded at this path", file=rel)
+    return found
+
+
+def _processed_target(config: LakeConfig, index: LineageIndex, query: str,
+                      rel: str) -> Target | None:
+    parts = PurePosixPath(rel).relative_to(config.rel("processed")).parts
+    if not parts:
+        return None
+    rows = index.promotions(parts[0])
+    if len(parts) == 1:
+        return _family_target(query, parts[0], rows, path=rel)
+    if len(parts) == 2 or parts[2:] == ("checksums.sha256",):
+        return _version_by(index, query, rel,
+                           lambda p: p.family == parts[0] and p.version == parts[1], rows=rows)
+    match = [p for p in rows if p.path == rel]
+    if match:
+        return Target(query, "path", (file_node(match[0].digest),), path=rel,
+                      family=match[0].family, version=match[0].version)
+    return None
+
+
+def _stac_target(config: LakeConfig, index: LineageIndex, query: str,
+                 rel: str) -> Target | None:
+    parts = PurePosixPath(rel).relative_to(config.rel("stac")).parts
+    if len(parts) == 2 and parts[1] == "collection.json":
+        return _family_target(query, parts[0], index.promotions(parts[0]), path=rel)
+    stem = PurePosixPath(rel).stem
+    return _version_by(index, query, rel, lambda p: p.item == rel or (
+        len(parts) >= 2 and p.family == parts[0] and _item_id(p) == stem))
+
+
+def _run_path_target(config: LakeConfig, index: LineageIndex, query: str,
+                     rel: str) -> Target | None:
+    parts = PurePosixPath(rel).relative_to(config.rel("runs")).parts
+    if len(parts) < 2:
+        return None
+    run = index.run(parts[1])
+    if run is None:
+        return None
+    files = [f for f in index.files([run.run_id]) if f.path == rel]
+    if files:
+        return Target(query, "path", (file_node(files[0].digest),), path=rel)
+    if len(parts) == 2 or parts[2] != "artifacts":
+        return Target(query, "run", (run_node(run.run_id),), path=rel)
+    return None
+
+
+def _item_id(row: PromotionRow) -> str:
+    from kfm_prov.stac import item_id
+
+    return item_id(row.family, row.version)
+
+
+def _version_by(index: LineageIndex, query: str, rel: str | None, match: Any, *,
+                rows: Sequence[PromotionRow] | None = None) -> Target | None:
+    chosen = [p for p in (index.promotions() if rows is None else rows) if match(p)]
+    if not chosen:
+        return None
+    family, version = chosen[0].family, chosen[0].version
+    return Target(query, "version", (item_node(_item_id(chosen[0])),), path=rel,
+                  family=family, version=version)
+
+
+def _family_target(query: str, family: str, rows: Sequence[PromotionRow],
+                   path: str) -> Target | None:
+    if not rows:
+        return None
+    items = sorted({item_node(_item_id(p)) for p in rows})
+    return Target(query, "family", tuple(items), path=path, family=family)
+
+
+def _item_target(index: LineageIndex, query: str, wanted: str) -> Target | None:
+    found = _version_by(index, query, None, lambda p: _item_id(p) == wanted)
+    if found is None:
+        return None
+    return Target(query, "item", found.nodes, family=found.family, version=found.version)
+
+
+def _digest_known(index: LineageIndex, digest: str) -> bool:
+    return bool(index.producers([digest]) or index.consumers([digest])
+                or index.raw_by_digest([digest]) or index.promotions_by_digest([digest]))
+
+
+# --- building the trace ------------------------------------------------------------------------
+
+def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool = False,
+          base: Path | None = None) -> Trace:
+    """The lineage of ``artifact``: up to its raw sources, or ``down`` to every product.
+
+    Reads the index (and stats the closure's files); ``verify`` also re-hashes them.
+    Writes nothing. Raises ``NotFoundError`` for an unknown artifact.
+    """
+    from kfm_prov.lineage import ancestry, descendants
+    from kfm_prov.record import index_for
+
+    with index_for(config) as index:
+        target = resolve_artifact(config, index, artifact, base=base)
+        start_runs = [n[4:] for n in target.nodes if n.startswith("run:")]
+        start_files = [n[5:] for n in target.nodes if n.startswith("file:")]
+        items = [n for n in target.nodes if n.startswith("item:")]
+        if items:
+            start_files += _item_digests(index, target)
+        walk = descendants if down else ancestry
+        graph = walk(index, runs=start_runs, digests=start_files)
+        result = _Collector(config, index, graph, target, "down" if down else "up").build()
+    if verify:
+        _verify_files(config, result)
+    result.issues.sort(key=lambda i: (i.node, i.code, i.path or "", i.message))
+    return result
+
+
+def _item_digests(index: LineageIndex, target: Target) -> list[str]:
+    wanted = set(target.nodes)
+    rows = index.promotions(target.family)
+    return sorted({p.digest for p in rows if item_node(_item_id(p)) in wanted})
+
+
+class _Collector:
+    """Turns the networkx walk into documented nodes, edges and issues."""
+
+    def __init__(self, config: LakeConfig, index: LineageIndex, graph: nx.DiGraph,
+                 target: Target, direction: str) -> None:
+        self.config = config
+        self.index = index
+        self.graph = graph
+        self.target = target
+        self.direction = direction
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.edges: list[dict[str, Any]] = []
+        self.issues: list[Issue] = []
+
+    def build(self) -> Trace:
+        graph = self.graph
+        run_ids = sorted(n[4:] for n in graph if n.startswith("run:"))
+        digests = sorted(graph.nodes[n]["digest"] for n in graph if n.startswith("file:"))
+        runs = self.index.runs_by_id(run_ids)
+        raws: dict[str, list[Any]] = defaultdict(list)
+        for raw in self.index.raw_by_digest(digests):
+            raws[raw.digest].append(raw)
+        promotions: dict[str, list[PromotionRow]] = defaultdict(list)
+        for promoted in self.index.promotions_by_digest(digests):
+            promotions[promoted.digest].append(promoted)
+        for run_id in run_ids:
+            self._run(run_id, runs.get(run_id))
+        for digest in digests:
+            self._file(digest, sorted(raws[digest], key=lambda r: r.path),
+                       sorted(promotions[digest], key=lambda p: (p.promoted_at, p.path)))
+        for a, b, data in graph.edges(data=True):
+            edge = {"from": a, "to": b, "relation": data["relation"], "role": data.get("role"),
+                    "path": data.get("path")}
+            self.edges.append({k: v for k, v in edge.items() if v is not None})
+        self.edges.sort(key=lambda e: (e["from"], e["to"], e["relation"], e.get("path", "")))
+        if self.direction == "up":
+            self._check_sources()
+        for node in self.target.nodes:
+            if node not in self.nodes:  # an item whose products left the index
+                raise NotFoundError(f"{self.target.query!r} is recorded but none of its files"
+                                    " are in the index", hint="kfm-prov index rebuild")
+        return Trace(self.target, self.direction, self.nodes, self.edges, self.issues)
+
+    def _run(self, run_id: str, row: Any) -> None:
+        node = run_node(run_id)
+        if row is None:
+            self.nodes[node] = {"id": node, "kind": "run", "run_id": run_id}
+            self.issues.append(Issue("run-not-indexed", node, f"run {run_id} is named by the"
+                                     " index but has no record in it"))
+            return
+        data = {"id": node, "kind": "run", **{k: getattr(row, k) for k in _RUN_FIELDS}}
+        data["validation"] = data.pop("overall_status")
+        data["exists"] = (self.config.root / row.run_dir).is_dir()
+        self.nodes[node] = data
+        if not data["exists"]:
+            self.issues.append(Issue("run-missing", node, f"the directory of run {run_id} is"
+                                     " gone", path=row.run_dir))
+        if node in self.target.nodes and row.status != "success":
+            self.issues.append(Issue("run-failed", node, f"run {run_id} ended {row.status}",
+                                     path=f"{row.run_dir}/run_record.json"))
+
+    def _file(self, digest: str, raws: list[Any], promotions: list[PromotionRow]) -> None:
+        node = file_node(digest)
+        copies: dict[str, str] = dict(self.graph.nodes[node].get("paths", {}))
+        for raw in raws:
+            copies.setdefault(raw.path, "raw")
+        for promoted in promotions:
+            copies.setdefault(promoted.path, "processed")
+        listed = []
+        for path, zone in sorted(copies.items(), key=lambda kv: (_ZONE_RANK.get(kv[1], 9),
+                                                                    kv[0])):
+            exists = (self.config.root / path).is_file()
+            listed.append({"path": path, "zone": zone, "exists": exists})
+            if not exists:
+                self.issues.append(Issue("file-missing", node, f"{path} is gone", path=path))
+        self.nodes[node] = {
+            "id": node, "kind": "file", "digest": digest, "copies": listed,
+            "raw": [{"path": r.path, "license": r.license, "attribution": r.attribution,
+                     "sensitivity": r.sensitivity, "manifest": r.manifest} for r in raws],
+            "promotions": [{"family": p.family, "version": p.version, "path": p.path,
+                            "item_id": _item_id(p), "run_id": p.run_id} for p in promotions],
+        }
+        for promoted in promotions:
+            self._item(promoted)
+            self.edges.append({"from": node, "to": item_node(_item_id(promoted)),
+                               "relation": "published", "path": promoted.path})
+
+    def _item(self, row: PromotionRow) -> None:
+        node = item_node(_item_id(row))
+        if node in self.nodes:
+            return
+        exists = bool(row.item) and (self.config.root / str(row.item)).is_file()
+        self.nodes[node] = {"id": node, "kind": "item", "item_id": _item_id(row),
+                            "family": row.family, "version": row.version, "path": row.item,
+                            "bundle": row.bundle, "certificate": row.certificate,
+                            "run_id": row.run_id, "promoted_at": row.promoted_at,
+                            "exists": exists}
+        if not exists:
+            self.issues.append(Issue("item-missing", node, f"STAC item {_item_id(row)} of"
+                                     f" {row.family} {row.version} is gone", path=row.item))
+
+    def _check_sources(self) -> None:
+        """Up the graph, every file ends in a recorded raw file or a promoted one, and
+        every file with producers has at least one that succeeded."""
+        producers: dict[str, list[str]] = defaultdict(list)
+        for edge in self.edges:
+            if edge["relation"] == "generated":
+                producers[edge["to"]].append(edge["from"])
+        for node, data in self.nodes.items():
+            if data["kind"] != "file":
+                continue
+            made_by = producers.get(node, [])
+            if made_by:
+                statuses = {r: self.nodes.get(r, {}).get("status") for r in made_by}
+                if "success" not in statuses.values():
+                    self.issues.append(Issue(
+                        "upstream-failed", node, "no run that produced it succeeded: "
+                        + ", ".join(f"{r[4:]} ({s or 'unknown'})"
+                                    for r, s in sorted(statuses.items()))))
+                continue
+            if data["raw"]:
+                for raw in data["raw"]:
+                    for key in ("license", "attribution"):
+                        if not (raw.get(key) or "").strip():
+                            self.issues.append(Issue(
+                                f"{key}-missing", node, f"raw file {raw['path']} has no"
+                                f" {key}", path=raw["manifest"]))
+            elif data["promotions"]:
+                continue  # a certified processed input, its producer no longer indexed
+            elif any(c["zone"] == "raw" for c in data["copies"]):
+                raw_path = next(c["path"] for c in data["copies"] if c["zone"] == "raw")
+                self.issues.append(Issue("raw-not-recorded", node, f"{raw_path} was used with"
+                                         " bytes no raw manifest records", path=raw_path))
+            else:
+                where = data["copies"][0]["path"] if data["copies"] else None
+                self.issues.append(Issue("orphan-input", node, "no recorded run produced it"
+                                         " and it is no recorded raw file", path=where))
+
+
+def _verify_files(config: LakeConfig, result: Trace) -> None:
+    """Re-hash every existing copy of every file of the closure, in one parallel batch."""
+    todo: list[tuple[str, dict[str, Any]]] = []
+    for node in sorted(result.nodes):
+        data = result.nodes[node]
+        if data["kind"] != "file":
+            continue
+        for copy in data["copies"]:
+            if copy["exists"]:
+                todo.append((node, copy))
+            else:
+                copy["verified"] = "missing"
+    actual = hash_files([config.root / copy["path"] for _, copy in todo])
+    for (node, copy), digest in zip(todo, actual, strict=True):
+        expected = result.nodes[node]["digest"]
+        copy["verified"] = "ok" if digest == expected else "modified"
+        if digest != expected:
+            result.issues.append(Issue("file-modified", node, f"{copy['path']} changed: now"
+                                       f" {short_digest(digest)}…, recorded"
+                                       f" {short_digest(expected)}…", path=copy["path"]))
+    result.verified = True
+
+
+# --- rendering: labels shared by every format ---------------------------------------------------
+
+def display_path(result: Trace, node: str) -> str | None:
+    """The path a file is best known by: the one asked about, else published, raw, work."""
+    data = result.nodes[node]
+    if result.target.path and node in result.target.nodes:
+        return result.target.path
+    copies = data.get("copies") or []
+    if data.get("promotions"):
+        return str(data["promotions"][0]["path"])
+    if data.get("raw"):
+        return str(data["raw"][0]["path"])
+    return str(copies[0]["path"]) if copies else None
+
+
+def _zone_of(data: dict[str, Any], path: str | None) -> str:
+    for copy in data.get("copies", []):
+        if copy["path"] == path:
+            return str(copy["zone"])
+    return "?"
+
+
+def node_lines(result: Trace, node: str, path: str | None = None) -> list[str]:
+    """A node's label as lines (first line: what it is; then details)."""
+    data = result.nodes[node]
+    kind = data["kind"]
+    if kind == "run":
+        if "status" not in data:
+            return [f"run {data['run_id']}", "not in the index"]
+        return [f"run {data['run_id']}",
+                f"{data['pipeline_id']} @ {data['git_commit'][:12]}",
+                f"{data['started_at']}",
+                f"{data['status']} · validation {data['validation']}"]
+    if kind == "item":
+        return [f"STAC item {data['item_id']}", f"{data['family']} {data['version']}"]
+    shown = path or display_path(result, node)
+    lines = [str(shown), f"{short_digest(data['digest'])} · {_zone_of(data, shown)}"]
+    if data["raw"]:
+        raw = next((r for r in data["raw"] if r["path"] == shown), data["raw"][0])
+        lines.append(f"license {raw.get('license') or '?'} · {raw.get('attribution') or '?'}")
+    for promoted in data["promotions"]:
+        lines.append(f"published {promoted['family']} {promoted['version']}")
+    others = len(data["copies"]) - 1
+    if path is None and others > 0:  # a graph shows each node once: say it has more copies
+        lines.append(f"+{others} more path{'s' if others > 1 else ''}")
+    return lines
+
+
+# --- the tree ---------------------------------------------------------------------------------
+
+def tree(result: Trace) -> Tree:
+    """A rich Tree: the DAG shown from the artifact, shared subtrees once ("see above")."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    up = result.direction == "up"
+    roots = list(result.target.nodes)
+    if len(roots) == 1:
+        top: Tree | None = None
+    else:
+        what = " ".join(x for x in (result.target.kind, result.target.family,
+                                    result.target.version) if x)
+        top = Tree(Text(f"{what} ({result.target.query})", style="bold"))
+    expanded: set[str] = set()
+    # Depth first, in display order, so "(see above)" always points up the page.
+    stack: list[tuple[Tree | None, str, str | None]] = [(top, r, None) for r in reversed(roots)]
+    while stack:
+        parent, node, path = stack.pop()
+        edges = result.causes(node) if up else result.effects(node)
+        repeat = node in expanded
+        label = _label(result, node, path, seen=repeat and bool(edges))
+        branch = Tree(label) if parent is None else parent.add(label)
+        if top is None:
+            top = branch
+        if repeat:
+            continue
+        expanded.add(node)
+        for edge in reversed(edges):
+            child = edge["from"] if up else edge["to"]
+            stack.append((branch, child, edge.get("path")))
+    assert top is not None
+    return top
+
+
+def _label(result: Trace, node: str, path: str | None, *, seen: bool) -> Any:
+    from rich.text import Text
+
+    data = result.nodes[node]
+    lines = node_lines(result, node, path)
+    style = {"run": "bold cyan", "item": "bold magenta"}.get(data["kind"], "")
+    if data["kind"] == "file" and data.get("raw"):
+        style = "green"
+    text = Text(lines[0], style=style)
+    if len(lines) > 1:
+        text.append("  " + "  ·  ".join(lines[1:]), style="dim" if not data.get("raw") else "")
+    if seen:
+        text.append("  (see above)", style="dim italic")
+        return text
+    if result.verified and data["kind"] == "file":
+        states = {c.get("verified") for c in data["copies"]}
+        if states == {"ok"}:
+            text.append("  ✓ verified", style="green")
+    for issue in result.issues_of(node):
+        text.append(f"\n✗ {issue.code}: {issue.message}", style="bold red")
+    return text
+
+
+def render_tree(result: Trace, *, width: int = 100_000) -> str:
+    """The tree as plain text (no colour), as ``kfm-prov trace`` prints it off a terminal:
+    one line per node, never wrapped."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, no_color=True,
+            highlight=False).print(tree(result))
+    return buffer.getvalue()
+
+
+# --- DOT and Mermaid ----------------------------------------------------------------------------
+
+def _dot_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(result: Trace) -> str:
+    """Graphviz DOT: runs as boxes, files as ellipses, STAC items as notes; cause → effect."""
+    shapes = {"run": 'shape=box, style="rounded,filled", fillcolor="#9FB1FC"',
+              "file": 'shape=ellipse, style=filled, fillcolor="#FFFC87"',
+              "item": 'shape=note, style=filled, fillcolor="#E8D5FF"'}
+    broken = {i.node for i in result.issues}
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
+             '  edge [fontname="Helvetica", fontsize=10];']
+    for node in sorted(result.nodes):
+        data = result.nodes[node]
+        attrs = [f"label={_dot_string(chr(10).join(node_lines(result, node)))}",
+                 shapes[data["kind"]]]
+        if node in broken:
+            attrs.append('color="#D00000", penwidth=2')
+        if node in result.target.nodes:
+            attrs.append("peripheries=2")
+        lines.append(f"  {_dot_string(node)} [{', '.join(attrs)}];")
+    for edge in result.edges:
+        lines.append(f"  {_dot_string(edge['from'])} -> {_dot_string(edge['to'])}"
+                     f" [label={_dot_string(edge['relation'])}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    """Mermaid label text: entity codes for every character its parser reads as syntax."""
+    out = " ".join(text.split()).replace("#", "#35;")
+    for char, code in (('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("&", "#38;"),
+                       ("`", "#96;")):
+        out = out.replace(char, code)
+    return out
+
+
+def to_mermaid(result: Trace) -> str:
+    """A Mermaid flowchart (renders on GitHub/GitLab): n0, n1, ... in sorted id order."""
+    ids = {node: f"n{i}" for i, node in enumerate(sorted(result.nodes))}
+    opening = {"run": ('["', '"]'), "file": ('(["', '"])'), "item": ('[["', '"]]')}
+    lines = ["flowchart LR"]
+    for node, short in ids.items():
+        data = result.nodes[node]
+        left, right = opening[data["kind"]]
+        label = "<br/>".join(_mermaid_text(line) for line in node_lines(result, node))
+        lines.append(f"  %% {short} = {node}")
+        lines.append(f"  {short}{left}{label}{right}")
+    for edge in result.edges:
+        lines.append(f"  {ids[edge['from']]} -->|{edge['relation']}| {ids[edge['to']]}")
+    lines += ["  classDef run fill:#9FB1FC,stroke:#333;",
+              "  classDef file fill:#FFFC87,stroke:#333;",
+              "  classDef item fill:#E8D5FF,stroke:#333;",
+              "  classDef broken stroke:#D00000,stroke-width:3px;"]
+    for kind in ("run", "file", "item"):
+        members = [ids[n] for n in sorted(result.nodes) if result.nodes[n]["kind"] == kind]
+        if members:
+            lines.append(f"  class {','.join(members)} {kind};")
+    broken = sorted({ids[i.node] for i in result.issues if i.node in ids},
+                    key=lambda s: int(s[1:]))
+    if broken:
+        lines.append(f"  class {','.join(broken)} broken;")
+    return "\n".join(lines) + "\n"
+
+
+# --- the closure as one PROV document -------------------------------------------------------------
+
+def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
+    """The closure as one flat PROV document, built from the runs' receipts.
+
+    Each run as in its ``prov.json`` (``ProvBuilder``), the same bytes in two zones linked
+    by a ``kfm:Copy`` derivation, and for each promoted version in the closure its
+    promotion, taken from the version's bundle. In one PROV scope an entity is generated
+    once, so bytes that several runs produced are generated here by one of them: the
+    earliest that succeeded, as the gate chooses (the others keep their usages). Runs
+    whose receipts cannot be read are left out: the trace already names them.
+    """
+    from prov.model import ProvDocument
+
+    from kfm_prov.digests import sha256_bytes
+    from kfm_prov.provdoc import ProvBuilder
+    from kfm_prov.receipts import load_run_receipts
+    from kfm_prov.record import REPORT_FILE, report_state, run_states
+
+    builder = ProvBuilder(config.namespace)
+    chosen = chosen_producers(result)
+    runs = sorted((n for n in result.nodes.values() if n["kind"] == "run" and "status" in n),
+                  key=lambda n: (n["started_at"], n["run_id"]))
+    for run in runs:
+        run_dir = run["run_dir"]
+        try:
+            receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+            inputs, outputs, _ = run_states(config, receipts)
+            report = sha256_bytes((config.root / run_dir / REPORT_FILE).read_bytes())
+        except (InputError, OSError):
+            continue
+        mine = [o for o in outputs
+                if chosen.get(file_node(o.digest), run_node(run["run_id"])) == run_node(
+                    run["run_id"])]
+        builder.run(receipts, inputs, mine, report=report_state(run_dir, report),
+                    publish_user=config.publish_user)
+    _link_copies(builder)
+    for item in sorted((n for n in result.nodes.values() if n["kind"] == "item"),
+                       key=lambda n: (n["promoted_at"], n["item_id"])):
+        path = config.root / str(item["bundle"])
+        if not item["bundle"] or not path.is_file():
+            continue
+        stored = ProvDocument.deserialize(source=str(path), format="json")
+        for bundle in stored.bundles:
+            _merge_promotion(builder, bundle.get_records())
+    return builder.doc
+
+
+def chosen_producers(result: Trace) -> dict[str, str]:
+    """File node → the run that generated it, where several did: the earliest to end
+    among those that succeeded (else the earliest), ties by run id."""
+    producers: dict[str, list[str]] = defaultdict(list)
+    for edge in result.edges:
+        if edge["relation"] == "generated":
+            producers[edge["to"]].append(edge["from"])
+
+    def rank(run: str) -> tuple[bool, str, str]:
+        data = result.nodes.get(run, {})
+        return (data.get("status") != "success", data.get("ended_at") or "9999", run)
+
+    return {node: min(runs, key=rank) for node, runs in producers.items() if len(runs) > 1}
+
+
+def _merge_promotion(builder: Any, records: Iterable[Any]) -> None:
+    """From a version's bundle, the promotion activity, its relations, the revision of
+    the previous version and the elements they name that the document lacks."""
+    from kfm_prov.export import merge_records
+
+    records = list(records)
+    promotion_type = builder.q("Promotion")
+    promotions = {r.identifier for r in records
+                  if r.is_element() and promotion_type in r.get_asserted_types()}
+    revision = builder.prov["Revision"]
+    relations = [r for r in records if r.is_relation() and (
+        any(v in promotions for _, v in r.formal_attributes)
+        or revision in r.get_asserted_types())]
+    # The same bytes promoted twice (two versions, two families) are one processed
+    # entity: the first promotion generates it, a later one only uses its source.
+    generation, derivation = builder.prov["Generation"], builder.prov["Derivation"]
+    generated = {dict(r.formal_attributes)[builder.prov["entity"]]
+                 for r in builder.doc.get_records() if r.get_type() == generation}
+
+    def regenerates(record: Any) -> bool:
+        attrs = dict(record.formal_attributes)
+        if record.get_type() == generation:
+            return attrs[builder.prov["entity"]] in generated
+        return (record.get_type() == derivation and attrs.get(builder.prov["activity"])
+                is not None and attrs[builder.prov["generatedEntity"]] in generated)
+
+    relations = [r for r in relations if not regenerates(r)]
+    named = promotions | {v for r in relations for _, v in r.formal_attributes}
+    merge_records(builder.doc, [r for r in records if r.is_element() and r.identifier in named])
+    merge_records(builder.doc, relations)
+
+
+def _link_copies(builder: Any) -> None:
+    """Same bytes in two zones are two entities: the later zone derives from the earlier."""
+    zones_by_digest: dict[str, list[str]] = defaultdict(list)
+    for local in builder.entity_ids():
+        if local.startswith("file-"):
+            _, zone, hex_digest = local.split("-", 2)
+            zones_by_digest[hex_digest].append(zone)
+    order = {"raw": 0, "work": 1, "processed": 2, "external": 3}
+    for hex_digest, zones in sorted(zones_by_digest.items()):
+        zones.sort(key=lambda z: order.get(z, 9))
+        first = builder.q(f"file-{zones[0]}-{hex_digest}")
+        for zone in zones[1:]:
+            builder.target.wasDerivedFrom(builder.q(f"file-{zone}-{hex_digest}"), first,
+                                          other_attributes={
+                                              builder.prov["type"]: builder.q("Copy")})
+
+
+def render(config: LakeConfig, result: Trace, fmt: str) -> str:
+    """``result`` in one of ``FORMATS`` (``tree`` as plain text)."""
+    import json
+
+    if fmt == "tree":
+        return render_tree(result)
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "dot":
+        return to_dot(result)
+    if fmt == "mermaid":
+        return to_mermaid(result)
+    if fmt == "prov-json":
+        from kfm_prov.provdoc import prov_json_bytes
+
+        return prov_json_bytes(closure_document(config, result)).decode("utf-8")
+    raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", field="--format")
