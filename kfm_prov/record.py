@@ -162,21 +162,28 @@ def evidence_digests(config: LakeConfig, evidence: Mapping[str, list[str]]) -> d
 def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: Mapping[str, object],
                   evidence: list[str]) -> list[Finding]:
     """Secrets in the receipts and in every log file of a run (locations only)."""
-    from kfm_prov.secrets import find_secrets, scrub_text
+    from kfm_prov.secrets import LineScrubber, find_secrets, scrub_env
     from kfm_prov.validation import KINDS
 
     findings = []
     for kind, data in receipts_data.items():
-        for found in find_secrets(data):
+        found_here = {(f.location, f.kind): f for f in find_secrets(data)}
+        environment = data.get("environment") if isinstance(data, dict) else None
+        if isinstance(environment, dict):  # the stricter rule for variable names (*_KEY)
+            clean = {k: v for k, v in environment.items() if isinstance(v, str)}
+            for found in scrub_env(clean, "/environment")[1]:
+                found_here.setdefault((found.location, found.kind), found)
+        for found in sorted(found_here.values(), key=lambda f: (f.location, f.kind)):
             findings.append(Finding("secret-in-receipt", f"a {found.kind} is written in the"
                                     " receipt", f"{run_dir}/{KINDS[kind][1]}", found.location,
                                     hint="rotate the credential and rewrite the receipt"))
     for rel in evidence:
         if "/logs/" not in rel:
             continue
+        scrubber = LineScrubber()  # a private key spans lines
         with open(config.root / rel, encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, start=1):
-                for found in scrub_text(line, f"line {number}")[1]:
+                for found in scrubber.scrub(line, f"line {number}")[1]:
                     findings.append(Finding("secret-in-log", f"a {found.kind} is in the log",
                                             rel, found.location,
                                             hint="rotate the credential and scrub the log"))

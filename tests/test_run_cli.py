@@ -160,6 +160,16 @@ def test_record_refuses_secrets_and_bad_receipts(run_cli, lake: Lake) -> None:
     assert "artifacts" in one_error_line(run_cli("record", rel, expect=2))
 
 
+def test_record_refuses_a_secret_in_the_recorded_environment(run_cli, lake: Lake) -> None:
+    run_dir = seed_run(lake)
+    record = json.loads((run_dir / "run_record.json").read_text())
+    record["environment"] = {"STRIPE_KEY": "plain-looking-value-1234", "TZ": "UTC"}
+    (run_dir / "run_record.json").write_text(json.dumps(record))
+    line = one_error_line(run_cli("record", run_dir.relative_to(lake.root).as_posix(),
+                                  expect=1))
+    assert "/environment/STRIPE_KEY" in line and "plain-looking" not in line
+
+
 def test_record_refuses_a_run_dir_that_does_not_match_its_receipts(run_cli, lake: Lake) -> None:
     run_dir = seed_run(lake)
     moved = lake.root / "data/work/runs/example_dataset/01JD7Q8ZK3M4N5P6Q7R8S9T0VX"
