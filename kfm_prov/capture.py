@@ -25,7 +25,13 @@ from kfm_prov.crashpoints import crash_point
 from kfm_prov.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 from kfm_prov.errors import CheckFailed, InputError, UsageError
 from kfm_prov.mediatypes import media_type
-from kfm_prov.paths import check_relative, resolve_inside, symlink_on_the_way, to_relative
+from kfm_prov.paths import (
+    check_relative,
+    resolve_inside,
+    symlink_on_the_way,
+    to_relative,
+    walk_tree,
+)
 from kfm_prov.receipts import (
     FileEntry,
     Gate,
@@ -318,7 +324,7 @@ class Run:
         """
         root = os.fspath(self.config.root)
         artifacts_rel = f"{self.rel_dir}/artifacts"
-        files, links = _walk_tree(self.artifacts, artifacts_rel)
+        files, links = walk_tree(self.artifacts, artifacts_rel)
         declared = dict(self._outputs)
         for rel in sorted((*files, *links)):
             declared.setdefault(rel, _Output(rel, "intermediate", None))
@@ -361,29 +367,6 @@ class Run:
             for handle in self._log_files:
                 handle.close()
             self._log_files = None
-
-
-def _walk_tree(directory: Path, prefix: str) -> tuple[set[str], set[str]]:
-    """``prefix/<relative path>`` of the regular files and of the symlinks under
-    ``directory``, without entering symlinked directories."""
-    files: set[str] = set()
-    links: set[str] = set()
-    pending = [(os.fspath(directory), prefix)]
-    while pending:
-        path, rel = pending.pop()
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    child = f"{rel}/{entry.name}"
-                    if entry.is_symlink():
-                        links.add(child)
-                    elif entry.is_dir(follow_symlinks=False):
-                        pending.append((entry.path, child))
-                    elif entry.is_file(follow_symlinks=False):
-                        files.add(child)
-        except OSError:
-            continue
-    return files, links
 
 
 def _media_type(rel: str, known: dict[str, str]) -> str:

@@ -104,3 +104,26 @@ def to_relative(root: Path, path: str | os.PathLike[str], *, base: Path | None =
 def is_under(rel: str, prefix: str) -> bool:
     """True when root-relative ``rel`` is ``prefix`` or lies below it."""
     return rel == prefix or rel.startswith(prefix.rstrip("/") + "/")
+
+
+def walk_tree(directory: Path, prefix: str) -> tuple[set[str], set[str]]:
+    """``prefix/<relative path>`` of the regular files and of the symlinks under
+    ``directory``, without entering symlinked directories."""
+    files: set[str] = set()
+    links: set[str] = set()
+    pending = [(os.fspath(directory), prefix)]
+    while pending:
+        path, rel = pending.pop()
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    child = f"{rel}/{entry.name}"
+                    if entry.is_symlink():
+                        links.add(child)
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, child))
+                    elif entry.is_file(follow_symlinks=False):
+                        files.add(child)
+        except OSError:
+            continue
+    return files, links

@@ -21,7 +21,13 @@ from kfm_prov.errors import CheckFailed, InputError
 from kfm_prov.findings import Finding
 from kfm_prov.index import IndexEntry, IoRow, LineageIndex, RawRow, RedactionRow, RunRow
 from kfm_prov.mediatypes import media_type
-from kfm_prov.paths import check_relative, is_under, resolve_inside, symlink_on_the_way
+from kfm_prov.paths import (
+    check_relative,
+    is_under,
+    resolve_inside,
+    symlink_on_the_way,
+    walk_tree,
+)
 from kfm_prov.perf import gc_paused
 from kfm_prov.provdoc import FileState, ProvBuilder
 from kfm_prov.receipts import FileEntry, RunReceipts, check_run_dir, load_run_receipts
@@ -118,28 +124,8 @@ def evidence_files(config: LakeConfig, run_dir: str) -> list[str]:
     names = [name for name in (*RECEIPT_FILES, PROV_FILE) if name in present]
     logs = absolute / "logs"
     if logs.is_dir():
-        names += sorted(_regular_files(logs, "logs"))
+        names += sorted(walk_tree(logs, "logs")[0])
     return [f"{run_dir}/{name}" for name in names]
-
-
-def _regular_files(directory: Path, prefix: str) -> list[str]:
-    """``prefix/<relative path>`` of the regular files under ``directory``, as ``rglob``."""
-    found: list[str] = []
-    pending = [(os.fspath(directory), prefix)]
-    while pending:
-        path, rel = pending.pop()
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    if entry.is_symlink():
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append((entry.path, f"{rel}/{entry.name}"))
-                    elif entry.is_file(follow_symlinks=False):
-                        found.append(f"{rel}/{entry.name}")
-        except OSError:
-            continue
-    return found
 
 
 def evidence_digest(config: LakeConfig, rels: list[str]) -> str:
