@@ -371,6 +371,10 @@ _MASKS = [
     (re.compile(r"(@ )[0-9a-f]{12}\b"), r"\1<commit>"),
     (re.compile(r"\b[0-9a-f]{16}\b"), "<hash16>"),
     (re.compile(r'("kfm:host": )"[^"]*"'), r'\1"<host>"'),
+    # The runner kind is detected (CI sets CI=true), like the host it is the machine's.
+    (re.compile(r'("kfm:runnerType": )"(ci|local|cluster)"'), r'\1"<runner kind>"'),
+    (re.compile(r"\brunner-(ci|local|cluster)-"), "runner-<kind>-"),
+    (re.compile(r'("runner": \{\s*"type": )"(ci|local|cluster)"'), r'\1"<runner kind>"'),
     (re.compile(r'("kfm:size": \{\s*"\$": )"\d+"'), r'\1"<size>"'),
     (re.compile(r'("(file:size|size)": )\d+'), r"\1<size>"),
 ]
@@ -380,7 +384,8 @@ def mask(text: str) -> str:
     """The text with what changes from one demo run to the next replaced by placeholders.
 
     Run ids and times differ on every run; receipts hold times, so digests of receipts and
-    of PROV documents do too, and sizes of files that hold ids.
+    of PROV documents do too, and sizes of files that hold ids. Host and runner kind
+    differ from machine to machine.
     """
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)

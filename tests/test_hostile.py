@@ -28,6 +28,7 @@ from kfm_prov.cli.main import cli
 from kfm_prov.constraints import check_constraints, load_prov_document
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
+from kfm_prov.validation import validate_data
 from tests.conftest import COMMIT, add_raw, make_chain, snapshot, write
 
 EXAMPLES = int(os.environ.get("KFM_PROV_EXAMPLES", "25"))
@@ -369,6 +370,14 @@ def evidence(hostile: dict[str, Any]) -> list[Path]:
     return files
 
 
+def _valid_waiver(data: bytes) -> bool:
+    try:
+        waiver = json.loads(data)
+    except ValueError:
+        return False
+    return validate_data("waiver", waiver, file="waiver.json") == []
+
+
 @SETTINGS
 @given(index=st.integers(0, 9), change=breaking(("run_record.json",)),
        command=st.sampled_from(["check", "trace-verify"]))
@@ -391,8 +400,12 @@ def test_check_and_trace_survive_edited_evidence(hostile: dict[str, Any], index:
         else:
             result = kfm(lake, "trace", chain.product, "--verify")
         assert snapshot(lake.root) == before
-        # check must notice any edit; trace --verify re-hashes files, not every receipt
-        assert_clean(result, (1, 2) if edited != data and command == "check" else (0, 1, 2))
+        # check must notice any edit of a run's evidence; a waiver is not evidence (a
+        # steward writes it after the run), so only an edit that breaks it must fail;
+        # trace --verify re-hashes files, not every receipt
+        must_fail = command == "check" and edited != data and (
+            path.name != "waiver.json" or not _valid_waiver(edited))
+        assert_clean(result, (1, 2) if must_fail else (0, 1, 2))
         if result.exit_code == 1 and command == "check":
             assert "FAIL" in result.stdout
 
