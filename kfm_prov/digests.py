@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.dbutil import begin_immediate, connect, retry_locked
 from kfm_prov.errors import InputError
 
 PREFIX = "sha256:"
@@ -240,15 +241,22 @@ class DigestCache:
         self.root = root
 
     def _connect(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(
+        conn = connect(self.db_path)
+        retry_locked(lambda: conn.execute(
             "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, dev INT, ino INT,"
-            " size INT, mtime_ns INT, ctime_ns INT, digest TEXT NOT NULL) WITHOUT ROWID"
-        )
+            " size INT, mtime_ns INT, ctime_ns INT, digest TEXT NOT NULL) WITHOUT ROWID"))
         return conn
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One write transaction for a batch (autocommit would make one per row)."""
+        begin_immediate(conn)
+        try:
+            conn.executemany(sql, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _lookup(self, conn: sqlite3.Connection, rels: Sequence[str]) -> dict[str, tuple]:
         """Rows by path: ``(path, dev, ino, size, mtime_ns, ctime_ns, digest)``.
@@ -297,7 +305,8 @@ class DigestCache:
         if not items:
             return []
         rels = [r for r, _ in items]
-        with self._connect() as conn:
+        conn = self._connect()
+        try:
             cached = self._lookup(conn, rels)
             if self.root is not None:
                 keys = stat_keys(rels, root=self.root)
@@ -319,11 +328,14 @@ class DigestCache:
                 for index, digest in zip(stale, fresh_digests, strict=True):
                     results[index] = digest
                     rows.append((rels[index], *keys[index], digest))
-                conn.executemany("INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?,?,?)", rows)
-        conn.close()
+                self._write(conn, "INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?,?,?)", rows)
+        finally:
+            conn.close()
         return results
 
     def forget(self, rels: Iterable[str]) -> None:
-        with self._connect() as conn:
-            conn.executemany("DELETE FROM digests WHERE path = ?", [(r,) for r in rels])
-        conn.close()
+        conn = self._connect()
+        try:
+            self._write(conn, "DELETE FROM digests WHERE path = ?", [(r,) for r in rels])
+        finally:
+            conn.close()

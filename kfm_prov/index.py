@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.dbutil import begin_immediate, connect
 from kfm_prov.perf import gc_paused
 
 SCHEMA_VERSION = "2"
@@ -182,11 +183,7 @@ class LineageIndex:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn = connect(self.db_path)
             self.stale = self._migrate(conn)
             self._conn = conn
         return self._conn
@@ -197,7 +194,7 @@ class LineageIndex:
 
         Returns True when the index was just created or dropped and needs a rebuild.
         """
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
             version = has_meta and conn.execute(
@@ -233,7 +230,7 @@ class LineageIndex:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing mid-way."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             yield conn
         except BaseException:
