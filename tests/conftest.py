@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,6 +17,9 @@ from kfm_prov.cli.main import cli
 from kfm_prov.lake import Lake
 from kfm_prov.promote import PromotionResult
 
+if TYPE_CHECKING:
+    from tests.multi import Multi
+
 CliInvoker = Callable[..., Result]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
@@ -24,8 +28,29 @@ GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "prop
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake.init(tmp_path / "lake")
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """An empty lake; in a module marked ``multi_lake``, a copy of the shared multi lake."""
+    if request.node.get_closest_marker("multi_lake") is None:
+        return Lake.init(tmp_path / "lake")
+    import shutil
+
+    shutil.copytree(request.getfixturevalue("multi_built")[0], tmp_path / "lake",
+                    symlinks=True)
+    return Lake.open(tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def multi_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
+    from tests.multi import build_multi
+
+    root = tmp_path_factory.mktemp("multi") / "lake"
+    return root, build_multi(Lake.init(root))
+
+
+@pytest.fixture
+def multi(multi_built: tuple[Path, Multi]) -> Multi:
+    """What the multi lake holds (run ids and paths), for modules marked ``multi_lake``."""
+    return multi_built[1]
 
 
 @pytest.fixture

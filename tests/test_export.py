@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from kfm_prov.export import (
 )
 from kfm_prov.lake import Lake
 from tests.conftest import one_error_line, snapshot
-from tests.test_trace import Multi, build_multi, sha
+from tests.multi import Multi, sha
 
 READ = {"prov-json": {"format": "json"}, "provn": {"format": "provn"},
         "provx": {"format": "xml"}, "jsonld": {"format": "jsonld"},
@@ -35,21 +34,7 @@ READ = {"prov-json": {"format": "json"}, "provn": {"format": "provn"},
 PROV_NS = "http://www.w3.org/ns/prov#"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
-    root = tmp_path_factory.mktemp("export") / "lake"
-    return root, build_multi(Lake.init(root))
-
-
-@pytest.fixture
-def lake(built: tuple[Path, Multi], tmp_path: Path) -> Lake:
-    shutil.copytree(built[0], tmp_path / "lake", symlinks=True)
-    return Lake.open(tmp_path / "lake")
-
-
-@pytest.fixture
-def m(built: tuple[Path, Multi]) -> Multi:
-    return built[1]
+pytestmark = pytest.mark.multi_lake
 
 
 def export_to(run_cli, lake: Lake, fmt: str, *scope: str) -> tuple[Path, str]:
@@ -100,7 +85,7 @@ def test_trig_keeps_bundles_as_named_graphs_and_rereads_equal_but_for_direct_tri
 
 
 def test_turtle_is_one_valid_graph_and_rereads_as_the_flat_document(run_cli, lake: Lake,
-                                                                    m: Multi) -> None:
+                                                                    multi: Multi) -> None:
     path, stderr = export_to(run_cli, lake, "turtle")
     doc = expected_document(lake)
     flat, folded = flat_document(doc)
@@ -108,16 +93,16 @@ def test_turtle_is_one_valid_graph_and_rereads_as_the_flat_document(run_cli, lak
     assert list(back.bundles) == []
     assert without_implied_relations(back) == without_implied_relations(flat)
     assert check_constraints(back) == []  # valid though fam2's re-run made its bytes twice
-    norm = sha(lake.root / f"data/work/runs/fam2/{m.fam2_a}/artifacts/normalised.csv")
+    norm = sha(lake.root / f"data/work/runs/fam2/{multi.fam2_a}/artifacts/normalised.csv")
     assert folded == [f"kfm:file-work-{norm[7:]}"]
     assert "kfm-prov: note: Turtle has no named graphs" in stderr and "--format trig" in stderr
     plain = without_implied_relations(back)
     generations = [r for r in plain.get_records() if r.get_type().localpart == "Generation"
                    and str(r.formal_attributes[0][1]).endswith(norm[7:])]
-    assert [str(g.formal_attributes[1][1]) for g in generations] == [f"kfm:run-{m.fam2_a}"]
+    assert [str(g.formal_attributes[1][1]) for g in generations] == [f"kfm:run-{multi.fam2_a}"]
     # the re-run keeps its usage
     assert any(r.get_type().localpart == "Usage"
-               and str(r.formal_attributes[0][1]) == f"kfm:run-{m.fam2b_a}"
+               and str(r.formal_attributes[0][1]) == f"kfm:run-{multi.fam2b_a}"
                for r in back.get_records())
 
 
@@ -133,7 +118,7 @@ def test_turtle_of_one_family_without_reruns_has_no_note(run_cli, lake: Lake) ->
 
 # --- PROV-O for SPARQL users --------------------------------------------------------------------
 
-def test_prov_o_carries_the_direct_relations(run_cli, lake: Lake, m: Multi) -> None:
+def test_prov_o_carries_the_direct_relations(run_cli, lake: Lake, multi: Multi) -> None:
     from rdflib import Dataset, Graph, Namespace, URIRef
 
     P = Namespace(PROV_NS)
@@ -143,21 +128,21 @@ def test_prov_o_carries_the_direct_relations(run_cli, lake: Lake, m: Multi) -> N
     with quiet_rdflib():
         data.parse(path, format="trig")
     graph = data.graph(URIRef(kfm["bundle-fam2-v2"]))
-    v1, v2 = sha(lake.root / m.fam2_v1)[7:], sha(lake.root / m.fam2_v2)[7:]
+    v1, v2 = sha(lake.root / multi.fam2_v1)[7:], sha(lake.root / multi.fam2_v2)[7:]
     assert (kfm[f"file-processed-{v2}"], P.wasRevisionOf, kfm[f"file-processed-{v1}"]) in graph
     assert (kfm[f"file-processed-{v2}"], P.wasDerivedFrom, kfm[f"file-work-{v2}"]) in graph
     assert (kfm[f"file-processed-{v2}"], P.wasGeneratedBy, kfm["promotion-fam2-v2"]) in graph
     assert (kfm["promotion-fam2-v2"], P.used, kfm[f"file-work-{v2}"]) in graph
-    assert any(graph.triples((kfm[f"run-{m.fam2b_b}"], P.wasAssociatedWith, None)))
-    ttl, _ = export_to(run_cli, lake, "turtle", "--artifact", m.joined_product)
+    assert any(graph.triples((kfm[f"run-{multi.fam2b_b}"], P.wasAssociatedWith, None)))
+    ttl, _ = export_to(run_cli, lake, "turtle", "--artifact", multi.joined_product)
     flat = Graph()
     flat.parse(ttl, format="turtle")
-    product = kfm[f"file-processed-{sha(lake.root / m.joined_product)[7:]}"]
+    product = kfm[f"file-processed-{sha(lake.root / multi.joined_product)[7:]}"]
     sources = {str(row[0]) for row in flat.query(
         "SELECT ?src WHERE { ?p prov:wasDerivedFrom+ ?src }",
         initNs={"prov": P}, initBindings={"p": product})}
-    assert kfm[f"file-raw-{sha(lake.root / m.glo_raw)[7:]}"] in {URIRef(s) for s in sources}
-    assert kfm[f"file-raw-{sha(lake.root / m.fam2_raw)[7:]}"] in {URIRef(s) for s in sources}
+    assert kfm[f"file-raw-{sha(lake.root / multi.glo_raw)[7:]}"] in {URIRef(s) for s in sources}
+    assert kfm[f"file-raw-{sha(lake.root / multi.fam2_raw)[7:]}"] in {URIRef(s) for s in sources}
 
 
 def test_rdf_output_is_byte_identical_across_processes(lake: Lake) -> None:
@@ -200,35 +185,35 @@ def test_jsonld_embeds_its_context(run_cli, lake: Lake,
 
 # --- scopes ----------------------------------------------------------------------------------
 
-def test_scopes_select_the_documents(lake: Lake, m: Multi) -> None:
+def test_scopes_select_the_documents(lake: Lake, multi: Multi) -> None:
     def sources(**scope: str) -> tuple[set[str], list[str]]:
         found = collect(lake.config, Scope(**scope))
         return {r for r, _ in found.runs}, list(found.bundles)
 
-    assert sources(family="fam2") == ({m.fam2_a, m.fam2_b, m.fam2b_a, m.fam2b_b},
+    assert sources(family="fam2") == ({multi.fam2_a, multi.fam2_b, multi.fam2b_a, multi.fam2b_b},
                                       ["data/prov/fam2/v1.json", "data/prov/fam2/v2.json"])
-    assert sources(run=m.glo_a[:10]) == ({m.glo_a}, [])
+    assert sources(run=multi.glo_a[:10]) == ({multi.glo_a}, [])
     runs, bundles = sources(artifact="joined-v1")
-    assert runs == {m.joined, m.glo_a, m.glo_b, m.fam2_a, m.fam2b_a}
+    assert runs == {multi.joined, multi.glo_a, multi.glo_b, multi.fam2_a, multi.fam2b_a}
     assert bundles == ["data/prov/glo/v1.json", "data/prov/joined/v1.json"]
     everything = sources()
     assert len(everything[0]) == 7 and len(everything[1]) == 4
 
 
-def test_an_artifact_export_is_its_lineage(run_cli, lake: Lake, m: Multi) -> None:
+def test_an_artifact_export_is_its_lineage(run_cli, lake: Lake, multi: Multi) -> None:
     doc = ProvDocument.deserialize(
         content=run_cli("export", "--artifact", "glo-v1").stdout, format="json")
     assert {b.identifier.localpart for b in doc.bundles} == {
-        f"run-doc-{m.glo_a}", f"run-doc-{m.glo_b}", "bundle-glo-v1"}
+        f"run-doc-{multi.glo_a}", f"run-doc-{multi.glo_b}", "bundle-glo-v1"}
     assert check_constraints(doc) == []
 
 
-def test_bad_scopes_are_one_line_and_exit_2(run_cli, lake: Lake, m: Multi) -> None:
-    line = one_error_line(run_cli("export", "--family", "glo", "--run", m.glo_a, expect=2))
+def test_bad_scopes_are_one_line_and_exit_2(run_cli, lake: Lake, multi: Multi) -> None:
+    line = one_error_line(run_cli("export", "--family", "glo", "--run", multi.glo_a, expect=2))
     assert "do not go together" in line
     one_error_line(run_cli("export", "--family", "nope", expect=2))
     one_error_line(run_cli("export", "--artifact", "nope", expect=2))
-    line = one_error_line(run_cli("export", "--artifact", m.glo_raw, expect=2))
+    line = one_error_line(run_cli("export", "--artifact", multi.glo_raw, expect=2))
     assert "no PROV to export" in line
 
 

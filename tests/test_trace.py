@@ -2,92 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from kfm_prov.constraints import check_constraints, validate_prov_json
 from kfm_prov.lake import Lake
 from kfm_prov.trace import FORMATS, SCHEMA_VERSION, Trace
-from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain, one_error_line, snapshot, write
+from tests.conftest import COMMIT, one_error_line, snapshot, write
+from tests.multi import ATTRIBUTION, Multi, sha
 
-ATTRIBUTION = 'Kansas "Land Office" <GLO> #1 & co'
-
-
-@dataclass(frozen=True)
-class Multi:
-    """What ``build_multi`` made: three families, four versions, one cross-family join."""
-
-    glo_raw: str
-    glo_a: str
-    glo_b: str
-    glo_norm: str  # work path
-    glo_product: str  # processed path of glo v1
-    glo_digest: str
-    fam2_raw: str
-    fam2_a: str
-    fam2_b: str
-    fam2b_a: str
-    fam2b_b: str
-    fam2_v1: str
-    fam2_v2: str
-    joined: str  # run id
-    joined_product: str
-
-
-def sha(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def build_multi(lake: Lake) -> Multi:
-    """glo v1; fam2 v1 and v2 (a re-run: the same normalised bytes made twice); joined v1
-    from glo's processed product and fam2's work file."""
-    glo_raw = add_raw(lake, "data/raw/glo/patents.csv", "id,name\n1,Smith\n2,Jones\n",
-                      attribution=ATTRIBUTION, sensitivity="public")
-    glo = make_chain(lake, "glo", product=GEOJSON.replace("38.6", "38.7"))
-    glo_v1 = lake.promote(glo.b.run_id)
-    fam2_raw = add_raw(lake, "data/raw/fam2/wells.csv", "id,depth\n7,120\n", license="CC0-1.0",
-                       attribution="KGS", sensitivity="public")
-    fam2 = make_chain(lake, "fam2", raw_name="wells.csv")
-    fam2_v1 = lake.promote(fam2.b.run_id)
-    fam2b = make_chain(lake, "fam2", raw_name="wells.csv",
-                       product=GEOJSON.replace("-97.6", "-97.7"))
-    fam2_v2 = lake.promote(fam2b.b.run_id)
-    with lake.capture("joined", "pipelines/joined/merge", commit=COMMIT) as j:
-        j.use(lake.root / glo_v1.files[0])
-        j.use(fam2b.a.artifacts / "normalised.csv", role="auxiliary")
-        j.output("merged.geojson", role="product", sensitivity="public").write_text(
-            GEOJSON.replace("38.4", "38.3"))
-        j.gate("join", "pass")
-    joined_v1 = lake.promote(j.run_id)
-    return Multi(glo_raw, glo.a.run_id, glo.b.run_id, f"{glo.a.rel_dir}/artifacts/normalised.csv",
-                 glo_v1.files[0], sha(lake.root / glo_v1.files[0]), fam2_raw, fam2.a.run_id,
-                 fam2.b.run_id, fam2b.a.run_id, fam2b.b.run_id, fam2_v1.files[0],
-                 fam2_v2.files[0], j.run_id, joined_v1.files[0])
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
-    root = tmp_path_factory.mktemp("multi") / "lake"
-    return root, build_multi(Lake.init(root))
-
-
-@pytest.fixture
-def lake(built: tuple[Path, Multi], tmp_path: Path) -> Lake:
-    """A fresh copy of the multi-family lake (tests may break it)."""
-    shutil.copytree(built[0], tmp_path / "lake", symlinks=True)
-    return Lake.open(tmp_path / "lake")
-
-
-@pytest.fixture
-def m(built: tuple[Path, Multi]) -> Multi:
-    return built[1]
+pytestmark = pytest.mark.multi_lake
 
 
 def trace_json(run_cli, *args: str, expect: int = 0) -> dict:
@@ -109,26 +36,27 @@ def file(digest: str) -> str:
 # --- the tree ---------------------------------------------------------------------------------
 
 def test_the_tree_goes_from_a_published_file_back_to_its_raw_source(run_cli, lake: Lake,
-                                                                      m: Multi) -> None:
+                                                                      multi: Multi) -> None:
     before = snapshot(lake.root)
-    out = run_cli("trace", m.glo_product).stdout
+    out = run_cli("trace", multi.glo_product).stdout
     assert snapshot(lake.root) == before
     lines = out.splitlines()
-    assert lines[0].startswith(f"{m.glo_product}  sha256:{m.glo_digest[7:19]} · processed")
+    assert lines[0].startswith(f"{multi.glo_product}  sha256:{multi.glo_digest[7:19]} · processed")
     assert "published glo v1" in lines[0]
-    for text in (f"run {m.glo_b}", "pipelines/glo/parcels @ 0123456789ab", f"run {m.glo_a}",
-                 "success · validation pass", m.glo_norm, m.glo_raw, "license CC-BY-4.0",
+    for text in (f"run {multi.glo_b}", "pipelines/glo/parcels @ 0123456789ab", f"run {multi.glo_a}",
+                 "success · validation pass", multi.glo_norm, multi.glo_raw, "license CC-BY-4.0",
                  ATTRIBUTION):
         assert text in out, text
     order = [next(i for i, line in enumerate(lines) if text in line)
-             for text in (m.glo_product, m.glo_b, m.glo_norm, m.glo_a, m.glo_raw)]
+             for text in (multi.glo_product, multi.glo_b, multi.glo_norm, multi.glo_a,
+                          multi.glo_raw)]
     assert order == sorted(order)  # artifact first, raw source last
     assert "fam2" not in out and "✗" not in out
 
 
-def test_shared_subtrees_are_shown_once(run_cli, lake: Lake, m: Multi) -> None:
+def test_shared_subtrees_are_shown_once(run_cli, lake: Lake, multi: Multi) -> None:
     with lake.capture("split", "pipelines/split", commit=COMMIT) as a:
-        a.use(m.glo_raw)
+        a.use(multi.glo_raw)
         a.output("left.csv").write_text("left\n")
         a.output("right.csv").write_text("right\n")
     with lake.capture("split", "pipelines/both", commit=COMMIT) as b:
@@ -139,36 +67,36 @@ def test_shared_subtrees_are_shown_once(run_cli, lake: Lake, m: Multi) -> None:
     runs_of_a = [line for line in out.splitlines() if f"run {a.run_id}" in line]
     assert len(runs_of_a) == 2
     assert "(see above)" not in runs_of_a[0] and runs_of_a[1].endswith("(see above)")
-    assert out.count(m.glo_raw) == 1  # the repeated run's subtree is not repeated
+    assert out.count(multi.glo_raw) == 1  # the repeated run's subtree is not repeated
 
 
 # --- resolving artifacts ------------------------------------------------------------------------
 
-def test_every_kind_of_artifact_resolves(run_cli, lake: Lake, m: Multi) -> None:
-    digest = m.glo_digest
+def test_every_kind_of_artifact_resolves(run_cli, lake: Lake, multi: Multi) -> None:
+    digest = multi.glo_digest
     item_file = "data/stac/glo/glo-v1/glo-v1.json"
     cases = {
-        m.glo_product: ("path", [file(digest)]),
+        multi.glo_product: ("path", [file(digest)]),
         digest: ("digest", [file(digest)]),
         digest[7:].upper(): ("digest", [file(digest)]),
-        m.glo_b: ("run", [run(m.glo_b)]),
-        m.glo_b[:10].lower(): ("run", [run(m.glo_b)]),
+        multi.glo_b: ("run", [run(multi.glo_b)]),
+        multi.glo_b[:10].lower(): ("run", [run(multi.glo_b)]),
         "glo-v1": ("item", ["item:glo-v1"]),
         "GLO-V1": ("item", ["item:glo-v1"]),
         item_file: ("version", ["item:glo-v1"]),
         "data/processed/glo/v1": ("version", ["item:glo-v1"]),
         "data/prov/glo/v1.certificate.json": ("version", ["item:glo-v1"]),
         "data/processed/fam2": ("family", ["item:fam2-v1", "item:fam2-v2"]),
-        m.glo_raw: ("path", [file(sha(lake.root / m.glo_raw))]),
-        m.glo_norm: ("path", [file(sha(lake.root / m.glo_norm))]),
-        f"data/work/runs/glo/{m.glo_a}": ("run", [run(m.glo_a)]),
+        multi.glo_raw: ("path", [file(sha(lake.root / multi.glo_raw))]),
+        multi.glo_norm: ("path", [file(sha(lake.root / multi.glo_norm))]),
+        f"data/work/runs/glo/{multi.glo_a}": ("run", [run(multi.glo_a)]),
     }
     for query, (kind, nodes) in cases.items():
         artifact = trace_json(run_cli, query)["artifact"]
         assert (artifact["kind"], artifact["nodes"]) == (kind, nodes), query
     # a path is read from where the user stands
     os.chdir(lake.root / "data/processed/glo")
-    assert trace_json(run_cli, "v1/parcels.geojson")["artifact"]["path"] == m.glo_product
+    assert trace_json(run_cli, "v1/parcels.geojson")["artifact"]["path"] == multi.glo_product
 
 
 def test_an_unknown_artifact_is_one_line_and_exit_2(run_cli, lake: Lake) -> None:
@@ -186,52 +114,53 @@ def test_an_unknown_artifact_is_one_line_and_exit_2(run_cli, lake: Lake) -> None
 
 # --- the JSON lineage ---------------------------------------------------------------------------
 
-def test_the_json_lineage_names_every_node_and_edge(run_cli, lake: Lake, m: Multi) -> None:
+def test_the_json_lineage_names_every_node_and_edge(run_cli, lake: Lake, multi: Multi) -> None:
     data = trace_json(run_cli, "glo-v1")
     assert data["schema_version"] == SCHEMA_VERSION and data["ok"] is True
     assert data["direction"] == "up" and data["verified"] is False
-    raw, norm = sha(lake.root / m.glo_raw), sha(lake.root / m.glo_norm)
+    raw, norm = sha(lake.root / multi.glo_raw), sha(lake.root / multi.glo_norm)
     assert edges(data) == {
-        (file(raw), run(m.glo_a), "used"), (run(m.glo_a), file(norm), "generated"),
-        (file(norm), run(m.glo_b), "used"), (run(m.glo_b), file(m.glo_digest), "generated"),
-        (file(m.glo_digest), "item:glo-v1", "published")}
+        (file(raw), run(multi.glo_a), "used"), (run(multi.glo_a), file(norm), "generated"),
+        (file(norm), run(multi.glo_b), "used"),
+        (run(multi.glo_b), file(multi.glo_digest), "generated"),
+        (file(multi.glo_digest), "item:glo-v1", "published")}
     nodes = {n["id"]: n for n in data["nodes"]}
-    assert nodes[run(m.glo_a)]["pipeline_id"] == "pipelines/glo/normalise"
-    assert nodes[run(m.glo_a)]["git_commit"] == COMMIT
-    assert nodes[run(m.glo_a)]["validation"] == "pass"
+    assert nodes[run(multi.glo_a)]["pipeline_id"] == "pipelines/glo/normalise"
+    assert nodes[run(multi.glo_a)]["git_commit"] == COMMIT
+    assert nodes[run(multi.glo_a)]["validation"] == "pass"
     assert nodes[file(raw)]["raw"][0]["license"] == "CC-BY-4.0"
-    assert {c["zone"] for c in nodes[file(m.glo_digest)]["copies"]} == {"work", "processed"}
+    assert {c["zone"] for c in nodes[file(multi.glo_digest)]["copies"]} == {"work", "processed"}
     assert nodes["item:glo-v1"]["path"] == "data/stac/glo/glo-v1/glo-v1.json"
-    assert data["summary"]["raw_sources"] == [{"path": m.glo_raw, "digest": raw,
+    assert data["summary"]["raw_sources"] == [{"path": multi.glo_raw, "digest": raw,
                                                "license": "CC-BY-4.0",
                                                "attribution": ATTRIBUTION}]
     assert Trace.from_dict(data).to_dict() == data
 
 
 def test_a_processed_input_is_followed_into_its_own_family(run_cli, lake: Lake,
-                                                           m: Multi) -> None:
-    data = trace_json(run_cli, m.joined_product)
+                                                           multi: Multi) -> None:
+    data = trace_json(run_cli, multi.joined_product)
     runs = {n["run_id"] for n in data["nodes"] if n["kind"] == "run"}
-    assert {m.joined, m.glo_a, m.glo_b, m.fam2_a, m.fam2b_a} <= runs
-    assert m.fam2_b not in runs and m.fam2b_b not in runs
-    assert {s["path"] for s in data["summary"]["raw_sources"]} == {m.glo_raw, m.fam2_raw}
+    assert {multi.joined, multi.glo_a, multi.glo_b, multi.fam2_a, multi.fam2b_a} <= runs
+    assert multi.fam2_b not in runs and multi.fam2b_b not in runs
+    assert {s["path"] for s in data["summary"]["raw_sources"]} == {multi.glo_raw, multi.fam2_raw}
     # the re-run made the same normalised bytes twice: both runs are shown
-    norm = file(sha(lake.root / f"data/work/runs/fam2/{m.fam2_a}/artifacts/normalised.csv"))
-    assert {(run(m.fam2_a), norm, "generated"), (run(m.fam2b_a), norm, "generated"),
-            (norm, run(m.joined), "used")} <= edges(data)
+    norm = file(sha(lake.root / f"data/work/runs/fam2/{multi.fam2_a}/artifacts/normalised.csv"))
+    assert {(run(multi.fam2_a), norm, "generated"), (run(multi.fam2b_a), norm, "generated"),
+            (norm, run(multi.joined), "used")} <= edges(data)
 
 
 def test_down_lists_every_product_derived_from_a_raw_source(run_cli, lake: Lake,
-                                                            m: Multi) -> None:
-    data = trace_json(run_cli, m.glo_raw, "--down")
+                                                            multi: Multi) -> None:
+    data = trace_json(run_cli, multi.glo_raw, "--down")
     assert data["direction"] == "down" and data["ok"]
     assert data["summary"]["items"] == ["glo-v1", "joined-v1"]
     processed = [d["path"] for d in data["summary"]["derived"] if d["zone"] == "processed"]
-    assert processed == [m.glo_product, m.joined_product]
-    assert m.glo_norm in {d["path"] for d in data["summary"]["derived"]}
-    tree = run_cli("trace", m.glo_raw, "--down").stdout
+    assert processed == [multi.glo_product, multi.joined_product]
+    assert multi.glo_norm in {d["path"] for d in data["summary"]["derived"]}
+    tree = run_cli("trace", multi.glo_raw, "--down").stdout
     assert "STAC item joined-v1" in tree and "fam2" not in tree.split("joined")[0]
-    fam2 = trace_json(run_cli, m.fam2_raw, "--down")
+    fam2 = trace_json(run_cli, multi.fam2_raw, "--down")
     assert fam2["summary"]["items"] == ["fam2-v1", "fam2-v2", "joined-v1"]
 
 
@@ -270,65 +199,66 @@ def parse_mermaid(text: str) -> tuple[dict[str, tuple[str, str]], set[tuple[str,
     return nodes, found
 
 
-def test_dot_and_mermaid_have_the_right_nodes_and_edges(run_cli, lake: Lake, m: Multi) -> None:
-    expected = edges(trace_json(run_cli, m.glo_product))
-    raw = sha(lake.root / m.glo_raw)
-    dot = run_cli("trace", m.glo_product, "--format", "dot").stdout
+def test_dot_and_mermaid_have_the_right_nodes_and_edges(run_cli, lake: Lake, multi: Multi) -> None:
+    expected = edges(trace_json(run_cli, multi.glo_product))
+    raw = sha(lake.root / multi.glo_raw)
+    dot = run_cli("trace", multi.glo_product, "--format", "dot").stdout
     nodes, found = parse_dot(dot)
     assert found == expected and len(found) == 5
-    assert "shape=box" in nodes[run(m.glo_a)] and "shape=ellipse" in nodes[file(raw)]
+    assert "shape=box" in nodes[run(multi.glo_a)] and "shape=ellipse" in nodes[file(raw)]
     assert "shape=note" in nodes["item:glo-v1"]
-    assert "peripheries=2" in nodes[file(m.glo_digest)]  # the artifact
+    assert "peripheries=2" in nodes[file(multi.glo_digest)]  # the artifact
     assert r'Kansas \"Land Office\" <GLO> #1 & co' in nodes[file(raw)]  # escaped
-    mermaid = run_cli("trace", m.glo_product, "--format", "mermaid").stdout
+    mermaid = run_cli("trace", multi.glo_product, "--format", "mermaid").stdout
     shapes, flow = parse_mermaid(mermaid)
     assert flow == expected
-    assert shapes[run(m.glo_a)][0] == '["' and shapes[file(raw)][0] == '(["'
+    assert shapes[run(multi.glo_a)][0] == '["' and shapes[file(raw)][0] == '(["'
     assert shapes["item:glo-v1"][0] == '[["'
     assert "Kansas #quot;Land Office#quot; #lt;GLO#gt; #35;1 #38; co" in shapes[file(raw)][1]
     assert [line for line in mermaid.splitlines() if "%%" in line] == sorted(
         (line for line in mermaid.splitlines() if "%%" in line),
         key=lambda line: int(line.split()[1][1:]))
     # deterministic
-    assert run_cli("trace", m.glo_product, "--format", "mermaid").stdout == mermaid
+    assert run_cli("trace", multi.glo_product, "--format", "mermaid").stdout == mermaid
 
 
-def test_broken_nodes_are_marked_in_dot_and_mermaid(run_cli, lake: Lake, m: Multi) -> None:
-    norm = file(sha(lake.root / m.glo_norm))
-    os.remove(lake.root / m.glo_norm)
-    dot = run_cli("trace", m.glo_product, "--format", "dot", expect=1).stdout
+def test_broken_nodes_are_marked_in_dot_and_mermaid(run_cli, lake: Lake, multi: Multi) -> None:
+    norm = file(sha(lake.root / multi.glo_norm))
+    os.remove(lake.root / multi.glo_norm)
+    dot = run_cli("trace", multi.glo_product, "--format", "dot", expect=1).stdout
     nodes, _ = parse_dot(dot)
     assert [n for n, attrs in nodes.items() if "#D00000" in attrs] == [norm]
-    mermaid = run_cli("trace", m.glo_product, "--format", "mermaid", expect=1).stdout
+    mermaid = run_cli("trace", multi.glo_product, "--format", "mermaid", expect=1).stdout
     assert re.search(r"^  class n\d+ broken;$", mermaid, re.M)
 
 
 # --- PROV-JSON --------------------------------------------------------------------------------
 
-def test_prov_json_is_the_closure_as_one_valid_document(run_cli, lake: Lake, m: Multi) -> None:
+def test_prov_json_is_the_closure_as_one_valid_document(run_cli, lake: Lake, multi: Multi) -> None:
     import prov
 
-    text = run_cli("trace", m.joined_product, "--format", "prov-json").stdout
+    text = run_cli("trace", multi.joined_product, "--format", "prov-json").stdout
     data = json.loads(text)
     assert validate_prov_json(data) == []
     doc = prov.model.ProvDocument.deserialize(content=text, format="json")
     assert check_constraints(doc) == []
     activities = set(data["activity"])
-    assert {f"kfm:run-{r}" for r in (m.joined, m.glo_a, m.glo_b, m.fam2_a)} <= activities
+    runs = (multi.joined, multi.glo_a, multi.glo_b, multi.fam2_a)
+    assert {f"kfm:run-{r}" for r in runs} <= activities
     assert {"kfm:promotion-joined-v1", "kfm:promotion-glo-v1"} <= activities
     # one generation per entity, though two runs made the same normalised bytes
     generated = [g["prov:entity"] for g in data["wasGeneratedBy"].values()]
     assert len(generated) == len(set(generated))
-    assert run_cli("trace", m.joined_product, "--format", "prov-json").stdout == text
+    assert run_cli("trace", multi.joined_product, "--format", "prov-json").stdout == text
 
 
 # --- broken lineage ----------------------------------------------------------------------------
 
-def test_an_orphan_input_breaks_the_lineage(run_cli, lake: Lake, m: Multi) -> None:
+def test_an_orphan_input_breaks_the_lineage(run_cli, lake: Lake, multi: Multi) -> None:
     write(lake.root / "data/work/handmade.csv", "made by hand\n")
     with lake.capture("orphan", "pipelines/orphan", commit=COMMIT) as r:
         r.use("data/work/handmade.csv")
-        r.use(m.glo_raw)
+        r.use(multi.glo_raw)
         r.output("out.csv").write_text("out\n")
     product = f"{r.rel_dir}/artifacts/out.csv"
     result = run_cli("trace", product, expect=1)
@@ -342,7 +272,7 @@ def test_an_orphan_input_breaks_the_lineage(run_cli, lake: Lake, m: Multi) -> No
 
 
 def test_an_unrecorded_raw_input_and_a_failed_upstream_run(run_cli, lake: Lake,
-                                                           m: Multi) -> None:
+                                                           multi: Multi) -> None:
     write(lake.root / "data/raw/glo/late.csv", "not recorded\n")
     with pytest.raises(RuntimeError), lake.capture("bad", "pipelines/bad", commit=COMMIT) as a:
         a.use("data/raw/glo/late.csv")
@@ -363,35 +293,35 @@ def test_an_unrecorded_raw_input_and_a_failed_upstream_run(run_cli, lake: Lake,
     assert "✗ raw-not-recorded" in tree
 
 
-def test_a_missing_file_breaks_the_lineage(run_cli, lake: Lake, m: Multi) -> None:
-    os.remove(lake.root / m.glo_norm)
+def test_a_missing_file_breaks_the_lineage(run_cli, lake: Lake, multi: Multi) -> None:
+    os.remove(lake.root / multi.glo_norm)
     data = trace_json(run_cli, "glo-v1", expect=1)
-    assert [(i["code"], i["path"]) for i in data["issues"]] == [("file-missing", m.glo_norm)]
+    assert [(i["code"], i["path"]) for i in data["issues"]] == [("file-missing", multi.glo_norm)]
     assert "✗ file-missing" in run_cli("trace", "glo-v1", expect=1).stdout
     # a deleted work file is still traceable by its recorded path
-    assert trace_json(run_cli, m.glo_norm, expect=1)["artifact"]["kind"] == "path"
+    assert trace_json(run_cli, multi.glo_norm, expect=1)["artifact"]["kind"] == "path"
 
 
 def test_verify_rehashes_the_closure_and_marks_what_changed(run_cli, lake: Lake,
-                                                            m: Multi) -> None:
+                                                            multi: Multi) -> None:
     assert run_cli("trace", "glo-v1", "--verify").stdout.count("✓ verified") == 3
-    target = lake.root / m.glo_raw
+    target = lake.root / multi.glo_raw
     os.chmod(target, 0o644)
     target.write_text("id,name\n1,Smith\n2,Jonas\n")
     assert run_cli("trace", "glo-v1").exit_code == 0  # without --verify: not re-hashed
     result = run_cli("trace", "glo-v1", "--verify", expect=1)
-    assert f"✗ file-modified: {m.glo_raw} changed" in result.stdout
+    assert f"✗ file-modified: {multi.glo_raw} changed" in result.stdout
     assert "does not match" in one_error_line(result)
     data = trace_json(run_cli, "glo-v1", "--verify", expect=1)
     assert data["verified"] is True
-    assert [(i["code"], i["path"]) for i in data["issues"]] == [("file-modified", m.glo_raw)]
+    assert [(i["code"], i["path"]) for i in data["issues"]] == [("file-modified", multi.glo_raw)]
     raw_node = next(n for n in data["nodes"] if n["kind"] == "file" and n["raw"])
     assert raw_node["copies"][0]["verified"] == "modified"
 
 
 # --- writing nothing, and the API -----------------------------------------------------------------
 
-def test_trace_writes_nothing_in_any_format(run_cli, lake: Lake, m: Multi) -> None:
+def test_trace_writes_nothing_in_any_format(run_cli, lake: Lake, multi: Multi) -> None:
     before = snapshot(lake.root)
     for fmt in FORMATS:
         for extra in ((), ("--down",), ("--verify",)):
@@ -403,9 +333,9 @@ def test_json_and_format_do_not_go_together(run_cli, lake: Lake) -> None:
     one_error_line(run_cli("trace", "glo-v1", "--json", "--format", "dot", expect=2))
 
 
-def test_lake_trace_is_the_python_api(lake: Lake, m: Multi) -> None:
+def test_lake_trace_is_the_python_api(lake: Lake, multi: Multi) -> None:
     result = lake.trace("glo-v1")
     assert result.ok and result.target.kind == "item"
     assert {n["kind"] for n in result.nodes.values()} == {"run", "file", "item"}
-    down = lake.trace(m.glo_raw, down=True, base=lake.root)
+    down = lake.trace(multi.glo_raw, down=True, base=lake.root)
     assert "item:joined-v1" in down.nodes

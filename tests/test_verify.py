@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,9 @@ import pytest
 from kfm_prov.lake import Lake
 from kfm_prov.verify import CODES, verify_lake
 from tests.conftest import one_error_line, snapshot, write
-from tests.test_trace import Multi, build_multi
+from tests.multi import Multi
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
-    root = tmp_path_factory.mktemp("audit") / "lake"
-    return root, build_multi(Lake.init(root))
-
-
-@pytest.fixture
-def lake(built: tuple[Path, Multi], tmp_path: Path) -> Lake:
-    shutil.copytree(built[0], tmp_path / "lake", symlinks=True)
-    return Lake.open(tmp_path / "lake")
-
-
-@pytest.fixture
-def m(built: tuple[Path, Multi]) -> Multi:
-    return built[1]
+pytestmark = pytest.mark.multi_lake
 
 
 def findings(run_cli) -> list[tuple[str, str]]:
@@ -58,25 +42,25 @@ def test_a_clean_lake_verifies_and_nothing_is_written(run_cli, lake: Lake) -> No
     assert verify_lake(lake.config) == []
 
 
-def test_a_changed_raw_file(run_cli, lake: Lake, m: Multi) -> None:
-    tamper(lake.root / m.glo_raw, "id,name\n1,Smith\n2,Jonas\n")
+def test_a_changed_raw_file(run_cli, lake: Lake, multi: Multi) -> None:
+    tamper(lake.root / multi.glo_raw, "id,name\n1,Smith\n2,Jonas\n")
     found = findings(run_cli)
-    assert ("raw-modified", m.glo_raw) in found
+    assert ("raw-modified", multi.glo_raw) in found
     # glo's certificate no longer holds; joined's stops at glo's certified product
     assert found == [("certificate-broken", "data/prov/glo/v1.certificate.json"),
-                     ("raw-modified", m.glo_raw)]
-    os.remove(lake.root / m.fam2_raw)
-    assert ("raw-missing", m.fam2_raw) in findings(run_cli)
+                     ("raw-modified", multi.glo_raw)]
+    os.remove(lake.root / multi.fam2_raw)
+    assert ("raw-missing", multi.fam2_raw) in findings(run_cli)
 
 
-def test_a_changed_processed_file(run_cli, lake: Lake, m: Multi) -> None:
-    tamper(lake.root / m.fam2_v1, '{"type": "FeatureCollection", "features": []}')
+def test_a_changed_processed_file(run_cli, lake: Lake, multi: Multi) -> None:
+    tamper(lake.root / multi.fam2_v1, '{"type": "FeatureCollection", "features": []}')
     found = findings(run_cli)
-    assert ("processed-modified", m.fam2_v1) in found
+    assert ("processed-modified", multi.fam2_v1) in found
     assert ("certificate-broken", "data/prov/fam2/v1.certificate.json") in found
     assert ("stac-checksum-mismatch", "data/stac/fam2/fam2-v1/fam2-v1.json") in found
     text = run_cli("verify", expect=1).stdout
-    assert f"[processed-modified] {m.fam2_v1} changed" in text
+    assert f"[processed-modified] {multi.fam2_v1} changed" in text
 
 
 def test_an_edited_certificate(run_cli, lake: Lake) -> None:
@@ -97,7 +81,7 @@ def test_a_deleted_stac_item(run_cli, lake: Lake) -> None:
     assert ("stac-dangling-link", "data/stac/glo/collection.json") in found
 
 
-def test_a_stray_file_in_processed(run_cli, lake: Lake, m: Multi) -> None:
+def test_a_stray_file_in_processed(run_cli, lake: Lake, multi: Multi) -> None:
     stray = "data/processed/fam2/v2/extra.csv"
     write(lake.root / stray, "sneaked in\n")
     assert findings(run_cli) == [("processed-unlisted", stray)]
@@ -128,16 +112,16 @@ def test_a_dcat_file_without_one_version(run_cli, lake: Lake) -> None:
     assert "fam2 v2 parcels.geojson has no DCAT distribution" in text
 
 
-def test_a_missing_processed_file_is_a_dangling_asset(run_cli, lake: Lake, m: Multi) -> None:
-    os.remove(lake.root / m.joined_product)
+def test_a_missing_processed_file_is_a_dangling_asset(run_cli, lake: Lake, multi: Multi) -> None:
+    os.remove(lake.root / multi.joined_product)
     found = findings(run_cli)
-    assert ("processed-missing", m.joined_product) in found
+    assert ("processed-missing", multi.joined_product) in found
     assert ("stac-dangling-asset", "data/stac/joined/joined-v1/joined-v1.json") in found
 
 
-def test_lake_verify_is_the_python_api(lake: Lake, m: Multi) -> None:
+def test_lake_verify_is_the_python_api(lake: Lake, multi: Multi) -> None:
     report = lake.verify()
     assert report.ok and report.checked["raw_files"] == 2
-    tamper(lake.root / m.glo_product, "changed")
+    tamper(lake.root / multi.glo_product, "changed")
     assert {f.code for f in lake.verify().findings} >= {"processed-modified",
                                                         "certificate-broken"}
