@@ -9,7 +9,7 @@ edited, and ``verify_certificate`` re-hashes the files to show that it still hol
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +109,13 @@ def read_certificate(config: LakeConfig, rel: str) -> dict[str, Any]:
     return data
 
 
-def verify_certificate(config: LakeConfig, rel: str) -> list[Finding]:
+def verify_certificate(config: LakeConfig, rel: str,
+                       fresh: Mapping[str, str] | None = None) -> list[Finding]:
     """Findings if the certificate was edited or no longer holds; empty when it holds.
 
-    Re-hashes (fresh) the products, the raw sources and the evidence of every run.
+    Re-hashes (fresh) the products, the raw sources and the evidence of every run;
+    ``fresh`` holds digests the caller has just computed itself (``verify`` hashes every
+    raw and processed file once), which are not computed again.
     """
     from kfm_prov.record import evidence_digest, evidence_files
 
@@ -140,8 +143,11 @@ def verify_certificate(config: LakeConfig, rel: str) -> list[Finding]:
     for path, digest in files:
         if (path, digest) not in present:
             findings.append(Finding("file-missing", f"{path} is gone", path))
-    actual = hash_files([config.root / path for path, _ in present])
-    for (path, digest), now in zip(present, actual, strict=True):
+    known = dict(fresh or {})
+    todo = sorted({path for path, _ in present if path not in known})
+    known.update(zip(todo, hash_files([config.root / path for path in todo]), strict=True))
+    for path, digest in present:
+        now = known[path]
         if now != digest:
             findings.append(Finding("file-modified", f"{path} changed since promotion: now"
                                     f" {now[:19]}…, certified {digest[:19]}…", path))

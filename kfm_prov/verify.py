@@ -64,7 +64,7 @@ def audit(config: LakeConfig) -> VerifyReport:
     fresh = audit_.hash_all(raws, versions)
     audit_.check_raw(raws, fresh)
     audit_.check_processed(versions, fresh)
-    audit_.check_promotions(versions)
+    audit_.check_promotions(versions, fresh)
     audit_.check_stac(fresh)
     report.findings.sort(key=lambda f: (f.file or "", f.code, f.pointer or "", f.message))
     return report
@@ -182,7 +182,7 @@ class _Audit:
                     self.add("processed-unlisted", f"{rel} is not in the version's"
                              f" {CHECKSUMS}", rel, hint="remove it; versions are immutable")
 
-    def check_promotions(self, versions: list[_Version]) -> None:
+    def check_promotions(self, versions: list[_Version], fresh: dict[str, str]) -> None:
         """Each version has its records; each certificate still holds."""
         from kfm_prov import stac
         from kfm_prov.certificate import certificate_rel, certificates, verify_certificate
@@ -218,7 +218,7 @@ class _Audit:
                 if key not in on_disk:
                     self.add("processed-missing", f"the version directory of {family}"
                              f" {version} is gone", version_rel)
-                for finding in verify_certificate(self.config, cert):
+                for finding in verify_certificate(self.config, cert, fresh):
                     self.add("certificate-broken", f"the certificate of {family} {version}"
                              f" no longer holds: {finding.message} [{finding.code}]", cert,
                              finding.pointer)
