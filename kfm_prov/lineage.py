@@ -230,8 +230,3 @@ def lake_graph(index: LineageIndex, family: str | None = None) -> nx.DiGraph:
     _annotate(graph, index, run_ids, digests)
     return graph
 
-
-def node_summary(graph: nx.DiGraph, node: str) -> dict[str, Any]:
-    data = dict(graph.nodes[node])
-    data["id"] = node
-    return data

@@ -242,6 +242,3 @@ def prov_json_bytes(doc: ProvDocument) -> bytes:
     with paused_gc():
         return (json.dumps(encode_json_document(doc), indent=2) + "\n").encode("utf-8")
 
-
-def as_datetime(value: str | None) -> datetime | None:
-    return parse_time(value) if value else None

@@ -49,7 +49,8 @@ class RecordedRun:
 def index_for(config: LakeConfig) -> LineageIndex:
     """The lake's index, rebuilt from the files first if it is new or of an old schema."""
     index = LineageIndex(config.dir("cache") / "lineage.sqlite")
-    if index.conn is not None and index.stale:
+    index.conn  # noqa: B018 - opening it creates or migrates the file and sets ``stale``
+    if index.stale:
         rebuild_index(config, index)
         index.stale = False
     return index
