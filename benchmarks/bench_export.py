@@ -38,7 +38,7 @@ def receipts(outputs: int) -> Any:
 
 
 def build_and_serialise(data: Any) -> tuple[int, int]:
-    from kfm_prov.provdoc import FileState, ProvBuilder
+    from kfm_prov.prov.document import FileState, ProvBuilder
 
     builder = ProvBuilder("https://example.org/kfm/")
     inputs = [FileState(e.path, e.digest, "raw", e.role, e.size, e.media_type)

@@ -37,7 +37,7 @@ def _file_digest(path: Path) -> str:
 
 
 def run(out: Path, *, quick: bool = False) -> list[Row]:
-    from kfm_prov.digests import hash_files, sha256_file
+    from kfm_prov.store.digests import hash_files, sha256_file
 
     rows: list[Row] = []
     size = (64 << 20) if quick else GIB

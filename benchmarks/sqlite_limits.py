@@ -30,7 +30,7 @@ from benchmarks.harness import percentile
 
 
 def _entry(rng: random.Random, k: int) -> Any:
-    from kfm_prov.index import IndexEntry, IoRow, RunRow
+    from kfm_prov.store.index import IndexEntry, IoRow, RunRow
 
     run_id = f"W{os.getpid():07d}{k:018d}"
     run_dir = f"data/work/runs/bench/{run_id}"
@@ -45,7 +45,7 @@ def _entry(rng: random.Random, k: int) -> Any:
 
 
 def _writer(args: tuple[str, float, int]) -> list[float]:
-    from kfm_prov.index import LineageIndex
+    from kfm_prov.store.index import LineageIndex
 
     db, seconds, seed = args
     rng = random.Random(seed)
@@ -78,7 +78,7 @@ def writers(db: Path, seconds: float, counts: list[int]) -> list[dict[str, Any]]
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         if db.exists():
             shutil.copyfile(db, target)  # start from an index of that size
-        from kfm_prov.index import LineageIndex
+        from kfm_prov.store.index import LineageIndex
 
         LineageIndex(target).conn  # noqa: B018 - create the schema once
         with multiprocessing.get_context("fork").Pool(procs) as pool:
@@ -95,7 +95,7 @@ def writers(db: Path, seconds: float, counts: list[int]) -> list[dict[str, Any]]
 
 
 def reads(db: Path, count: int) -> dict[str, Any]:
-    from kfm_prov.index import LineageIndex
+    from kfm_prov.store.index import LineageIndex
 
     index = LineageIndex(db)
     conn = index.conn

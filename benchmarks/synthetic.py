@@ -284,7 +284,6 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _receipts(shape: Shape, run: RunPlan) -> Any:
-    from kfm_prov.digests import spec_hash
     from kfm_prov.receipts import (
         FileEntry,
         Gate,
@@ -294,6 +293,7 @@ def _receipts(shape: Shape, run: RunPlan) -> Any:
         RunRecord,
         ValidationReport,
     )
+    from kfm_prov.store.digests import spec_hash
 
     pipeline = f"pipelines/{run.family}/{run.stage}"
     started = _start(run.seq)
@@ -347,10 +347,10 @@ def _logs(run: RunPlan, started: datetime, ended: datetime) -> tuple[bytes, byte
 def write_run(shape: Shape, config: Any, run: RunPlan, raw_infos: dict[str, Any],
               *, artifacts: bool) -> None:
     """The run directory exactly as a captured run leaves it (artifacts optional)."""
-    from kfm_prov import jsonio
-    from kfm_prov.digests import sha256_bytes
-    from kfm_prov.provdoc import ProvBuilder
+    from kfm_prov.core import jsonio
+    from kfm_prov.prov.document import ProvBuilder
     from kfm_prov.record import report_state, run_states
+    from kfm_prov.store.digests import sha256_bytes
 
     receipts, started, ended = _receipts(shape, run)
     rel_dir = f"{config.rel('runs')}/{run.family}/{run.run_id}"
@@ -377,7 +377,7 @@ def write_run(shape: Shape, config: Any, run: RunPlan, raw_infos: dict[str, Any]
 
 def _raw_infos(shape: Shape) -> dict[str, Any]:
     """What ``raw.lookup_many`` would return for every raw file, without reading YAML."""
-    from kfm_prov.raw import RawInfo
+    from kfm_prov.store.raw import RawInfo
 
     families = ["ref", "chain", *(f"fam{i:03d}" for i in range(shape.family_count()))]
     infos: dict[str, Any] = {}
@@ -451,8 +451,8 @@ def generate(root: Path, shape: Shape, *, workers: int | None = None,
     The summary (also written to ``root/synthetic.json``) gives the counts, the chain's
     last run, and product outputs to trace.
     """
-    from kfm_prov import raw
     from kfm_prov.lake import Lake
+    from kfm_prov.store import raw
 
     began = time.perf_counter()
     if (root / SUMMARY).exists():

@@ -198,7 +198,7 @@ SCHEMA_TABLES = {"schema-run-record": "run_record.v1.json",
 
 def schema_table(name: str) -> str:
     """A field table of one shipped schema: field, required, what it holds."""
-    from kfm_prov.validation import load_schema
+    from kfm_prov.core.validation import load_schema
 
     schema = load_schema(name)
     common = load_schema("common.v1.json")["$defs"]

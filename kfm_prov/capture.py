@@ -18,20 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kfm_prov import __version__, jsonio
+from kfm_prov import __version__
 from kfm_prov.config import SENSITIVITIES, LakeConfig
 from kfm_prov.context import current_runner, git_commit, recorded_environment
-from kfm_prov.crashpoints import crash_point
-from kfm_prov.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
-from kfm_prov.errors import CheckFailed, InputError, UsageError
-from kfm_prov.mediatypes import media_type
-from kfm_prov.paths import (
+from kfm_prov.core import jsonio
+from kfm_prov.core.crashpoints import crash_point
+from kfm_prov.core.mediatypes import media_type
+from kfm_prov.core.paths import (
     check_relative,
     resolve_inside,
     symlink_on_the_way,
     to_relative,
     walk_tree,
 )
+from kfm_prov.core.secrets import SecretFinding, scrub_argv, scrub_data, scrub_env, scrub_text
+from kfm_prov.core.timeutil import now_utc
+from kfm_prov.core.validation import validate_data
+from kfm_prov.errors import CheckFailed, InputError, UsageError
 from kfm_prov.receipts import (
     FileEntry,
     Gate,
@@ -42,9 +45,7 @@ from kfm_prov.receipts import (
     ValidationReport,
 )
 from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
-from kfm_prov.secrets import SecretFinding, scrub_argv, scrub_data, scrub_env, scrub_text
-from kfm_prov.timeutil import now_utc
-from kfm_prov.validation import validate_data
+from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 
 INPUT_ROLES = ("primary", "auxiliary", "config")
 OUTPUT_ROLES = ("intermediate", "product")

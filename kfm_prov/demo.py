@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from kfm_prov.errors import CheckFailed, InputError, KfmProvError
 from kfm_prov.lake import Lake
-from kfm_prov.promote import PromotionResult
+from kfm_prov.publish.promote import PromotionResult
 
 if TYPE_CHECKING:
     from kfm_prov.examples.data import Capture

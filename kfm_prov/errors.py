@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kfm_prov.findings import Finding
+    from kfm_prov.core.findings import Finding
 
 
 class KfmProvError(Exception):

@@ -137,7 +137,7 @@ def collect(config: LakeConfig, scope: Scope, *, base: Path | None = None) -> So
 
 def _load(config: LakeConfig, rel: str) -> dict[str, Any]:
     """A stored PROV-JSON document as JSON (duplicate keys refused)."""
-    from kfm_prov import jsonio
+    from kfm_prov.core import jsonio
 
     path = config.root / rel
     if not path.is_file():
@@ -305,7 +305,7 @@ def flat_document(doc: ProvDocument) -> tuple[ProvDocument, list[str]]:
 def serialize(doc: ProvDocument, fmt: str) -> bytes:
     """``doc`` in one of ``FORMATS``; deterministic for a given document."""
     if fmt == "prov-json":
-        from kfm_prov.provdoc import prov_json_bytes
+        from kfm_prov.prov.document import prov_json_bytes
 
         return prov_json_bytes(doc)
     if fmt == "provn":

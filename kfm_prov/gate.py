@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kfm_prov import jsonio, raw
 from kfm_prov.config import LakeConfig
 from kfm_prov.context import UNKNOWN_COMMIT
-from kfm_prov.digests import hash_files
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.paths import is_under, symlink_on_the_way
+from kfm_prov.core.timeutil import format_time, now_utc, parse_time
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.findings import Finding
-from kfm_prov.index import IoRow, LineageIndex, RawRow, RunRow
-from kfm_prov.lineage import ClosureView, closure_view, file_node, run_node
-from kfm_prov.paths import is_under, symlink_on_the_way
 from kfm_prov.record import (
     RECEIPT_FILES,
     evidence_digests,
@@ -35,7 +33,10 @@ from kfm_prov.record import (
     index_for,
     scan_evidence,
 )
-from kfm_prov.timeutil import format_time, now_utc, parse_time
+from kfm_prov.store import raw
+from kfm_prov.store.digests import hash_files
+from kfm_prov.store.index import IoRow, LineageIndex, RawRow, RunRow
+from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -447,7 +448,7 @@ def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any]
                   file=report_file, pointer="/overall_status",
                   hint="fix the data, or have a steward approve a waiver (waiver.json)")
         return None
-    from kfm_prov.validation import validate_data
+    from kfm_prov.core.validation import validate_data
 
     waiver_file = f"{run.run_dir}/{WAIVER_FILE}"
     path = walk.config.root / waiver_file

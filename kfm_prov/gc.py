@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kfm_prov import jsonio
 from kfm_prov.config import LakeConfig
+from kfm_prov.core import jsonio
+from kfm_prov.core.timeutil import format_time, parse_time
 from kfm_prov.errors import CheckFailed, InputError, UsageError
-from kfm_prov.timeutil import format_time, parse_time
 
 ACTIONS = ("delete-tmp", "delete-artifacts", "delete-run")
 _RANK = {action: rank for rank, action in enumerate(ACTIONS)}
@@ -216,9 +216,9 @@ def _discover(config: LakeConfig) -> list[_Run]:
 
 def _promoted_closure(config: LakeConfig) -> dict[str, str]:
     """Run id → why it is protected: promoted, or in a promoted product's closure."""
-    from kfm_prov.certificate import certificates
-    from kfm_prov.raw import read_checksums
+    from kfm_prov.publish.certificate import certificates
     from kfm_prov.record import index_for
+    from kfm_prov.store.raw import read_checksums
 
     protected: dict[str, str] = {}
     for path in certificates(config):
@@ -261,8 +261,8 @@ def _promoted_closure(config: LakeConfig) -> dict[str, str]:
 
 def _upstream(config: LakeConfig, run_ids: list[str]) -> dict[str, str]:
     """Every run upstream of ``run_ids`` in the lineage index → the run it is upstream of."""
-    from kfm_prov.lineage import ancestry, run_node
     from kfm_prov.record import index_for
+    from kfm_prov.store.lineage import ancestry, run_node
 
     found: dict[str, str] = {}
     if not run_ids:
@@ -301,7 +301,7 @@ def apply_gc(config: LakeConfig, plan: GcPlan, *, now: datetime | None = None) -
     that is killed leaves runs that are whole or collected, and running it again finishes.
     Returns the plan of what was done.
     """
-    from kfm_prov.promote import publish_lock
+    from kfm_prov.publish.promote import publish_lock
 
     moment = now or parse_time(plan.planned_at)
     with publish_lock(config):
@@ -324,9 +324,9 @@ def apply_gc(config: LakeConfig, plan: GcPlan, *, now: datetime | None = None) -
 
 
 def _apply_one(config: LakeConfig, run_id: str, run_dir: str, action: str) -> None:
-    from kfm_prov.crashpoints import crash_point
-    from kfm_prov.digests import DigestCache
+    from kfm_prov.core.crashpoints import crash_point
     from kfm_prov.record import index_for
+    from kfm_prov.store.digests import DigestCache
 
     base = _inside_runs(config, run_dir)
     _clear(base / "tmp")

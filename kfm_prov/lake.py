@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov import jsonio
 from kfm_prov.config import (
     CONFIG_NAME,
     CONFIG_TEMPLATE,
@@ -17,10 +16,11 @@ from kfm_prov.config import (
     find_root,
     load_config,
 )
-from kfm_prov.digests import DigestCache
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.paths import to_relative
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.findings import Finding
-from kfm_prov.paths import to_relative
+from kfm_prov.store.digests import DigestCache
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from kfm_prov.export import Exported, Scope
     from kfm_prov.gate import GateReport
     from kfm_prov.gc import GcPlan
-    from kfm_prov.index import LineageIndex, RunRow
-    from kfm_prov.promote import PromotionResult
+    from kfm_prov.publish.promote import PromotionResult
     from kfm_prov.record import RebuildResult, RecordedRun
+    from kfm_prov.store.index import LineageIndex, RunRow
     from kfm_prov.trace import Trace
     from kfm_prov.verify import VerifyReport
 
@@ -54,7 +54,7 @@ class Lake:
         ``interrupted`` the runs whose capturing process died (``capture.sweep_interrupted``).
         """
         from kfm_prov.capture import sweep_interrupted
-        from kfm_prov.promote import recover
+        from kfm_prov.publish.promote import recover
 
         lake = cls(load_config(find_root(root)))
         recover(lake.config)
@@ -100,9 +100,9 @@ class Lake:
                 attribution: str, source_uri: str | None = None,
                 source_type: str | None = None, sensitivity: str | None = None,
                 base: Path | None = None) -> list:
-        """Record raw captures (see ``kfm_prov.raw.add``); paths relative to ``base`` or cwd."""
-        from kfm_prov import raw
-        from kfm_prov.index import RawRow
+        """Record raw captures (see ``store.raw.add``); paths relative to ``base`` or cwd."""
+        from kfm_prov.store import raw
+        from kfm_prov.store.index import RawRow
 
         rels = [self.rel(p, base=base) for p in paths]
         results = raw.add(self.config, rels, license=license, attribution=attribution,
@@ -212,7 +212,7 @@ class Lake:
 
     def lineage(self, run_id: str) -> nx.DiGraph:
         """The run's ancestry as a networkx graph (edges cause → effect)."""
-        from kfm_prov.lineage import ancestry
+        from kfm_prov.store.lineage import ancestry
 
         row = self.resolve_run(run_id)
         with self.index() as index:
@@ -232,7 +232,7 @@ class Lake:
 
         Raises ``CheckFailed`` (exit 1) with every finding when the gate refuses.
         """
-        from kfm_prov.promote import promote
+        from kfm_prov.publish.promote import promote
 
         return promote(self.config, self.resolve_run(run_id).run_id, version=version,
                        outputs=tuple(outputs), requested_by=requested_by)

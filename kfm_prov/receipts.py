@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfm_prov import jsonio
-from kfm_prov.digests import normalize_digest
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.validation import KINDS, RUN_RECEIPTS, schema_version, validate_data
 from kfm_prov.errors import InputError
-from kfm_prov.findings import Finding
-from kfm_prov.validation import KINDS, RUN_RECEIPTS, schema_version, validate_data
+from kfm_prov.store.digests import normalize_digest
 
 
 def _split(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:

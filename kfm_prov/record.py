@@ -14,23 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfm_prov import jsonio, raw
 from kfm_prov.config import LakeConfig
-from kfm_prov.digests import default_workers, hash_files, sha256_bytes
-from kfm_prov.errors import CheckFailed, InputError
-from kfm_prov.findings import Finding
-from kfm_prov.index import IndexEntry, IoRow, LineageIndex, RawRow, RedactionRow, RunRow
-from kfm_prov.mediatypes import media_type
-from kfm_prov.paths import (
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.mediatypes import media_type
+from kfm_prov.core.paths import (
     check_relative,
     is_under,
     resolve_inside,
     symlink_on_the_way,
     walk_tree,
 )
-from kfm_prov.perf import gc_paused
-from kfm_prov.provdoc import FileState, ProvBuilder
+from kfm_prov.core.perf import gc_paused
+from kfm_prov.errors import CheckFailed, InputError
+from kfm_prov.prov.document import FileState, ProvBuilder
 from kfm_prov.receipts import FileEntry, RunReceipts, check_run_dir, load_run_receipts
+from kfm_prov.store import raw
+from kfm_prov.store.digests import default_workers, hash_files, sha256_bytes
+from kfm_prov.store.index import IndexEntry, IoRow, LineageIndex, RawRow, RedactionRow, RunRow
 
 PROV_FILE = "prov.json"
 REPORT_FILE = "validation_report.json"
@@ -149,8 +150,8 @@ def evidence_digests(config: LakeConfig, evidence: Mapping[str, list[str]]) -> d
 def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: Mapping[str, object],
                   evidence: list[str]) -> list[Finding]:
     """Secrets in the receipts and in every log file of a run (locations only)."""
-    from kfm_prov.secrets import LineScrubber, find_secrets, scrub_env
-    from kfm_prov.validation import KINDS
+    from kfm_prov.core.secrets import LineScrubber, find_secrets, scrub_env
+    from kfm_prov.core.validation import KINDS
 
     findings = []
     for kind, data in receipts_data.items():
@@ -451,7 +452,7 @@ def rebuild_index(config: LakeConfig, index: LineageIndex | None = None) -> Rebu
     or ``raw add`` is never undone.
     """
     entries, skipped = read_runs(config, iter_run_dirs(config))
-    from kfm_prov.promote import promotion_rows
+    from kfm_prov.publish.promote import promotion_rows
 
     target = index or LineageIndex(config.dir("cache") / "lineage.sqlite")
     try:

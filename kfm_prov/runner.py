@@ -21,10 +21,10 @@ from typing import IO, Any
 from kfm_prov.capture import Run, _input_rel
 from kfm_prov.config import LakeConfig
 from kfm_prov.context import current_runner
+from kfm_prov.core.paths import resolve_inside
+from kfm_prov.core.secrets import LineScrubber
 from kfm_prov.errors import InputError, UsageError
-from kfm_prov.paths import resolve_inside
 from kfm_prov.record import RecordedRun
-from kfm_prov.secrets import LineScrubber
 
 
 def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequence[str], *,

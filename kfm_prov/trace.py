@@ -24,11 +24,11 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from kfm_prov.config import LakeConfig
-from kfm_prov.digests import hash_files, hex_of, normalize_digest
+from kfm_prov.core.paths import check_relative, is_under, to_relative
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.index import LineageIndex, PromotionRow
-from kfm_prov.lineage import file_node, run_node
-from kfm_prov.paths import check_relative, is_under, to_relative
+from kfm_prov.store.digests import hash_files, hex_of, normalize_digest
+from kfm_prov.store.index import LineageIndex, PromotionRow
+from kfm_prov.store.lineage import file_node, run_node
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -317,7 +317,7 @@ def _run_path_target(config: LakeConfig, index: LineageIndex, query: str,
 
 
 def _item_id(row: PromotionRow) -> str:
-    from kfm_prov.stac import item_id
+    from kfm_prov.publish.stac import item_id
 
     return item_id(row.family, row.version)
 
@@ -361,8 +361,8 @@ def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool
     Reads the index (and stats the closure's files); ``verify`` also re-hashes them.
     Writes nothing. Raises ``NotFoundError`` for an unknown artifact.
     """
-    from kfm_prov.lineage import ancestry, descendants
     from kfm_prov.record import index_for
+    from kfm_prov.store.lineage import ancestry, descendants
 
     with index_for(config) as index:
         target = resolve_artifact(config, index, artifact, base=base)
@@ -749,10 +749,10 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
     """
     from prov.model import ProvDocument
 
-    from kfm_prov.digests import sha256_bytes
-    from kfm_prov.provdoc import ProvBuilder
+    from kfm_prov.prov.document import ProvBuilder
     from kfm_prov.receipts import load_run_receipts
     from kfm_prov.record import REPORT_FILE, report_state, run_states
+    from kfm_prov.store.digests import sha256_bytes
 
     builder = ProvBuilder(config.namespace)
     chosen = chosen_producers(result)
@@ -860,7 +860,7 @@ def render(config: LakeConfig, result: Trace, fmt: str) -> str:
     if fmt == "mermaid":
         return to_mermaid(result)
     if fmt == "prov-json":
-        from kfm_prov.provdoc import prov_json_bytes
+        from kfm_prov.prov.document import prov_json_bytes
 
         return prov_json_bytes(closure_document(config, result)).decode("utf-8")
     raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", field="--format")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kfm_prov import jsonio
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.validation import kind_of, validate_data
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.findings import Finding
 from kfm_prov.receipts import check_run_dir, read_receipt
-from kfm_prov.validation import kind_of, validate_data
 
 WAIVER = "waiver.json"
 

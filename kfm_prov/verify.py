@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kfm_prov import jsonio, raw
 from kfm_prov.config import LakeConfig
-from kfm_prov.digests import hash_files, hex_of
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
 from kfm_prov.errors import InputError
-from kfm_prov.findings import Finding
+from kfm_prov.store import raw
+from kfm_prov.store.digests import hash_files, hex_of
 
 CHECKSUMS = "checksums.sha256"
 CODES = (
@@ -184,8 +185,8 @@ class _Audit:
 
     def check_promotions(self, versions: list[_Version], fresh: dict[str, str]) -> None:
         """Each version has its records; each certificate still holds."""
-        from kfm_prov import stac
-        from kfm_prov.certificate import certificate_rel, certificates, verify_certificate
+        from kfm_prov.publish import stac
+        from kfm_prov.publish.certificate import certificate_rel, certificates, verify_certificate
         from kfm_prov.record import index_for
 
         with index_for(self.config) as index:
@@ -230,7 +231,7 @@ class _Audit:
 
     def _check_dcat(self, family: str, version: str, on_disk: _Version | None,
                     cert: str | None) -> None:
-        from kfm_prov.dcat import distribution_iri
+        from kfm_prov.publish.dcat import distribution_iri
 
         names = self._product_names(version, cert) or (sorted(on_disk.listed)
                                                         if on_disk else [])
@@ -362,7 +363,7 @@ def check_prov_document(path: Path) -> ProvCheck:
     PROV-JSON is also checked against the PROV-JSON schema. An unreadable file raises
     ``InputError`` (exit 2); violations are returned, never raised.
     """
-    from kfm_prov.constraints import check_constraints, load_prov_document, validate_prov_json
+    from kfm_prov.prov.constraints import check_constraints, load_prov_document, validate_prov_json
 
     doc = load_prov_document(path)
     violations = list(check_constraints(doc))

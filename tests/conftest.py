@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from kfm_prov.capture import Run
 from kfm_prov.cli.main import cli
 from kfm_prov.lake import Lake
-from kfm_prov.promote import PromotionResult
+from kfm_prov.publish.promote import PromotionResult
 
 if TYPE_CHECKING:
     from tests.multi import Multi

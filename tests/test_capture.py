@@ -204,7 +204,7 @@ def test_index_rebuild_gives_the_same_answers(lake: Lake) -> None:
 
 
 def test_a_spec_file_is_hashed_canonically_and_used_as_config(lake: Lake) -> None:
-    from kfm_prov.digests import spec_hash
+    from kfm_prov.store.digests import spec_hash
 
     write(lake.root / "pipelines/spec.yml", "steps: [normalise, geocode]\nversion: 2\n")
     with lake.capture("glo", "p", commit=COMMIT, spec="pipelines/spec.yml") as run:

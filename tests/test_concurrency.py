@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kfm_prov.certificate import certificates, verify_certificate
-from kfm_prov.crashpoints import ENV
+from kfm_prov.core.crashpoints import ENV
 from kfm_prov.lake import Lake
+from kfm_prov.publish.certificate import certificates, verify_certificate
 from kfm_prov.record import rebuild_index
 from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain
 

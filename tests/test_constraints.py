@@ -21,13 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prov.model import PROV, PROV_REC_CLS, ProvDocument
 
-from kfm_prov.constraints import (
+from kfm_prov.errors import InputError, NotFoundError
+from kfm_prov.prov.constraints import (
     ConstraintViolation,
     check_constraints,
     load_prov_document,
     validate_prov_json,
 )
-from kfm_prov.errors import InputError, NotFoundError
 
 CORPUS = Path(str(files("prov") / "tests" / "unification"))
 DATA = Path(__file__).parent / "data" / "prov"

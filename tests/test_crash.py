@@ -1,7 +1,7 @@
 """SIGKILL at every crash point: the next command finds the lake whole.
 
 ``kfm-prov promote`` runs as a real subprocess with ``KFM_PROV_CRASH_AT`` naming a point
-(see ``kfm_prov.crashpoints``); the points are discovered by tracing one clean promotion,
+(see ``kfm_prov.core.crashpoints``); the points are discovered by tracing one clean promotion,
 so a new write in the promotion gets its own kill test. After each kill the next command
 (opening the lake) must leave the new version either fully published, with a certificate
 that holds, or not visible at all, with ``data/raw/`` unchanged and the index equal to a
@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kfm_prov.certificate import verify_certificate
 from kfm_prov.cli.main import cli
-from kfm_prov.constraints import check_constraints, load_prov_document
-from kfm_prov.crashpoints import ENV, TRACE_ENV
+from kfm_prov.core.crashpoints import ENV, TRACE_ENV
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
+from kfm_prov.prov.constraints import check_constraints, load_prov_document
+from kfm_prov.publish.certificate import verify_certificate
 from kfm_prov.receipts import check_run_dir
 from kfm_prov.record import rebuild_index
 from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain, snapshot

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kfm_prov.digests import (
+from kfm_prov.errors import InputError
+from kfm_prov.store.digests import (
     DigestCache,
     dir_hash1,
     hash_files,
@@ -15,7 +16,6 @@ from kfm_prov.digests import (
     sha256_file,
     spec_hash,
 )
-from kfm_prov.errors import InputError
 from tests.conftest import write
 
 HEX = "ab" * 32

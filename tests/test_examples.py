@@ -17,15 +17,15 @@ import prov.model
 import pytest
 from click.testing import CliRunner
 
-from kfm_prov.certificate import verify_certificate
 from kfm_prov.cli.main import cli
-from kfm_prov.constraints import check_constraints, validate_prov_json
+from kfm_prov.core.validation import validate_data
 from kfm_prov.demo import MARKER, prepare
 from kfm_prov.errors import InputError
 from kfm_prov.examples import FAMILIES, pipeline_files
 from kfm_prov.examples.data import CAPTURES, LATER_CAPTURES
 from kfm_prov.lake import Lake
-from kfm_prov.validation import validate_data
+from kfm_prov.prov.constraints import check_constraints, validate_prov_json
+from kfm_prov.publish.certificate import verify_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,6 @@ import prov
 import pytest
 from prov.model import ProvDocument
 
-from kfm_prov.constraints import check_constraints, load_prov_document
 from kfm_prov.export import (
     FORMATS,
     SUFFIXES,
@@ -24,6 +23,7 @@ from kfm_prov.export import (
     without_implied_relations,
 )
 from kfm_prov.lake import Lake
+from kfm_prov.prov.constraints import check_constraints, load_prov_document
 from tests.conftest import one_error_line, snapshot
 from tests.multi import Multi, sha
 

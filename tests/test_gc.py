@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kfm_prov.capture import Run
-from kfm_prov.certificate import verify_certificate
 from kfm_prov.gc import apply_gc, plan_gc
 from kfm_prov.lake import Lake
-from kfm_prov.promote import PromotionResult
+from kfm_prov.publish.certificate import verify_certificate
+from kfm_prov.publish.promote import PromotionResult
 from kfm_prov.record import rebuild_index
 from tests.conftest import (
     COMMIT,

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kfm_prov.cli.main import cli
-from kfm_prov.constraints import check_constraints, load_prov_document
+from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
-from kfm_prov.validation import validate_data
+from kfm_prov.prov.constraints import check_constraints, load_prov_document
 from tests.conftest import COMMIT, add_raw, make_chain, snapshot, write
 
 EXAMPLES = int(os.environ.get("KFM_PROV_EXAMPLES", "25"))

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from kfm_prov.core.paths import check_relative, resolve_inside, to_relative
 from kfm_prov.errors import InputError
-from kfm_prov.paths import check_relative, resolve_inside, to_relative
 
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../x", "data/../../x", "a\nb", "a\x00b",

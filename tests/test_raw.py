@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from kfm_prov import raw
 from kfm_prov.lake import Lake
+from kfm_prov.store import raw
 from tests.conftest import one_error_line, snapshot, write
 
 ADD = ("raw", "add")

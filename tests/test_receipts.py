@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kfm_prov.core.validation import validate_data
 from kfm_prov.receipts import (
     RunManifest,
     RunRecord,
@@ -14,7 +15,6 @@ from kfm_prov.receipts import (
     Waiver,
     load_run_receipts,
 )
-from kfm_prov.validation import validate_data
 from tests.conftest import one_error_line, write
 
 SEED = Path(__file__).parent / "data" / "seed"

@@ -95,7 +95,7 @@ def test_a_private_key_printed_by_the_command_never_reaches_the_log(run_cli, lak
 
 def seed_run(lake: Lake, run_id: str = "01JD7Q8ZK3M4N5P6Q7R8S9T0VW") -> Path:
     """A run whose receipts the pipeline wrote itself, with real files behind them."""
-    from kfm_prov.digests import sha256_file
+    from kfm_prov.store.digests import sha256_file
 
     src = add_raw(lake, "data/raw/example_dataset/source.csv", "geoid,v\n1,2\n")
     run_dir = lake.root / "data/work/runs/example_dataset" / run_id

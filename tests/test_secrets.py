@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kfm_prov.secrets import (
+from kfm_prov.core.secrets import (
     REDACTED,
     SECRET_KINDS,
     LineScrubber,

@@ -17,8 +17,8 @@ import pystac
 import pytest
 
 from kfm_prov.errors import CheckFailed, InputError
-from kfm_prov.release import Release, ReleaseFile
-from kfm_prov.stac import (
+from kfm_prov.publish.release import Release, ReleaseFile
+from kfm_prov.publish.stac import (
     CATALOG_PATH,
     CERTIFICATE_REL,
     PROVENANCE_REL,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.synthetic import SUMMARY, Shape, generate
+from kfm_prov.core.validation import RUN_RECEIPTS, validate_data
 from kfm_prov.lake import Lake
 from kfm_prov.receipts import load_run_receipts
 from kfm_prov.record import REPORT_FILE, build_run_prov, iter_run_dirs
-from kfm_prov.validation import RUN_RECEIPTS, validate_data
 from tests.conftest import snapshot
 
 SHAPE = Shape(runs=80, seed=3, families=2, raw_per_family=6, chain=6, ref_runs=2)
@@ -55,7 +55,7 @@ def test_the_shape_is_what_was_asked(twice: tuple[Path, Path, dict]) -> None:
 
 def test_receipts_validate_and_prov_is_what_kfm_prov_writes(
         twice: tuple[Path, Path, dict]) -> None:
-    from kfm_prov.digests import sha256_bytes
+    from kfm_prov.store.digests import sha256_bytes
 
     lake = Lake.open(twice[0])
     for run_dir in iter_run_dirs(lake.config)[::7]:

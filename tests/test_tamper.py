@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from kfm_prov.certificate import verify_certificate
-from kfm_prov.digests import sha256_bytes
+from kfm_prov.core.jsonio import MAX_JSON_BYTES, MAX_YAML_BYTES
 from kfm_prov.errors import InputError
-from kfm_prov.jsonio import MAX_JSON_BYTES, MAX_YAML_BYTES
 from kfm_prov.lake import Lake
-from kfm_prov.promote import PromotionResult
-from kfm_prov.raw import MAX_CHECKSUMS_BYTES, read_checksums
+from kfm_prov.publish.certificate import verify_certificate
+from kfm_prov.publish.promote import PromotionResult
+from kfm_prov.store.digests import sha256_bytes
+from kfm_prov.store.raw import MAX_CHECKSUMS_BYTES, read_checksums
 from tests.conftest import COMMIT, Chain, add_raw, one_error_line, snapshot, write
 
 PY = sys.executable

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from kfm_prov.constraints import check_constraints, validate_prov_json
 from kfm_prov.lake import Lake
+from kfm_prov.prov.constraints import check_constraints, validate_prov_json
 from kfm_prov.trace import FORMATS, SCHEMA_VERSION, Trace
 from tests.conftest import COMMIT, one_error_line, snapshot, write
 from tests.multi import ATTRIBUTION, Multi, sha

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kfm_prov.findings import Finding
+from kfm_prov.core.findings import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
 

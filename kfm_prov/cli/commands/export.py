@@ -41,7 +41,7 @@ def command(ctx: click.Context, family: str | None, run_id: str | None,
     if output is None:
         click.echo(result.data, nl=False)  # bytes go to the binary stream as they are
         return 0
-    from kfm_prov import jsonio
+    from kfm_prov.core import jsonio
 
     target = Path(output)
     jsonio.atomic_write(target if target.is_absolute() else Path.cwd() / target, result.data)

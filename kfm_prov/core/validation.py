@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.core.findings import Finding
 from kfm_prov.errors import InputError
-from kfm_prov.findings import Finding
 
 SCHEMA_BASE = "https://kfm-prov.org/schemas/"
 
@@ -88,7 +88,7 @@ def validate_data(kind: str, data: Any, *, file: str) -> list[Finding]:
             return [Finding("schema-version", f"unsupported schema_version {version!r};"
                             f" this kfm-prov reads {schema_version(kind)!r}", file,
                             "/schema_version")]
-    from kfm_prov.fastschema import is_valid
+    from kfm_prov.core.fastschema import is_valid
 
     if is_valid(kind, data):  # the compiled fast path; jsonschema names the problems
         return []

@@ -290,7 +290,7 @@ def compile_schema(schema: dict[str, Any], documents: dict[str, Any],
 def _compiled(kind: str) -> Check | None:
     from jsonschema import FormatChecker
 
-    from kfm_prov.validation import KINDS, SCHEMA_BASE, _schema_resources, load_schema
+    from kfm_prov.core.validation import KINDS, SCHEMA_BASE, _schema_resources, load_schema
 
     documents = {SCHEMA_BASE + name: schema for name, schema in _schema_resources().items()}
     try:

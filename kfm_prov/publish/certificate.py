@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov import __version__, jsonio
+from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
-from kfm_prov.digests import hash_files
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
-from kfm_prov.findings import Finding
-from kfm_prov.validation import validate_data
+from kfm_prov.store.digests import hash_files
 
 if TYPE_CHECKING:
     from kfm_prov.gate import GateReport

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kfm_prov import jsonio
 from kfm_prov.config import SENSITIVITIES, LakeConfig
-from kfm_prov.digests import hash_files, hex_of, normalize_digest
+from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.paths import is_under, resolve_inside
+from kfm_prov.core.timeutil import now_utc
+from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError, RefusedError
-from kfm_prov.findings import Finding
-from kfm_prov.paths import is_under, resolve_inside
-from kfm_prov.timeutil import now_utc
-from kfm_prov.validation import validate_data
+from kfm_prov.store.digests import hash_files, hex_of, normalize_digest
 
 MANIFEST = "manifest.yml"
 MAX_CHECKSUMS_BYTES = 256 * 1024 * 1024  # about 3.5 million entries

@@ -21,17 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kfm_prov import __version__, jsonio
-from kfm_prov.certificate import build_certificate, certificate_rel, certificates
+from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
-from kfm_prov.crashpoints import crash_point
-from kfm_prov.digests import hash_files
+from kfm_prov.core import jsonio
+from kfm_prov.core.crashpoints import crash_point
+from kfm_prov.core.timeutil import now_utc
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
-from kfm_prov.index import PromotionRow
+from kfm_prov.publish.certificate import build_certificate, certificate_rel, certificates
+from kfm_prov.publish.release import Release, ReleaseFile
 from kfm_prov.record import index_for
-from kfm_prov.release import Release, ReleaseFile
-from kfm_prov.timeutil import now_utc
+from kfm_prov.store.digests import hash_files
+from kfm_prov.store.index import PromotionRow
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 JOURNAL_DIR = "journal"
@@ -173,7 +174,7 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
              requested_by: str | None) -> PromotionResult:
     from ulid import ULID
 
-    from kfm_prov import dcat, stac
+    from kfm_prov.publish import dcat, stac
 
     run = report.run
     family = run.family
@@ -270,7 +271,7 @@ def _stage_products(config: LakeConfig, report: GateReport, staged: Path,
                        "digest": digest, "size": target.stat().st_size,
                        "media_type": product.media_type or "application/octet-stream",
                        "sensitivity": report.product_sensitivity[product.path]})
-    from kfm_prov.raw import render_checksums
+    from kfm_prov.store.raw import render_checksums
 
     _write_durable(staged / "checksums.sha256",
                    render_checksums({f["path"][len(version_rel) + 1:]: f["digest"]
@@ -320,7 +321,7 @@ def _release(config: LakeConfig, report: GateReport, version: str, files: list[d
 def _bundle(config: LakeConfig, report: GateReport, release: Release,
             files: list[dict[str, Any]], previous: str | None,
             requested_by: str | None) -> bytes:
-    from kfm_prov.provbundle import promotion_bundle
+    from kfm_prov.prov.bundle import promotion_bundle
 
     return promotion_bundle(config, report, release, files, previous, requested_by)
 
@@ -428,7 +429,7 @@ def _remove_stage(stage: Path) -> None:
 
 
 def index_promotion(config: LakeConfig, cert_rel: str) -> None:
-    from kfm_prov import stac
+    from kfm_prov.publish import stac
 
     cert = jsonio.read_json(config.root / cert_rel, display=cert_rel)
     family, version = cert["family"], cert["version"]
@@ -443,7 +444,7 @@ def index_promotion(config: LakeConfig, cert_rel: str) -> None:
 
 def promotion_rows(config: LakeConfig) -> list[PromotionRow]:
     """Promotions as recorded by their certificates (for ``index rebuild``)."""
-    from kfm_prov import stac
+    from kfm_prov.publish import stac
 
     rows = []
     for path in certificates(config):

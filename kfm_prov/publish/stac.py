@@ -33,7 +33,7 @@ from pystac.extensions.version import VersionExtension, VersionRelType
 from pystac.utils import datetime_to_str
 
 from kfm_prov.errors import CheckFailed, InputError
-from kfm_prov.release import Release, ReleaseFile
+from kfm_prov.publish.release import Release, ReleaseFile
 
 STAC_DIR = "data/stac"  # the default; a lake may configure another (Release.stac_dir)
 CATALOG_PATH = f"{STAC_DIR}/catalog.json"

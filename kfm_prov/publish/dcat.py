@@ -27,7 +27,7 @@ from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS
 
 from kfm_prov.errors import InputError
-from kfm_prov.release import Release
+from kfm_prov.publish.release import Release
 
 #: DCAT (the namespace IRI is the same for DCAT 2 and 3; rdflib's ``DCAT`` object is a
 #: closed DCAT 2 term list that warns on DCAT 3 terms such as ``dcat:version``).

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov.digests import hex_of
-from kfm_prov.perf import gc_paused
-from kfm_prov.timeutil import parse_time
+from kfm_prov.core.perf import gc_paused
+from kfm_prov.core.timeutil import parse_time
+from kfm_prov.store.digests import hex_of
 
 if TYPE_CHECKING:
     from prov.model import ProvActivity, ProvBundle, ProvDocument, QualifiedName
@@ -237,7 +237,7 @@ def prov_json_bytes(doc: ProvDocument) -> bytes:
 
     from prov.serializers.provjson import encode_json_document
 
-    from kfm_prov.perf import paused_gc
+    from kfm_prov.core.perf import paused_gc
 
     with paused_gc():
         return (json.dumps(encode_json_document(doc), indent=2) + "\n").encode("utf-8")

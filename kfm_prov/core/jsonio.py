@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kfm_prov.crashpoints import crash_point
+from kfm_prov.core.crashpoints import crash_point
 from kfm_prov.errors import InputError
 
 MAX_JSON_BYTES = 64 * 1024 * 1024

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov.index import IoRow, LineageIndex, PromotionRow, RawRow, RedactionRow, RunRow
+from kfm_prov.store.index import IoRow, LineageIndex, PromotionRow, RawRow, RedactionRow, RunRow
 
 if TYPE_CHECKING:
     import networkx as nx

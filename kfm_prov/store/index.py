@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfm_prov.dbutil import begin_immediate, connect
-from kfm_prov.perf import gc_paused
+from kfm_prov.core.perf import gc_paused
+from kfm_prov.store.dbutil import begin_immediate, connect
 
 SCHEMA_VERSION = "2"
 

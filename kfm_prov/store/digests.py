@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from kfm_prov.dbutil import begin_immediate, connect, retry_locked
 from kfm_prov.errors import InputError
+from kfm_prov.store.dbutil import begin_immediate, connect, retry_locked
 
 PREFIX = "sha256:"
 _PREFIXED = re.compile(r"^sha256:[0-9a-f]{64}$")

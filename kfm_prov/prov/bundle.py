@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
-from kfm_prov.digests import sha256_bytes
+from kfm_prov.core.timeutil import parse_time
 from kfm_prov.errors import CheckFailed
-from kfm_prov.provdoc import FileState, ProvBuilder
+from kfm_prov.prov.document import FileState, ProvBuilder
 from kfm_prov.receipts import load_run_receipts
 from kfm_prov.record import REPORT_FILE, index_for, report_state, run_states
-from kfm_prov.timeutil import parse_time
+from kfm_prov.store.digests import sha256_bytes
 
 if TYPE_CHECKING:
     from kfm_prov.gate import GateReport
-    from kfm_prov.release import Release
+    from kfm_prov.publish.release import Release
 
 _ZONE_ORDER = {"raw": 0, "work": 1, "processed": 2, "external": 3}
 
@@ -133,7 +133,7 @@ def _previous_files(config: LakeConfig, family: str,
 
 
 def _check(data: bytes, builder: ProvBuilder) -> None:
-    from kfm_prov.constraints import check_constraints, validate_prov_json
+    from kfm_prov.prov.constraints import check_constraints, validate_prov_json
 
     problems = validate_prov_json(json.loads(data)) + check_constraints(builder.doc)
     if problems:

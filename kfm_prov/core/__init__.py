@@ -1,0 +1,1 @@
+"""Foundation: no knowledge of a lake's layout; every other layer may import it."""

@@ -1,0 +1,1 @@
+"""W3C PROV: run documents, promotion bundles, merging and the PROV-CONSTRAINTS checker."""

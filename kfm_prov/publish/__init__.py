@@ -1,0 +1,1 @@
+"""Promotion: certificate, release description, STAC, DCAT, the journal and the atomic publish."""
