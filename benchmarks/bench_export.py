@@ -15,7 +15,7 @@ from benchmarks.harness import Row, at_most, log, median, repeat
 
 
 def receipts(outputs: int) -> Any:
-    from kfm_prov.receipts import (
+    from kfm_prov.store.receipts import (
         FileEntry,
         RunManifest,
         Runner,

@@ -28,7 +28,7 @@ def _summary(root: Path) -> dict[str, Any]:
 
 def rebuild(root: Path, fresh: bool) -> dict[str, Any]:
     from kfm_prov.config import load_config
-    from kfm_prov.record import rebuild_index
+    from kfm_prov.store.rebuild import rebuild_index
 
     config = load_config(root)
     db = config.dir("cache") / "lineage.sqlite"
@@ -45,8 +45,8 @@ def rebuild(root: Path, fresh: bool) -> dict[str, Any]:
 
 def trace(root: Path, count: int) -> dict[str, Any]:
     from kfm_prov.config import load_config
-    from kfm_prov.record import index_for
     from kfm_prov.store.lineage import ancestry
+    from kfm_prov.store.rebuild import index_for
 
     config = load_config(root)
     summary = _summary(root)
@@ -114,7 +114,7 @@ def check(root: Path, repeat: int) -> dict[str, Any]:
 
 def promote(root: Path) -> dict[str, Any]:
     from kfm_prov.lake import Lake
-    from kfm_prov.publish.certificate import certificates
+    from kfm_prov.store.certificate import certificates
 
     lake = Lake.open(root)
     if list(certificates(lake.config)):

@@ -284,7 +284,8 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _receipts(shape: Shape, run: RunPlan) -> Any:
-    from kfm_prov.receipts import (
+    from kfm_prov.store.digests import spec_hash
+    from kfm_prov.store.receipts import (
         FileEntry,
         Gate,
         RunManifest,
@@ -293,7 +294,6 @@ def _receipts(shape: Shape, run: RunPlan) -> Any:
         RunRecord,
         ValidationReport,
     )
-    from kfm_prov.store.digests import spec_hash
 
     pipeline = f"pipelines/{run.family}/{run.stage}"
     started = _start(run.seq)
@@ -348,8 +348,7 @@ def write_run(shape: Shape, config: Any, run: RunPlan, raw_infos: dict[str, Any]
               *, artifacts: bool) -> None:
     """The run directory exactly as a captured run leaves it (artifacts optional)."""
     from kfm_prov.core import jsonio
-    from kfm_prov.prov.document import ProvBuilder
-    from kfm_prov.record import report_state, run_states
+    from kfm_prov.prov.document import ProvBuilder, report_state, run_states
     from kfm_prov.store.digests import sha256_bytes
 
     receipts, started, ended = _receipts(shape, run)

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [path for _run, path, _digest in summary["trace_targets"][:args.count]]
 
     from kfm_prov.lake import Lake
-    from kfm_prov.record import index_for
+    from kfm_prov.store.rebuild import index_for
     from kfm_prov.trace import render, render_tree, trace
 
     lake = Lake.open(root)

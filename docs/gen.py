@@ -168,9 +168,9 @@ def _split_on(test: ast.expr, checks: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _scan_evidence_codes() -> list[str]:
-    from kfm_prov import record
+    from kfm_prov.store import evidence
 
-    tree = ast.parse(Path(record.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(evidence.__file__).read_text(encoding="utf-8"))
     codes: list[str] = []
     for function in ast.walk(tree):
         if isinstance(function, ast.FunctionDef) and function.name == "scan_evidence":

@@ -35,7 +35,9 @@ from kfm_prov.core.secrets import SecretFinding, scrub_argv, scrub_data, scrub_e
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import CheckFailed, InputError, UsageError
-from kfm_prov.receipts import (
+from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
+from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
+from kfm_prov.store.receipts import (
     FileEntry,
     Gate,
     RunManifest,
@@ -44,8 +46,6 @@ from kfm_prov.receipts import (
     RunRecord,
     ValidationReport,
 )
-from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
-from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 
 INPUT_ROLES = ("primary", "auxiliary", "config")
 OUTPUT_ROLES = ("intermediate", "product")
@@ -502,7 +502,7 @@ def sweep_interrupted(config: LakeConfig, *, full: bool = False) -> list[str]:
     """
     from filelock import FileLock, Timeout
 
-    from kfm_prov.record import iter_run_dirs
+    from kfm_prov.store.rebuild import iter_run_dirs
 
     live = config.dir("cache") / LIVE_DIR
     markers = sorted(live.glob("*.json")) if live.is_dir() else []
@@ -542,7 +542,7 @@ def sweep_interrupted(config: LakeConfig, *, full: bool = False) -> list[str]:
 
 def _finish_dead_run(config: LakeConfig, rel_dir: str, *, only_running: bool = False) -> bool:
     """Finish the bookkeeping of a run whose process died; False if there was none to do."""
-    from kfm_prov.receipts import load_run_receipts
+    from kfm_prov.store.receipts import load_run_receipts
 
     run_dir = config.root / rel_dir
     try:
@@ -588,7 +588,7 @@ def _append_log(run_dir: Path, message: str) -> None:
 
 def _salvaged_manifest(config: LakeConfig, rel_dir: str, run_id: str) -> RunManifest:
     """What a dead run used and left: inputs from its log, files from its artifacts/."""
-    from kfm_prov.receipts import read_receipt
+    from kfm_prov.store.receipts import read_receipt
 
     run_dir = config.root / rel_dir
     data, findings = read_receipt(run_dir / "run_manifest.json", "run_manifest",

@@ -62,6 +62,15 @@ gc_min_age_hours = 24
 """
 
 
+#: The lake's zones in lifecycle order; the one order every module sorts zones by.
+ZONES = ("raw", "work", "processed", "external")
+
+
+def zone_rank(zone: str) -> int:
+    """Position of ``zone`` in ``ZONES`` (unknown zones last)."""
+    return ZONES.index(zone) if zone in ZONES else len(ZONES)
+
+
 @dataclass(frozen=True)
 class LakeConfig:
     """Resolved configuration of one lake; all paths are relative to ``root``."""

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from kfm_prov.receipts import Runner
+from kfm_prov.store.receipts import Runner
 
 UNKNOWN_COMMIT = "unknown"
 _CI_VARS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "BUILDKITE", "CIRCLECI",

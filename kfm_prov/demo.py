@@ -295,18 +295,13 @@ class _Demo:
         self.result.traced = product
         self.heading("5. An auditor asks: where did the published parcels come from?"
                      " Is the lake intact?")
-        if not _has_command("trace"):
-            self.echo("   (kfm-prov trace is not part of this build; `kfm-prov show` and the"
-                      " PROV bundle tell the same story)")
-            return
         self.echo(f"   $ kfm-prov trace {product}")
         self.result.trace = self.kfm(["trace", product])
         for line in self.result.trace.rstrip().splitlines():
             self.echo(f"   {line}")
-        if _has_command("verify"):
-            self.echo("   $ kfm-prov verify")
-            self.result.verified = self.kfm(["verify"]).strip()
-            self.echo(f"   {self.result.verified}")
+        self.echo("   $ kfm-prov verify")
+        self.result.verified = self.kfm(["verify"]).strip()
+        self.echo(f"   {self.result.verified}")
 
     # -- 6. where to look --------------------------------------------------------------------------
 
@@ -328,14 +323,11 @@ class _Demo:
                  (f"kfm-prov show {latest.run_id}", "one run: files, digests, gates")]
         if refused:
             steps.append((f"kfm-prov check {refused}", "the refusal again, with its lineage"))
-        if _has_command("trace"):
-            steps.append((f"kfm-prov trace {self.result.traced} --format mermaid",
-                          "the lineage as a diagram"))
-        if _has_command("verify"):
-            steps.append(("kfm-prov verify", "audit the whole lake"))
-        if _has_command("export"):
-            steps.append((f"kfm-prov export --family {latest.family} --format turtle",
-                          "PROV for an external catalog"))
+        steps += [(f"kfm-prov trace {self.result.traced} --format mermaid",
+                   "the lineage as a diagram"),
+                  ("kfm-prov verify", "audit the whole lake"),
+                  (f"kfm-prov export --family {latest.family} --format turtle",
+                   "PROV for an external catalog")]
         width = max(len(command) for command, _ in steps if len(command) <= 48)
         for command, why in steps:
             self.echo(f"   {command:{width}}  {'# ' + why if why else ''}".rstrip())
@@ -409,12 +401,6 @@ def _activate_hint() -> str | None:
     if (found and os.path.dirname(os.path.abspath(found)) == bin_dir) or not activate.is_file():
         return None
     return f". {_shown(activate)}"
-
-
-def _has_command(name: str) -> bool:
-    from kfm_prov.cli.main import cli
-
-    return name in cli.commands
 
 
 def _shown(path: Path) -> str:

@@ -26,17 +26,14 @@ from kfm_prov.core.findings import Finding
 from kfm_prov.core.paths import is_under, symlink_on_the_way
 from kfm_prov.core.timeutil import format_time, now_utc, parse_time
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.record import (
-    RECEIPT_FILES,
-    evidence_digests,
-    evidence_files,
-    index_for,
-    scan_evidence,
-)
 from kfm_prov.store import raw
+from kfm_prov.store.certificate import Entity, read_certificate
 from kfm_prov.store.digests import hash_files
-from kfm_prov.store.index import IoRow, LineageIndex, RawRow, RunRow
+from kfm_prov.store.evidence import RECEIPT_FILES, evidence_digests, evidence_files, scan_evidence
+from kfm_prov.store.index import IoRow, RawRow, RunRow
 from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
+from kfm_prov.store.protocol import LineageStore
+from kfm_prov.store.rebuild import index_for
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -67,22 +64,6 @@ class CheckResult:
             out["reasons"] = sorted({f.code for f in self.findings})
             out["findings"] = [f.to_dict() for f in self.findings]
         return out
-
-
-@dataclass
-class Entity:
-    """A file of the closure: what was used or made, at which path, with which bytes."""
-
-    path: str
-    digest: str
-    zone: str
-    kind: str  # raw | processed | product | work | orphan
-    license: str | None = None
-    attribution: str | None = None
-    sensitivity: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass
@@ -125,7 +106,7 @@ class GateReport:
 class _Walk:
     """Collects the closure and the findings while walking it."""
 
-    def __init__(self, config: LakeConfig, index: LineageIndex | ClosureView) -> None:
+    def __init__(self, config: LakeConfig, index: LineageStore | ClosureView) -> None:
         self.config = config
         self.index: Any = index
         self.findings: dict[str, list[Finding]] = defaultdict(list)
@@ -179,7 +160,7 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
                       checked_at=format_time(now) if now else now_utc())
 
 
-def _products(index: LineageIndex, run: RunRow, wanted: Sequence[str]) -> list[IoRow]:
+def _products(index: LineageStore, run: RunRow, wanted: Sequence[str]) -> list[IoRow]:
     outputs = index.files([run.run_id], "out")
     if not wanted:
         chosen = [o for o in outputs if o.role == "product"]
@@ -275,9 +256,7 @@ def _certified_input(walk: _Walk, row: IoRow, promotion: Any, here: list[str]) -
     entry = None
     if cert_path and (walk.config.root / cert_path).is_file():
         try:
-            cert = jsonio.read_json(walk.config.root / cert_path, display=cert_path)
-            entry = next((p for p in cert.get("products", []) if p.get("digest") == row.digest),
-                         None)
+            entry = read_certificate(walk.config, cert_path).product(row.digest)
         except InputError:
             entry = None
     if entry is None:
@@ -370,7 +349,7 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
 
 def _recheck_changed_run(walk: _Walk, run: RunRow, rels: list[str]) -> None:
     """Evidence changed since the run was recorded: say so, and say what is wrong now."""
-    from kfm_prov.receipts import check_run_dir
+    from kfm_prov.store.receipts import check_run_dir
 
     nodes = [run_node(run.run_id)]
     walk.fail("receipts", "receipt-modified", f"receipts, prov.json or logs of run"
@@ -473,7 +452,7 @@ def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any]
     if parse_time(waiver["expires_at"]) <= now:
         walk.fail("validation", "waiver-expired", f"the waiver expired at"
                   f" {waiver['expires_at']}", file=waiver_file, pointer="/expires_at")
-    from kfm_prov.receipts import read_receipt
+    from kfm_prov.store.receipts import read_receipt
 
     report, problems = read_receipt(walk.config.root / report_file, "validation_report",
                                     display=report_file)

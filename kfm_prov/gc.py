@@ -216,19 +216,19 @@ def _discover(config: LakeConfig) -> list[_Run]:
 
 def _promoted_closure(config: LakeConfig) -> dict[str, str]:
     """Run id → why it is protected: promoted, or in a promoted product's closure."""
-    from kfm_prov.publish.certificate import certificates
-    from kfm_prov.record import index_for
+    from kfm_prov.store.certificate import certificates, read_certificate
     from kfm_prov.store.raw import read_checksums
+    from kfm_prov.store.rebuild import index_for
 
     protected: dict[str, str] = {}
     for path in certificates(config):
         rel = path.relative_to(config.root).as_posix()
         try:
-            cert = jsonio.read_json(path, display=rel)
-            name = f"{cert['family']} {cert['version']}"
-            protected.setdefault(cert["run_id"], f"promoted as {name}")
-            for run in cert["closure"]["runs"]:
-                protected.setdefault(run["run_id"], f"in the closure of {name} ({rel})")
+            cert = read_certificate(config, rel)
+            name = f"{cert.family} {cert.version}"
+            protected.setdefault(cert.run_id, f"promoted as {name}")
+            for run in cert.runs:
+                protected.setdefault(run.run_id, f"in the closure of {name} ({rel})")
         except (InputError, KeyError, TypeError) as exc:
             raise CheckFailed("a certificate cannot be read, so gc cannot tell what it"
                               " protects", file=rel,
@@ -261,8 +261,8 @@ def _promoted_closure(config: LakeConfig) -> dict[str, str]:
 
 def _upstream(config: LakeConfig, run_ids: list[str]) -> dict[str, str]:
     """Every run upstream of ``run_ids`` in the lineage index → the run it is upstream of."""
-    from kfm_prov.record import index_for
     from kfm_prov.store.lineage import ancestry, run_node
+    from kfm_prov.store.rebuild import index_for
 
     found: dict[str, str] = {}
     if not run_ids:
@@ -325,8 +325,8 @@ def apply_gc(config: LakeConfig, plan: GcPlan, *, now: datetime | None = None) -
 
 def _apply_one(config: LakeConfig, run_id: str, run_dir: str, action: str) -> None:
     from kfm_prov.core.crashpoints import crash_point
-    from kfm_prov.record import index_for
     from kfm_prov.store.digests import DigestCache
+    from kfm_prov.store.rebuild import index_for
 
     base = _inside_runs(config, run_dir)
     _clear(base / "tmp")

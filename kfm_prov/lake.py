@@ -19,7 +19,7 @@ from kfm_prov.config import (
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.paths import to_relative
-from kfm_prov.errors import InputError, NotFoundError
+from kfm_prov.errors import InputError
 from kfm_prov.store.digests import DigestCache
 
 if TYPE_CHECKING:
@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from kfm_prov.gate import GateReport
     from kfm_prov.gc import GcPlan
     from kfm_prov.publish.promote import PromotionResult
-    from kfm_prov.record import RebuildResult, RecordedRun
-    from kfm_prov.store.index import LineageIndex, RunRow
+    from kfm_prov.record import RecordedRun
+    from kfm_prov.store.index import RunRow
+    from kfm_prov.store.protocol import LineageStore
+    from kfm_prov.store.rebuild import RebuildResult
     from kfm_prov.trace import Trace
     from kfm_prov.verify import VerifyReport
 
@@ -157,15 +159,15 @@ class Lake:
 
         return record_run_dir(self.config, self.rel(run_dir))
 
-    def index(self) -> LineageIndex:
-        from kfm_prov.record import index_for
+    def index(self) -> LineageStore:
+        from kfm_prov.store.rebuild import index_for
 
         return index_for(self.config)
 
     def rebuild_index(self) -> RebuildResult:
         """Rebuild the index from the files, first recording dead ``running`` runs."""
         from kfm_prov.capture import sweep_interrupted
-        from kfm_prov.record import rebuild_index
+        from kfm_prov.store.rebuild import rebuild_index
 
         sweep_interrupted(self.config, full=True)
         return rebuild_index(self.config)
@@ -176,24 +178,12 @@ class Lake:
 
     def resolve_run(self, text: str) -> RunRow:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
-        wanted = text.strip().upper()
         with self.index() as index:
-            row = index.run(wanted) or index.run(text.strip())
-            if row is None and len(wanted) >= 6:
-                matches = [r for r in index.runs() if r.run_id.upper().startswith(wanted)]
-                if len(matches) == 1:
-                    row = matches[0]
-                elif len(matches) > 1:
-                    raise InputError(f"run id prefix {text!r} is ambiguous:"
-                                     f" {', '.join(r.run_id for r in matches[:5])}")
-        if row is None:
-            raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
-                                " after copying runs in, `kfm-prov index rebuild`")
-        return row
+            return index.resolve_run(text)
 
     def show(self, run_id: str) -> dict[str, Any]:
         """One run as ``kfm-prov show`` prints it: receipts, files, gates, upstream runs."""
-        from kfm_prov.receipts import load_run_receipts
+        from kfm_prov.store.receipts import load_run_receipts
 
         row = self.resolve_run(run_id)
         receipts = load_run_receipts(self.root / row.run_dir, display=row.run_dir)

@@ -18,17 +18,18 @@ import contextlib
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov.config import LakeConfig
+from kfm_prov.config import LakeConfig, zone_rank
 from kfm_prov.core.paths import check_relative, is_under, to_relative
 from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.store.digests import hash_files, hex_of, normalize_digest
-from kfm_prov.store.index import LineageIndex, PromotionRow
+from kfm_prov.store.index import PromotionRow
 from kfm_prov.store.lineage import file_node, run_node
+from kfm_prov.store.protocol import LineageStore
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = "kfm.lineage.v1"
 FORMATS = ("tree", "json", "prov-json", "dot", "mermaid")
 DIRECTIONS = ("up", "down")
-_ZONE_RANK = {"processed": 0, "work": 1, "raw": 2, "external": 3}
 _DIGEST = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
 _ITEM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _RUN_FIELDS = ("run_id", "family", "pipeline_id", "git_commit", "spec_hash", "started_at",
@@ -183,7 +183,7 @@ class Trace:
 
 # --- resolving what the user typed -------------------------------------------------------------
 
-def resolve_artifact(config: LakeConfig, index: LineageIndex, text: str, *,
+def resolve_artifact(config: LakeConfig, index: LineageStore, text: str, *,
                      base: Path | None = None) -> Target:
     """A path (any zone), a ``sha256:`` or 64-hex digest, a STAC item, or a run id/prefix.
 
@@ -212,10 +212,8 @@ def resolve_artifact(config: LakeConfig, index: LineageIndex, text: str, *,
         found = _item_target(index, query, query.lower())
         if found is not None:
             return found
-    from kfm_prov.lake import Lake
-
     try:
-        row = Lake(config).resolve_run(query)
+        row = index.resolve_run(query)
     except NotFoundError:
         raise NotFoundError(f"unknown artifact {query!r}: not a path in the lake, a recorded"
                             " digest, a STAC item or a run id",
@@ -240,7 +238,7 @@ def _path_candidates(config: LakeConfig, text: str, base: Path | None) -> list[s
     return sorted(unique, key=lambda rel: not (config.root / rel).exists())
 
 
-def _path_target(config: LakeConfig, index: LineageIndex, query: str,
+def _path_target(config: LakeConfig, index: LineageStore, query: str,
                  rel: str) -> Target | None:
     absolute = config.root / rel
     exists = absolute.exists()
@@ -272,7 +270,7 @@ def _path_target(config: LakeConfig, index: LineageIndex, query: str,
     return found
 
 
-def _processed_target(config: LakeConfig, index: LineageIndex, query: str,
+def _processed_target(config: LakeConfig, index: LineageStore, query: str,
                       rel: str) -> Target | None:
     parts = PurePosixPath(rel).relative_to(config.rel("processed")).parts
     if not parts:
@@ -290,7 +288,7 @@ def _processed_target(config: LakeConfig, index: LineageIndex, query: str,
     return None
 
 
-def _stac_target(config: LakeConfig, index: LineageIndex, query: str,
+def _stac_target(config: LakeConfig, index: LineageStore, query: str,
                  rel: str) -> Target | None:
     parts = PurePosixPath(rel).relative_to(config.rel("stac")).parts
     if len(parts) == 2 and parts[1] == "collection.json":
@@ -300,7 +298,7 @@ def _stac_target(config: LakeConfig, index: LineageIndex, query: str,
         len(parts) >= 2 and p.family == parts[0] and _item_id(p) == stem))
 
 
-def _run_path_target(config: LakeConfig, index: LineageIndex, query: str,
+def _run_path_target(config: LakeConfig, index: LineageStore, query: str,
                      rel: str) -> Target | None:
     parts = PurePosixPath(rel).relative_to(config.rel("runs")).parts
     if len(parts) < 2:
@@ -322,7 +320,7 @@ def _item_id(row: PromotionRow) -> str:
     return item_id(row.family, row.version)
 
 
-def _version_by(index: LineageIndex, query: str, rel: str | None, match: Any, *,
+def _version_by(index: LineageStore, query: str, rel: str | None, match: Any, *,
                 rows: Sequence[PromotionRow] | None = None) -> Target | None:
     chosen = [p for p in (index.promotions() if rows is None else rows) if match(p)]
     if not chosen:
@@ -340,14 +338,14 @@ def _family_target(query: str, family: str, rows: Sequence[PromotionRow],
     return Target(query, "family", tuple(items), path=path, family=family)
 
 
-def _item_target(index: LineageIndex, query: str, wanted: str) -> Target | None:
+def _item_target(index: LineageStore, query: str, wanted: str) -> Target | None:
     found = _version_by(index, query, None, lambda p: _item_id(p) == wanted)
     if found is None:
         return None
     return Target(query, "item", found.nodes, family=found.family, version=found.version)
 
 
-def _digest_known(index: LineageIndex, digest: str) -> bool:
+def _digest_known(index: LineageStore, digest: str) -> bool:
     return bool(index.producers([digest]) or index.consumers([digest])
                 or index.raw_by_digest([digest]) or index.promotions_by_digest([digest]))
 
@@ -361,8 +359,8 @@ def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool
     Reads the index (and stats the closure's files); ``verify`` also re-hashes them.
     Writes nothing. Raises ``NotFoundError`` for an unknown artifact.
     """
-    from kfm_prov.record import index_for
     from kfm_prov.store.lineage import ancestry, descendants
+    from kfm_prov.store.rebuild import index_for
 
     with index_for(config) as index:
         target = resolve_artifact(config, index, artifact, base=base)
@@ -380,7 +378,7 @@ def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool
     return result
 
 
-def _item_digests(index: LineageIndex, target: Target) -> list[str]:
+def _item_digests(index: LineageStore, target: Target) -> list[str]:
     wanted = set(target.nodes)
     rows = index.promotions(target.family)
     return sorted({p.digest for p in rows if item_node(_item_id(p)) in wanted})
@@ -389,7 +387,7 @@ def _item_digests(index: LineageIndex, target: Target) -> list[str]:
 class _Collector:
     """Turns the networkx walk into documented nodes, edges and issues."""
 
-    def __init__(self, config: LakeConfig, index: LineageIndex, graph: nx.DiGraph,
+    def __init__(self, config: LakeConfig, index: LineageStore, graph: nx.DiGraph,
                  target: Target, direction: str) -> None:
         self.config = config
         self.index = index
@@ -455,8 +453,7 @@ class _Collector:
         for promoted in promotions:
             copies.setdefault(promoted.path, "processed")
         listed = []
-        for path, zone in sorted(copies.items(), key=lambda kv: (_ZONE_RANK.get(kv[1], 9),
-                                                                    kv[0])):
+        for path, zone in sorted(copies.items(), key=lambda kv: (_newest_zone_first(kv[1]), kv[0])):
             exists = (self.config.root / path).is_file()
             listed.append({"path": path, "zone": zone, "exists": exists})
             if not exists:
@@ -749,10 +746,11 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
     """
     from prov.model import ProvDocument
 
-    from kfm_prov.prov.document import ProvBuilder
-    from kfm_prov.receipts import load_run_receipts
-    from kfm_prov.record import REPORT_FILE, report_state, run_states
+    from kfm_prov.prov.document import ProvBuilder, report_state, run_states
+    from kfm_prov.prov.merge import merge_promotion
     from kfm_prov.store.digests import sha256_bytes
+    from kfm_prov.store.evidence import REPORT_FILE
+    from kfm_prov.store.receipts import load_run_receipts
 
     builder = ProvBuilder(config.namespace)
     chosen = chosen_producers(result)
@@ -771,7 +769,7 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
                     run["run_id"])]
         builder.run(receipts, inputs, mine, report=report_state(run_dir, report),
                     publish_user=config.publish_user)
-    _link_copies(builder)
+    builder.link_copies()
     for item in sorted((n for n in result.nodes.values() if n["kind"] == "item"),
                        key=lambda n: (n["promoted_at"], n["item_id"])):
         path = config.root / str(item["bundle"])
@@ -779,7 +777,7 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
             continue
         stored = ProvDocument.deserialize(source=str(path), format="json")
         for bundle in stored.bundles:
-            _merge_promotion(builder, bundle.get_records())
+            merge_promotion(builder, bundle.get_records())
     return builder.doc
 
 
@@ -798,53 +796,9 @@ def chosen_producers(result: Trace) -> dict[str, str]:
     return {node: min(runs, key=rank) for node, runs in producers.items() if len(runs) > 1}
 
 
-def _merge_promotion(builder: Any, records: Iterable[Any]) -> None:
-    """From a version's bundle, the promotion activity, its relations, the revision of
-    the previous version and the elements they name that the document lacks."""
-    from kfm_prov.export import merge_records
-
-    records = list(records)
-    promotion_type = builder.q("Promotion")
-    promotions = {r.identifier for r in records
-                  if r.is_element() and promotion_type in r.get_asserted_types()}
-    revision = builder.prov["Revision"]
-    relations = [r for r in records if r.is_relation() and (
-        any(v in promotions for _, v in r.formal_attributes)
-        or revision in r.get_asserted_types())]
-    # The same bytes promoted twice (two versions, two families) are one processed
-    # entity: the first promotion generates it, a later one only uses its source.
-    generation, derivation = builder.prov["Generation"], builder.prov["Derivation"]
-    generated = {dict(r.formal_attributes)[builder.prov["entity"]]
-                 for r in builder.doc.get_records() if r.get_type() == generation}
-
-    def regenerates(record: Any) -> bool:
-        attrs = dict(record.formal_attributes)
-        if record.get_type() == generation:
-            return attrs[builder.prov["entity"]] in generated
-        return (record.get_type() == derivation and attrs.get(builder.prov["activity"])
-                is not None and attrs[builder.prov["generatedEntity"]] in generated)
-
-    relations = [r for r in relations if not regenerates(r)]
-    named = promotions | {v for r in relations for _, v in r.formal_attributes}
-    merge_records(builder.doc, [r for r in records if r.is_element() and r.identifier in named])
-    merge_records(builder.doc, relations)
-
-
-def _link_copies(builder: Any) -> None:
-    """Same bytes in two zones are two entities: the later zone derives from the earlier."""
-    zones_by_digest: dict[str, list[str]] = defaultdict(list)
-    for local in builder.entity_ids():
-        if local.startswith("file-"):
-            _, zone, hex_digest = local.split("-", 2)
-            zones_by_digest[hex_digest].append(zone)
-    order = {"raw": 0, "work": 1, "processed": 2, "external": 3}
-    for hex_digest, zones in sorted(zones_by_digest.items()):
-        zones.sort(key=lambda z: order.get(z, 9))
-        first = builder.q(f"file-{zones[0]}-{hex_digest}")
-        for zone in zones[1:]:
-            builder.target.wasDerivedFrom(builder.q(f"file-{zone}-{hex_digest}"), first,
-                                          other_attributes={
-                                              builder.prov["type"]: builder.q("Copy")})
+def _newest_zone_first(zone: str) -> int:
+    """Copies are listed processed, work, raw; anything else (external) after them."""
+    return -zone_rank(zone) if zone_rank(zone) < zone_rank("external") else 1
 
 
 def render(config: LakeConfig, result: Trace, fmt: str) -> str:

@@ -8,7 +8,7 @@ from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.validation import kind_of, validate_data
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.receipts import check_run_dir, read_receipt
+from kfm_prov.store.receipts import check_run_dir, read_receipt
 
 WAIVER = "waiver.json"
 

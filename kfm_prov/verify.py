@@ -186,8 +186,8 @@ class _Audit:
     def check_promotions(self, versions: list[_Version], fresh: dict[str, str]) -> None:
         """Each version has its records; each certificate still holds."""
         from kfm_prov.publish import stac
-        from kfm_prov.publish.certificate import certificate_rel, certificates, verify_certificate
-        from kfm_prov.record import index_for
+        from kfm_prov.store.certificate import certificate_rel, certificates, verify_certificate
+        from kfm_prov.store.rebuild import index_for
 
         with index_for(self.config) as index:
             indexed = {(p.family, p.version) for p in index.promotions()}

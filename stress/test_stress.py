@@ -25,8 +25,8 @@ from kfm_prov.core.crashpoints import ENV
 from kfm_prov.core.jsonio import read_json
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
-from kfm_prov.receipts import check_run_dir
 from kfm_prov.store.raw import read_checksums
+from kfm_prov.store.receipts import check_run_dir
 from tests.conftest import COMMIT, add_raw
 from tests.test_concurrency import assert_published, finish, rerun, spawn
 from tests.test_crash import assert_whole, template  # noqa: F401 (a module fixture)

@@ -50,8 +50,8 @@ def test_capture_writes_valid_receipts_prov_logs_and_index(lake: Lake) -> None:
 
 
 def test_prov_json_is_byte_identical_for_the_same_receipts(lake: Lake) -> None:
-    from kfm_prov.receipts import load_run_receipts
     from kfm_prov.record import publish_run
+    from kfm_prov.store.receipts import load_run_receipts
 
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
     with lake.capture("glo", "p", commit=COMMIT) as run:
@@ -215,7 +215,7 @@ def test_a_spec_file_is_hashed_canonically_and_used_as_config(lake: Lake) -> Non
 
 
 def test_runner_user_stays_out_of_prov_unless_configured(lake: Lake) -> None:
-    from kfm_prov.receipts import Runner
+    from kfm_prov.store.receipts import Runner
 
     with lake.capture("glo", "p", commit=COMMIT,
                       runner=Runner("local", "host-1", "alice.smith")) as run:

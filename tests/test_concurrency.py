@@ -19,8 +19,8 @@ import pytest
 
 from kfm_prov.core.crashpoints import ENV
 from kfm_prov.lake import Lake
-from kfm_prov.publish.certificate import certificates, verify_certificate
-from kfm_prov.record import rebuild_index
+from kfm_prov.store.certificate import certificates, verify_certificate
+from kfm_prov.store.rebuild import rebuild_index
 from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain
 
 PY = sys.executable
@@ -170,7 +170,7 @@ def test_concurrent_raw_adds_of_one_family(lake: Lake) -> None:
 
 def test_a_run_indexed_while_a_rebuild_reads_is_not_lost(lake: Lake,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from kfm_prov import record
+    from kfm_prov.store import rebuild as record
 
     first = rerun(lake, "glo", 1)
     listing = record.iter_run_dirs
@@ -191,10 +191,10 @@ def test_a_run_indexed_while_a_rebuild_reads_is_not_lost(lake: Lake,
 
 def test_a_run_removed_while_a_rebuild_reads_is_not_resurrected(
         lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kfm_prov import record
+    from kfm_prov.store import rebuild as record
 
     keep, drop = rerun(lake, "glo", 1), rerun(lake, "glo", 2)
-    original = record._entry_from_disk
+    original = record.entry_from_disk
     dropped: list[str] = []
 
     def read_then_gc_removes(config, run_dir, receipts):  # type: ignore[no-untyped-def]
@@ -204,7 +204,7 @@ def test_a_run_removed_while_a_rebuild_reads_is_not_resurrected(
             lake.gc(0, family="glo", apply=True, min_age_hours=0)  # gc in "another process"
         return entry
 
-    monkeypatch.setattr(record, "_entry_from_disk", read_then_gc_removes)
+    monkeypatch.setattr(record, "entry_from_disk", read_then_gc_removes)
     rebuild_index(lake.config)
     monkeypatch.undo()
     gone = {r for r in (keep, drop) if not (lake.root / "data/work/runs/glo" / r).exists()}

@@ -29,9 +29,9 @@ from kfm_prov.core.crashpoints import ENV, TRACE_ENV
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, load_prov_document
-from kfm_prov.publish.certificate import verify_certificate
-from kfm_prov.receipts import check_run_dir
-from kfm_prov.record import rebuild_index
+from kfm_prov.store.certificate import verify_certificate
+from kfm_prov.store.rebuild import rebuild_index
+from kfm_prov.store.receipts import check_run_dir
 from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain, snapshot
 
 PY = sys.executable

@@ -14,7 +14,7 @@ from rdflib import BNode, Graph, URIRef
 
 from kfm_prov.errors import InputError
 from kfm_prov.publish.dcat import dataset_iri, dcat_path, distribution_iri, render_dcat
-from kfm_prov.publish.release import Release, ReleaseFile
+from kfm_prov.store.release import Release, ReleaseFile
 
 EXPECTED = Path(__file__).parent / "expected"
 NS = "https://kfm.example.org/prov/"

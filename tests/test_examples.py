@@ -25,7 +25,7 @@ from kfm_prov.examples import FAMILIES, pipeline_files
 from kfm_prov.examples.data import CAPTURES, LATER_CAPTURES
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, validate_prov_json
-from kfm_prov.publish.certificate import verify_certificate
+from kfm_prov.store.certificate import verify_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,18 +12,15 @@ import prov
 import pytest
 from prov.model import ProvDocument
 
-from kfm_prov.export import (
-    FORMATS,
-    SUFFIXES,
-    Scope,
+from kfm_prov.export import FORMATS, SUFFIXES, Scope, collect
+from kfm_prov.lake import Lake
+from kfm_prov.prov.constraints import check_constraints, load_prov_document
+from kfm_prov.prov.merge import (
     build_document,
-    collect,
     flat_document,
     quiet_rdflib,
     without_implied_relations,
 )
-from kfm_prov.lake import Lake
-from kfm_prov.prov.constraints import check_constraints, load_prov_document
 from tests.conftest import one_error_line, snapshot
 from tests.multi import Multi, sha
 

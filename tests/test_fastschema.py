@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kfm_prov.core.fastschema import Unsupported, compile_schema, is_valid
-from kfm_prov.core.validation import KINDS, _validator, validate_data
+from kfm_prov.core.fastschema import Unsupported, compile_schema
+from kfm_prov.core.validation import KINDS, _validator, is_valid, validate_data
 
 DIGEST = "sha256:" + "ab" * 32
 TIME = "2024-01-01T00:00:00.000000Z"
@@ -114,7 +114,7 @@ def test_invalid_receipt_still_gets_jsonschema_findings() -> None:
 
 
 def test_every_shipped_kind_compiles() -> None:
-    from kfm_prov.core.fastschema import _compiled
+    from kfm_prov.core.validation import _compiled
 
     assert all(_compiled(kind) is not None for kind in KINDS)
 

@@ -11,9 +11,9 @@ import pytest
 from kfm_prov.capture import Run
 from kfm_prov.gc import apply_gc, plan_gc
 from kfm_prov.lake import Lake
-from kfm_prov.publish.certificate import verify_certificate
 from kfm_prov.publish.promote import PromotionResult
-from kfm_prov.record import rebuild_index
+from kfm_prov.store.certificate import verify_certificate
+from kfm_prov.store.rebuild import rebuild_index
 from tests.conftest import (
     COMMIT,
     GEOJSON,

@@ -11,8 +11,8 @@ from kfm_prov.core.validation import validate_data
 from kfm_prov.gate import CHECKS
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, validate_prov_json
-from kfm_prov.publish.certificate import verify_certificate
 from kfm_prov.publish.promote import PromotionResult
+from kfm_prov.store.certificate import verify_certificate
 from tests.conftest import (
     COMMIT,
     GEOJSON,

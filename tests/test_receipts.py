@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kfm_prov.core.validation import validate_data
-from kfm_prov.receipts import (
+from kfm_prov.store.receipts import (
     RunManifest,
     RunRecord,
     ValidationReport,

@@ -17,7 +17,6 @@ import pystac
 import pytest
 
 from kfm_prov.errors import CheckFailed, InputError
-from kfm_prov.publish.release import Release, ReleaseFile
 from kfm_prov.publish.stac import (
     CATALOG_PATH,
     CERTIFICATE_REL,
@@ -28,6 +27,7 @@ from kfm_prov.publish.stac import (
     render_stac,
     validate_stac,
 )
+from kfm_prov.store.release import Release, ReleaseFile
 
 EXPECTED = Path(__file__).parent / "expected"
 FAMILY = "parcels"

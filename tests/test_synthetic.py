@@ -10,8 +10,10 @@ import pytest
 from benchmarks.synthetic import SUMMARY, Shape, generate
 from kfm_prov.core.validation import RUN_RECEIPTS, validate_data
 from kfm_prov.lake import Lake
-from kfm_prov.receipts import load_run_receipts
-from kfm_prov.record import REPORT_FILE, build_run_prov, iter_run_dirs
+from kfm_prov.prov.document import build_run_prov
+from kfm_prov.store.evidence import REPORT_FILE
+from kfm_prov.store.rebuild import iter_run_dirs
+from kfm_prov.store.receipts import load_run_receipts
 from tests.conftest import snapshot
 
 SHAPE = Shape(runs=80, seed=3, families=2, raw_per_family=6, chain=6, ref_runs=2)

@@ -17,8 +17,8 @@ import pytest
 from kfm_prov.core.jsonio import MAX_JSON_BYTES, MAX_YAML_BYTES
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
-from kfm_prov.publish.certificate import verify_certificate
 from kfm_prov.publish.promote import PromotionResult
+from kfm_prov.store.certificate import verify_certificate
 from kfm_prov.store.digests import sha256_bytes
 from kfm_prov.store.raw import MAX_CHECKSUMS_BYTES, read_checksums
 from tests.conftest import COMMIT, Chain, add_raw, one_error_line, snapshot, write

@@ -20,7 +20,6 @@ schema with any other keyword is not compiled and always goes to ``jsonschema``.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -286,24 +285,8 @@ def compile_schema(schema: dict[str, Any], documents: dict[str, Any],
     return compiler.schema(schema, schema.get("$id", ""))
 
 
-@functools.cache
-def _compiled(kind: str) -> Check | None:
-    from jsonschema import FormatChecker
-
-    from kfm_prov.core.validation import KINDS, SCHEMA_BASE, _schema_resources, load_schema
-
-    documents = {SCHEMA_BASE + name: schema for name, schema in _schema_resources().items()}
-    try:
-        return compile_schema(load_schema(KINDS[kind][0]), documents, FormatChecker())
-    except (Unsupported, KeyError, IndexError, ValueError, re.error):
-        return None
-
-
-def is_valid(kind: str, data: Any) -> bool | None:
-    """True when the receipt is valid; False or None when ``jsonschema`` must tell."""
-    check = _compiled(kind)
-    if check is None:
-        return None
+def decide(check: Check, data: Any) -> bool | None:
+    """True when ``data`` passes; False or None when ``jsonschema`` must tell."""
     try:
         return check(data)
     except _Undecided:

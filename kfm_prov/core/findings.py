@@ -25,6 +25,12 @@ class Finding:
             out["nodes"] = list(self.nodes)
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        nodes = data.get("nodes")
+        return cls(data["code"], data["message"], data.get("file"), data.get("pointer"),
+                   data.get("hint"), tuple(nodes) if nodes is not None else None)
+
     def one_line(self) -> str:
         where = self.file or ""
         if self.pointer:

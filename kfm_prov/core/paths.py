@@ -8,6 +8,7 @@ before anything else reads the path.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from kfm_prov.errors import InputError
@@ -34,6 +35,26 @@ def check_relative(rel: str, *, file: str | None = None, field: str | None = Non
     if normalised in ("", "."):
         raise InputError("path names the lake root itself", file=file, field=field)
     return normalised
+
+
+def check_normalized(rel: str, *, file: str | None = None, field: str | None = None) -> str:
+    """``check_relative``, and the path must already be in its normal form (records we write)."""
+    normal = check_relative(rel, file=file, field=field)
+    if normal != rel:
+        raise InputError(f"{rel!r} is not a normalised root-relative POSIX path", file=file,
+                         field=field)
+    return rel
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_name(value: str, field: str) -> str:
+    """A family, version or other name that becomes one path segment and one identifier."""
+    if not isinstance(value, str) or not _NAME.match(value) or len(value) > _MAX_NAME:
+        raise InputError(f"{field} {value!r} is not a safe name (letters, digits, '.', '_',"
+                         " '-')", field=field)
+    return value
 
 
 def _check_length(path: str, *, file: str | None = None, field: str | None = None) -> None:

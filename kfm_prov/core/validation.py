@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.core.fastschema import Check, Unsupported, compile_schema, decide
 from kfm_prov.core.findings import Finding
 from kfm_prov.errors import InputError
 
@@ -35,13 +37,25 @@ def schema_version(kind: str) -> str:
 
 
 @functools.cache
+def shipped_schema(*parts: str) -> dict[str, Any]:
+    """A JSON Schema shipped in ``kfm_prov/schemas/`` (e.g. ``"stac", "file.schema.json"``).
+
+    The one loader of the package's schemas: read with ``importlib.resources`` (so a wheel
+    or zip works), parsed once, never fetched over the network.
+    """
+    entry = resources.files("kfm_prov").joinpath("schemas", *parts)
+    try:
+        return dict(json.loads(entry.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(f"no such schema shipped: {'/'.join(parts)}") from None
+
+
+@functools.cache
 def _schema_resources() -> dict[str, dict[str, Any]]:
+    """Our receipt schemas by file name (the top folder), for ``$ref`` resolution."""
     folder = resources.files("kfm_prov") / "schemas"
-    loaded: dict[str, dict[str, Any]] = {}
-    for entry in folder.iterdir():
-        if entry.name.endswith(".json"):
-            loaded[entry.name] = json.loads(entry.read_text(encoding="utf-8"))
-    return loaded
+    return {entry.name: shipped_schema(entry.name) for entry in folder.iterdir()
+            if entry.name.endswith(".json")}
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -63,6 +77,24 @@ def _validator(kind: str) -> Any:
     )
     schema = load_schema(KINDS[kind][0])
     return Draft202012Validator(schema, registry=registry, format_checker=FormatChecker())
+
+
+@functools.cache
+def _compiled(kind: str) -> Check | None:
+    """The receipt schema compiled by ``fastschema``; None when it cannot be."""
+    from jsonschema import FormatChecker
+
+    documents = {SCHEMA_BASE + name: schema for name, schema in _schema_resources().items()}
+    try:
+        return compile_schema(load_schema(KINDS[kind][0]), documents, FormatChecker())
+    except (Unsupported, KeyError, IndexError, ValueError, re.error):
+        return None
+
+
+def is_valid(kind: str, data: Any) -> bool | None:
+    """True when the receipt is valid; False or None when ``jsonschema`` must tell."""
+    check = _compiled(kind)
+    return None if check is None else decide(check, data)
 
 
 def kind_of(path: Path, data: Any = None) -> str:
@@ -88,8 +120,6 @@ def validate_data(kind: str, data: Any, *, file: str) -> list[Finding]:
             return [Finding("schema-version", f"unsupported schema_version {version!r};"
                             f" this kfm-prov reads {schema_version(kind)!r}", file,
                             "/schema_version")]
-    from kfm_prov.core.fastschema import is_valid
-
     if is_valid(kind, data):  # the compiled fast path; jsonschema names the problems
         return []
     findings = []

@@ -18,16 +18,16 @@ from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
 from kfm_prov.core.timeutil import parse_time
 from kfm_prov.errors import CheckFailed
-from kfm_prov.prov.document import FileState, ProvBuilder
-from kfm_prov.receipts import load_run_receipts
-from kfm_prov.record import REPORT_FILE, index_for, report_state, run_states
+from kfm_prov.prov.document import FileState, ProvBuilder, report_state, run_states
 from kfm_prov.store.digests import sha256_bytes
+from kfm_prov.store.evidence import REPORT_FILE
+from kfm_prov.store.rebuild import index_for
+from kfm_prov.store.receipts import load_run_receipts
 
 if TYPE_CHECKING:
     from kfm_prov.gate import GateReport
-    from kfm_prov.publish.release import Release
+    from kfm_prov.store.release import Release
 
-_ZONE_ORDER = {"raw": 0, "work": 1, "processed": 2, "external": 3}
 
 
 def promotion_bundle(config: LakeConfig, report: GateReport, release: Release,
@@ -45,27 +45,12 @@ def promotion_bundle(config: LakeConfig, report: GateReport, release: Release,
         report_states[run.run_id] = report_state(run.run_dir, digest)
         builder.run(receipts, inputs, outputs, report=report_states[run.run_id],
                     publish_user=config.publish_user)
-    _link_copies(builder)
+    builder.link_copies()
     _promotion(builder, config, report, release, files, previous, requested_by,
                report_states[report.run.run_id])
     data = builder.serialize()
     _check(data, builder)
     return data
-
-
-def _link_copies(builder: ProvBuilder) -> None:
-    """Same bytes in two zones are two entities: the later zone derives from the earlier."""
-    by_digest: dict[str, list[str]] = {}
-    for local in builder.entity_ids():
-        if local.startswith("file-"):
-            _, zone, hex_digest = local.split("-", 2)
-            by_digest.setdefault(hex_digest, []).append(zone)
-    for hex_digest, zones in sorted(by_digest.items()):
-        zones.sort(key=lambda z: _ZONE_ORDER.get(z, 9))
-        first = builder.q(f"file-{zones[0]}-{hex_digest}")
-        for zone in zones[1:]:
-            builder.derive(builder.q(f"file-{zone}-{hex_digest}"), first,
-                           attrs={builder.prov["type"]: builder.q("Copy")})
 
 
 def _promotion(builder: ProvBuilder, config: LakeConfig, report: GateReport, release: Release,

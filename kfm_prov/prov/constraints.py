@@ -25,7 +25,6 @@ import datetime
 import functools
 import io
 import itertools
-import json
 import pathlib
 import warnings
 from collections import defaultdict
@@ -920,14 +919,11 @@ def _read_prov_xml(data: bytes, where: str) -> ProvDocument:
 
 @functools.cache
 def _prov_json_validator() -> Any:
-    from importlib import resources
-
     from jsonschema.validators import validator_for
 
-    text = (resources.files("kfm_prov") / "schemas" / "prov" / "prov-json.schema.json").read_text(
-        encoding="utf-8"
-    )
-    schema = json.loads(text)
+    from kfm_prov.core.validation import shipped_schema
+
+    schema = shipped_schema("prov", "prov-json.schema.json")
     cls = validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

@@ -15,14 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kfm_prov.config import LakeConfig, zone_rank
+from kfm_prov.core.mediatypes import media_type
 from kfm_prov.core.perf import gc_paused
 from kfm_prov.core.timeutil import parse_time
+from kfm_prov.store import raw
 from kfm_prov.store.digests import hex_of
+from kfm_prov.store.evidence import REPORT_FILE
+from kfm_prov.store.index import RawRow
+from kfm_prov.store.receipts import FileEntry, RunReceipts
 
 if TYPE_CHECKING:
     from prov.model import ProvActivity, ProvBundle, ProvDocument, QualifiedName
-
-    from kfm_prov.receipts import RunReceipts
 
 ENTITY_TYPES = {"raw": "RawFile", "work": "WorkFile", "processed": "ProcessedFile",
                 "external": "ExternalFile"}
@@ -95,6 +99,20 @@ class ProvBuilder:
             self._derivations.add(key)
             self.target.wasDerivedFrom(generated, used, activity,
                                        other_attributes=dict(attrs) if attrs else None)
+
+    def link_copies(self) -> None:
+        """Same bytes in two zones are two entities: the later zone derives from the earlier."""
+        by_digest: dict[str, list[str]] = {}
+        for local in self.entity_ids():
+            if local.startswith("file-"):
+                _, zone, hex_digest = local.split("-", 2)
+                by_digest.setdefault(hex_digest, []).append(zone)
+        for hex_digest, zones in sorted(by_digest.items()):
+            zones.sort(key=zone_rank)
+            first = self.q(f"file-{zones[0]}-{hex_digest}")
+            for zone in zones[1:]:
+                self.derive(self.q(f"file-{zone}-{hex_digest}"), first,
+                            attrs={self.prov["type"]: self.q("Copy")})
 
     def software_agent(self, name: str, version: str) -> QualifiedName:
         return self.agent(f"software-{name}-{version}", {
@@ -242,3 +260,52 @@ def prov_json_bytes(doc: ProvDocument) -> bytes:
     with paused_gc():
         return (json.dumps(encode_json_document(doc), indent=2) + "\n").encode("utf-8")
 
+
+# --- the PROV view of a run's receipts ----------------------------------------------------
+
+def _state(config: LakeConfig, entry: FileEntry) -> FileState:
+    return FileState(path=entry.path, digest=entry.digest, zone=config.zone_of(entry.path),
+                     role=entry.role, size=entry.size,
+                     media_type=entry.media_type or media_type(entry.path),
+                     sensitivity=entry.extra.get("sensitivity"))
+
+
+def _raw_state(state: FileState, info: raw.RawInfo) -> FileState:
+    return FileState(path=state.path, digest=state.digest, zone="raw", role=state.role,
+                     size=state.size, media_type=state.media_type, license=info.license,
+                     attribution=info.attribution, sensitivity=info.sensitivity)
+
+
+def run_states(config: LakeConfig, receipts: RunReceipts,
+               raw_infos: dict[str, raw.RawInfo | None] | None = None,
+               ) -> tuple[list[FileState], list[FileState], list[RawRow]]:
+    """The PROV view of a run's inputs and outputs; raw inputs carry license and label."""
+    raw_paths = [e.path for e in receipts.manifest.inputs if config.zone_of(e.path) == "raw"]
+    infos = raw_infos if raw_infos is not None else raw.lookup_many(config, raw_paths)
+    inputs: list[FileState] = []
+    raw_rows: list[RawRow] = []
+    for entry in receipts.manifest.inputs:
+        state = _state(config, entry)
+        info = infos.get(entry.path) if state.zone == "raw" else None
+        if info is not None and info.digest == entry.digest:
+            state = _raw_state(state, info)
+            raw_rows.append(RawRow(info.path, info.digest, info.license, info.attribution,
+                                   info.sensitivity, info.manifest))
+        inputs.append(state)
+    outputs = [_state(config, entry) for entry in receipts.manifest.outputs]
+    return inputs, outputs, raw_rows
+
+
+def report_state(run_dir: str, report_digest: str) -> FileState:
+    return FileState(path=f"{run_dir}/{REPORT_FILE}", digest=report_digest, zone="work",
+                     role="validation", media_type="application/json")
+
+
+def build_run_prov(config: LakeConfig, receipts: RunReceipts, run_dir: str,
+                   report_digest: str) -> tuple[bytes, list[RawRow]]:
+    """PROV-JSON of one run, and the raw rows of the inputs the manifests know."""
+    builder = ProvBuilder(config.namespace)
+    inputs, outputs, raw_rows = run_states(config, receipts)
+    builder.run(receipts, inputs, outputs, report=report_state(run_dir, report_digest),
+                publish_user=config.publish_user)
+    return builder.serialize(), raw_rows

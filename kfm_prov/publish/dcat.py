@@ -18,7 +18,6 @@ IRIs, all under the lake's PROV namespace ``ns``:
 
 from __future__ import annotations
 
-import posixpath
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -26,8 +25,9 @@ from urllib.parse import quote, urlsplit
 from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS
 
+from kfm_prov.core.paths import check_name, check_normalized
 from kfm_prov.errors import InputError
-from kfm_prov.publish.release import Release
+from kfm_prov.store.release import Release
 
 #: DCAT (the namespace IRI is the same for DCAT 2 and 3; rdflib's ``DCAT`` object is a
 #: closed DCAT 2 term list that warns on DCAT 3 terms such as ``dcat:version``).
@@ -37,7 +37,6 @@ PROV = Namespace("http://www.w3.org/ns/prov#")
 SPDX_LICENSES = "http://spdx.org/licenses/"
 IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 _MEDIA_TYPE = re.compile(r"^([\w.+-]+/[\w.+-]+)\s*(?:;.*)?$")
 # Characters RFC 3987 forbids in an IRI; an IRI part holding one is refused, not escaped,
@@ -70,8 +69,8 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
     Writes nothing to disk.
     """
     ns = _check_namespace(release.namespace)
-    _check_name(release.family, "family")
-    _check_name(release.version, "version")
+    check_name(release.family, "family")
+    check_name(release.version, "version")
     if _IRI_BAD.search(release.promotion_id) or not release.promotion_id:
         raise InputError(
             f"promotion id {release.promotion_id!r} cannot be part of an IRI",
@@ -118,7 +117,7 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
         if not name or name in names:
             raise InputError(f"two promoted files share the name {name!r}", file=rf.path)
         names.add(name)
-        _check_relpath(rf.path)
+        check_normalized(rf.path, field="files/path")
         hexdigest = _sha256_hex(rf.digest, rf.path)
         media = _MEDIA_TYPE.match(rf.media_type)
         if media is None:
@@ -215,27 +214,6 @@ def _check_base_url(base_url: str) -> str:
     if not parts.scheme or not parts.netloc or _IRI_BAD.search(base_url):
         raise InputError(f"base URL {base_url!r} is not an absolute URL", field="base_url")
     return base_url if base_url.endswith("/") else base_url + "/"
-
-
-def _check_name(value: str, field: str) -> None:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InputError(
-            f"{field} {value!r} is not a safe name (letters, digits, '.', '_', '-')",
-            field=field,
-        )
-
-
-def _check_relpath(path: str) -> None:
-    ok = (
-        isinstance(path, str)
-        and path
-        and not path.startswith("/")
-        and "\\" not in path
-        and posixpath.normpath(path) == path
-        and ".." not in path.split("/")
-    )
-    if not ok:
-        raise InputError(f"{path!r} is not a safe root-relative POSIX path", field="files/path")
 
 
 def _sha256_hex(digest: str, path: str) -> str:

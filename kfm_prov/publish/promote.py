@@ -28,14 +28,15 @@ from kfm_prov.core.crashpoints import crash_point
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
-from kfm_prov.publish.certificate import build_certificate, certificate_rel, certificates
-from kfm_prov.publish.release import Release, ReleaseFile
-from kfm_prov.record import index_for
+from kfm_prov.publish.journal import Journal, Move, journal_dir, read_journal, write_journal
+from kfm_prov.store.certificate import CheckOutcome, build_certificate, certificate_rel
 from kfm_prov.store.digests import hash_files
-from kfm_prov.store.index import PromotionRow
+from kfm_prov.store.published import promotion_rows_of
+from kfm_prov.store.rebuild import index_for
+from kfm_prov.store.refusal import Refusal
+from kfm_prov.store.release import Release, ReleaseFile
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-JOURNAL_DIR = "journal"
 PUBLISH_LOCK = "publish"
 LOCK_TIMEOUT = 600.0
 
@@ -125,17 +126,13 @@ def write_refusal(config: LakeConfig, report: GateReport, requested: dict[str, A
     """The refusal receipt: what was checked and what failed, in the run's directory."""
     from ulid import ULID
 
-    refused_at = now_utc()
-    rel = f"{report.run.run_dir}/refusals/{refused_at[:19].replace(':', '')}-{ULID()}.json"
-    jsonio.write_json(config.root / rel, {
-        "schema_version": "kfm.refusal.v1",
-        "run_id": report.run.run_id,
-        "refused_at": refused_at,
-        "requested": requested,
-        "checks": [{k: v for k, v in c.to_dict().items() if k != "findings"}
-                   for c in report.checks],
-        "findings": [f.to_dict() for f in report.findings],
-    })
+    refusal = Refusal(report.run.run_id, now_utc(), requested,
+                      tuple(CheckOutcome(c.id, c.title, c.status,
+                                         tuple(sorted({f.code for f in c.findings})))
+                            for c in report.checks),
+                      tuple(report.findings))
+    rel = refusal.rel(report.run.run_dir, str(ULID()))
+    jsonio.write_json(config.root / rel, refusal.to_dict())
     return rel
 
 
@@ -196,7 +193,7 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         release = _release(config, report, version, files, promoted_at, promotion_id,
                            bundle_rel, cert_rel, previous)
         bundle = _bundle(config, report, release, files, previous, requested_by)
-        outputs: dict[str, bytes] = {cert_rel: jsonio.dumps_sorted(certificate),
+        outputs: dict[str, bytes] = {cert_rel: jsonio.dumps_sorted(certificate.to_dict()),
                                      bundle_rel: bundle}
         outputs |= stac.render_stac(release, existing=stac.existing_stac_files(
             config.root, family, config.rel("stac")),
@@ -205,21 +202,21 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         dcat_file = config.root / dcat_rel
         outputs[dcat_rel] = dcat.render_dcat(
             release, existing=dcat_file.read_bytes() if dcat_file.exists() else None)
-        moves = [{"staged": "version", "target": version_rel}]
+        moves = [Move("version", version_rel)]
         for index_number, (rel, data) in enumerate(sorted(outputs.items())):
             name = f"f{index_number}"
             _write_durable(stage / name, data)
             _hook(f"staged-{name}")
-            moves.append({"staged": name, "target": rel})
-        journal = {"tx": tx, "family": family, "version": version, "moves": moves,
-                   "stage": stage.relative_to(config.root).as_posix()}
+            moves.append(Move(name, rel))
+        journal = Journal(tx, family, version, tuple(moves),
+                          stage.relative_to(config.root).as_posix())
         _hook("before-journal")
-        jsonio.write_json(_journal_dir(config) / f"{tx}.json", journal)
+        write_journal(config, journal)
     except BaseException:
         _remove_stage(stage)
         raise
     _hook("after-journal")
-    if not _roll_forward(config, _journal_dir(config) / f"{tx}.json"):
+    if not _roll_forward(config, journal_dir(config) / f"{tx}.json"):
         raise RefusedError(f"{family} {version} was published by another process meanwhile",
                            file=version_rel, hint="retry; the next version will be taken")
     item = stac.item_path(family, version, config.rel("stac"))
@@ -328,10 +325,6 @@ def _bundle(config: LakeConfig, report: GateReport, release: Release,
 
 # --- committing and recovering ----------------------------------------------------------------
 
-def _journal_dir(config: LakeConfig) -> Path:
-    return config.dir("cache") / JOURNAL_DIR
-
-
 def _hook(point: str) -> None:
     """Crash tests set KFM_PROV_CRASH_AT to a point name to kill the process there."""
     crash_point(point)
@@ -344,11 +337,11 @@ def _roll_forward(config: LakeConfig, journal_path: Path) -> bool:
     transaction is visible. If its target exists then (someone else took the version),
     the transaction is rolled back instead and False returned.
     """
-    journal = jsonio.read_json(journal_path, display=journal_path.name)
-    stage = config.root / journal["stage"]
-    moves = journal["moves"]
-    first_staged = (stage / moves[0]["staged"]).exists()
-    if first_staged == (config.root / moves[0]["target"]).exists():
+    journal = read_journal(journal_path)
+    stage = config.root / journal.stage
+    moves = journal.moves
+    first_staged = (stage / moves[0].staged).exists()
+    if first_staged == (config.root / moves[0].target).exists():
         # Taken by another promotion, or the staging vanished before any move: undo.
         os.unlink(journal_path)
         _hook("rollback-unjournaled")
@@ -356,8 +349,8 @@ def _roll_forward(config: LakeConfig, journal_path: Path) -> bool:
         return False
     for number, move in enumerate(moves):
         _hook(f"move-{number}")
-        staged = stage / move["staged"]
-        target = config.root / move["target"]
+        staged = stage / move.staged
+        target = config.root / move.target
         if not staged.exists():
             continue  # moved before a crash
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -368,8 +361,7 @@ def _roll_forward(config: LakeConfig, journal_path: Path) -> bool:
         jsonio.fsync_dir(target.parent)
         _hook(f"moved-{number}")
     _hook("before-index")
-    cert = next(m["target"] for m in moves if m["target"].endswith(".certificate.json"))
-    index_promotion(config, cert)
+    index_promotion(config, journal.certificate())
     _hook("before-unjournal")
     os.unlink(journal_path)
     jsonio.fsync_dir(journal_path.parent)
@@ -385,39 +377,30 @@ def recover(config: LakeConfig) -> list[str]:
     to do; skipped while another process is publishing (it finishes its own work, and a
     later command recovers it if it dies).
     """
-    from filelock import FileLock, Timeout
-
-    journal_dir = _journal_dir(config)
     staging = config.dir("staging") / "kfm-prov"
-    if not any(d.is_dir() and any(d.iterdir()) for d in (journal_dir, staging)):
-        return []
-    path = config.dir("cache") / "locks" / f"{PUBLISH_LOCK}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    if not any(d.is_dir() and any(d.iterdir()) for d in (journal_dir(config), staging)):
         return []
     try:
-        return _recover_locked(config)
-    finally:
-        lock.release()
+        with publish_lock(config, timeout=0):
+            return _recover_locked(config)
+    except RefusedError:  # another process is publishing; it finishes its own work
+        return []
 
 
 def _recover_locked(config: LakeConfig) -> list[str]:
     """``recover`` for a caller holding the publish lock: no other publisher is alive."""
     done = []
-    journal_dir = _journal_dir(config)
-    if journal_dir.is_dir():
-        for journal in sorted(journal_dir.glob("*.json")):
+    journals = journal_dir(config)
+    if journals.is_dir():
+        for journal in sorted(journals.glob("*.json")):
             if _roll_forward(config, journal):
                 done.append(journal.stem)
-        for leftover in journal_dir.glob(".*.tmp"):  # a journal write cut short
+        for leftover in journals.glob(".*.tmp"):  # a journal write cut short
             leftover.unlink(missing_ok=True)
     staging = config.dir("staging") / "kfm-prov"
     if staging.is_dir():
         for leftover in staging.iterdir():
-            if not (journal_dir / f"{leftover.name}.json").exists():
+            if not (journals / f"{leftover.name}.json").exists():
                 _remove_stage(leftover)
     return done
 
@@ -429,37 +412,9 @@ def _remove_stage(stage: Path) -> None:
 
 
 def index_promotion(config: LakeConfig, cert_rel: str) -> None:
-    from kfm_prov.publish import stac
-
     cert = jsonio.read_json(config.root / cert_rel, display=cert_rel)
-    family, version = cert["family"], cert["version"]
-    rows = [PromotionRow(family, version, cert["run_id"], p["path"], p["digest"],
-                         p["source_path"], cert["issued_at"],
-                         stac.item_path(family, version, config.rel("stac")),
-                         f"{config.rel('prov')}/{family}/{version}.json", cert_rel)
-            for p in cert["products"]]
     with index_for(config) as index:
-        index.put_promotions(rows)
-
-
-def promotion_rows(config: LakeConfig) -> list[PromotionRow]:
-    """Promotions as recorded by their certificates (for ``index rebuild``)."""
-    from kfm_prov.publish import stac
-
-    rows = []
-    for path in certificates(config):
-        rel = path.relative_to(config.root).as_posix()
-        try:
-            cert = jsonio.read_json(path, display=rel)
-            family, version = cert["family"], cert["version"]
-            rows += [PromotionRow(family, version, cert["run_id"], p["path"], p["digest"],
-                                  p["source_path"], cert["issued_at"],
-                                  stac.item_path(family, version, config.rel("stac")),
-                                  f"{config.rel('prov')}/{family}/{version}.json", rel)
-                     for p in cert["products"]]
-        except (InputError, KeyError, TypeError):
-            continue  # `kfm-prov verify` reports broken certificates
-    return rows
+        index.put_promotions(promotion_rows_of(config, cert, cert_rel))
 
 
 def _write_durable(path: Path, data: bytes) -> None:

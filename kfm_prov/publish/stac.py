@@ -23,7 +23,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,13 @@ from pystac.extensions.file import FileExtension
 from pystac.extensions.version import VersionExtension, VersionRelType
 from pystac.utils import datetime_to_str
 
+from kfm_prov.core import jsonio
+from kfm_prov.core.paths import check_name, check_normalized
+from kfm_prov.core.validation import shipped_schema
 from kfm_prov.errors import CheckFailed, InputError
-from kfm_prov.publish.release import Release, ReleaseFile
+from kfm_prov.store.published import STAC_DIR, catalog_path, collection_path, item_id, item_path
+from kfm_prov.store.release import Release, ReleaseFile
 
-STAC_DIR = "data/stac"  # the default; a lake may configure another (Release.stac_dir)
 CATALOG_PATH = f"{STAC_DIR}/catalog.json"
 CATALOG_ID = "kfm"
 
@@ -57,7 +59,6 @@ GEOJSON = "application/geo+json"
 _JSON = "application/json"
 _GLOBAL_BBOX = [-180.0, -90.0, 180.0, 90.0]
 _OPEN_INTERVAL: list[list[datetime | None]] = [[None, None]]  # replaced before writing
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 _MULTIHASH_SHA256 = re.compile(r"^1220[0-9a-f]{64}$")
 _STAC_LICENSE = re.compile(r"^[\w\-\.\+]+$")
@@ -67,33 +68,12 @@ _STAC_LICENSE = re.compile(r"^[\w\-\.\+]+$")
 # paths and ids
 
 
-def item_id(family: str, version: str) -> str:
-    """The item id of a version: ``<family>-<version>``, lowercase (STAC lint rules)."""
-    return f"{family}-{version}".lower()
-
-
-def catalog_path(stac_dir: str = STAC_DIR) -> str:
-    """Root-relative path of the root catalog (``stac_dir`` is the configured STAC folder)."""
-    return f"{stac_dir}/catalog.json"
-
-
-def collection_path(family: str, stac_dir: str = STAC_DIR) -> str:
-    """Root-relative path of a family's collection."""
-    return f"{stac_dir}/{family}/collection.json"
-
-
-def item_path(family: str, version: str, stac_dir: str = STAC_DIR) -> str:
-    """Root-relative path of a version's item: the file name equals the item id."""
-    iid = item_id(family, version)
-    return f"{stac_dir}/{family}/{iid}/{iid}.json"
-
-
 def existing_stac_files(root: Path, family: str, stac_dir: str = STAC_DIR) -> dict[str, bytes]:
     """Read what :func:`render_stac` needs as ``existing``: the catalog, the family's
     collection and every item that collection links. Reads only; missing files are left
     out (they do not exist yet)."""
     out: dict[str, bytes] = {}
-    _check_name(family, "family")
+    check_name(family, "family")
     coll_rel = collection_path(family, stac_dir)
     for rel in (catalog_path(stac_dir), coll_rel):
         if (root / rel).is_file():
@@ -675,9 +655,8 @@ def _schema_registry() -> tuple[Any, dict[str, dict[str, Any]]]:
     from referencing.jsonschema import DRAFT7
 
     schemas: dict[str, dict[str, Any]] = dict(JsonSchemaSTACValidator().schema_cache)
-    folder = resources.files("kfm_prov").joinpath("schemas", "stac")
     for name in _VENDORED:
-        schema = json.loads(folder.joinpath(f"{name}.schema.json").read_text("utf-8"))
+        schema = shipped_schema("stac", f"{name}.schema.json")
         schemas[str(schema["$id"]).rstrip("#")] = schema
     registry: Any = Registry().with_resources(
         (uri, Resource.from_contents(s, default_specification=DRAFT7)) for uri, s in schemas.items()
@@ -690,10 +669,10 @@ def _schema_registry() -> tuple[Any, dict[str, dict[str, Any]]]:
 
 
 def _check_release(release: Release) -> None:
-    _check_name(release.family, "family")
-    _check_name(release.version, "version")
+    check_name(release.family, "family")
+    check_name(release.version, "version")
     if release.predecessor_version is not None:
-        _check_name(release.predecessor_version, "predecessor_version")
+        check_name(release.predecessor_version, "predecessor_version")
         if item_id(release.family, release.predecessor_version) == item_id(
             release.family, release.version
         ):
@@ -701,7 +680,7 @@ def _check_release(release: Release) -> None:
     if not release.files:
         raise InputError(f"release {release.family} {release.version} has no files", field="files")
     for rf in release.files:
-        _check_relpath(rf.path, "files/path")
+        check_normalized(rf.path, field="files/path")
         _sha256_hex(rf.digest, rf.path)
         if isinstance(rf.size, bool) or not isinstance(rf.size, int) or rf.size < 0:
             raise InputError(f"bad size {rf.size!r}", file=rf.path, field="size")
@@ -709,39 +688,16 @@ def _check_release(release: Release) -> None:
             raise InputError(f"bad media type {rf.media_type!r}", file=rf.path, field="media_type")
         if not rf.role or not isinstance(rf.role, str):
             raise InputError("empty role", file=rf.path, field="role")
-    _check_relpath(release.prov_bundle_path, "prov_bundle_path")
-    _check_relpath(release.certificate_path, "certificate_path")
+    check_normalized(release.prov_bundle_path, field="prov_bundle_path")
+    check_normalized(release.certificate_path, field="certificate_path")
     for p in release.derived_from_items:
-        _check_relpath(p, "derived_from_items")
+        check_normalized(p, field="derived_from_items")
     start = _utc(release.run_started_at, "run_started_at")
     end = _utc(release.run_ended_at, "run_ended_at")
     _utc(release.promoted_at, "promoted_at")
     if start > end:
         raise InputError("the run ends before it starts", field="run_ended_at")
     _stac_license(release.license)
-
-
-def _check_name(value: str, field: str) -> None:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InputError(
-            f"{field} {value!r} is not a safe name (letters, digits, '.', '_', '-')",
-            field=field,
-        )
-
-
-def _check_relpath(value: str, field: str) -> None:
-    ok = (
-        isinstance(value, str)
-        and value
-        and not value.startswith("/")
-        and "\\" not in value
-        and "\x00" not in value
-        and posixpath.normpath(value) == value
-        and not value.startswith("..")
-        and ".." not in value.split("/")
-    )
-    if not ok:
-        raise InputError(f"{value!r} is not a safe root-relative POSIX path", field=field)
 
 
 def _sha256_hex(digest: str, path: str) -> str:
@@ -824,23 +780,12 @@ def _is_number(v: Any) -> bool:
 
 
 def _load_json(data: bytes, path: str, *, what: str = "JSON") -> Any:
-    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity; errors name the file."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in items:
-            if k in out:
-                raise ValueError(f"duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
+    """Strict JSON (``jsonio.loads``); errors name the file and what it should have been."""
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"malformed {what}: {exc}", file=path) from exc
+        return jsonio.loads(data, file=path)
+    except InputError as exc:
+        raise InputError(exc.message.replace("JSON", what, 1), file=path,
+                         field=exc.field) from None
 
 
 def _from_dict(cls: Any, data: Any, path: str) -> Any:

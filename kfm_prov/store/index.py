@@ -9,13 +9,14 @@ and must give the same answers as the incrementally updated one.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kfm_prov.core.perf import gc_paused
+from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.store.dbutil import begin_immediate, connect
 
 SCHEMA_VERSION = "2"
@@ -153,12 +154,22 @@ class PromotionRow:
     certificate: str | None
 
 
+#: What replaces an index's content: run entries, raw rows, promotion rows.
+Snapshot = tuple[Sequence["IndexEntry"], Sequence[RawRow], Sequence[PromotionRow]]
+
 _RUN_COLS = ("run_id, family, pipeline_id, status, overall_status, started_at, ended_at,"
              " git_commit, spec_hash, run_dir, evidence_digest, secrets")
 _IO_COLS = "run_id, direction, path, digest, role, zone, size, media_type, sensitivity"
 _BATCH = 900  # stays under SQLite's host-parameter limit
 _BULK_CACHE_KIB = 192 * 1024  # page cache while rebuilding (see replace_rows)
 TABLES = ("runs", "io", "redactions", "raw", "promotions")
+
+
+class IndexedRun(NamedTuple):
+    """What ``replace_all`` tells its reader about a run indexed now."""
+
+    evidence_digest: str
+    run_dir: str
 
 
 @dataclass(frozen=True)
@@ -171,7 +182,7 @@ class IndexEntry:
 
 
 class LineageIndex:
-    """Reads and writes the index; every write is one transaction."""
+    """The SQLite lineage index (a ``LineageStore``); every write is one transaction."""
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
@@ -214,6 +225,12 @@ class LineageIndex:
             raise
         conn.execute("COMMIT")
         return bool(stale)
+
+    def needs_rebuild(self) -> bool:
+        """Open the index; True when it was just created or dropped (another schema)."""
+        self.conn  # noqa: B018 - opening creates or migrates the file and sets ``stale``
+        stale, self.stale = self.stale, False
+        return stale
 
     def close(self) -> None:
         if self._conn is not None:
@@ -282,11 +299,19 @@ class LineageIndex:
             for table in ("io", "redactions", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
 
-    def replace_all(self, entries: Iterable[IndexEntry], raw_rows: Sequence[RawRow],
-                    promotions: Sequence[PromotionRow]) -> None:
-        """Swap the whole content in one transaction (``index rebuild``)."""
+    def replace_all(self, read: Callable[[Mapping[str, IndexedRun]], Snapshot]) -> Snapshot:
+        """Swap the whole content in one write transaction (``index rebuild``).
+
+        ``read`` is called under the write lock with the runs indexed now (id → evidence
+        digest and directory), so the caller can reconcile what changed since it scanned
+        the files; what it returns replaces everything.
+        """
         with self.transaction() as conn:
-            self.replace_rows(conn, entries, raw_rows, promotions)
+            indexed = {run_id: IndexedRun(evidence, run_dir) for run_id, evidence, run_dir
+                       in conn.execute("SELECT run_id, evidence_digest, run_dir FROM runs")}
+            snapshot = read(indexed)
+            self.replace_rows(conn, *snapshot)
+        return snapshot
 
     @classmethod
     @gc_paused  # a million short-lived rows beside a lake's worth of live ones
@@ -316,6 +341,22 @@ class LineageIndex:
         row = self.conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?",
                                 (run_id,)).fetchone()
         return RunRow(*row) if row else None
+
+    def resolve_run(self, text: str) -> RunRow:
+        """A run by its id or a unique prefix of at least 6 characters (any case)."""
+        wanted = text.strip().upper()
+        row = self.run(wanted) or self.run(text.strip())
+        if row is None and len(wanted) >= 6:
+            matches = [r for r in self.runs() if r.run_id.upper().startswith(wanted)]
+            if len(matches) == 1:
+                row = matches[0]
+            elif len(matches) > 1:
+                raise InputError(f"run id prefix {text!r} is ambiguous:"
+                                 f" {', '.join(r.run_id for r in matches[:5])}")
+        if row is None:
+            raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
+                                " after copying runs in, `kfm-prov index rebuild`")
+        return row
 
     def runs(self, family: str | None = None) -> list[RunRow]:
         if family is None:

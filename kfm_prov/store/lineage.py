@@ -5,7 +5,7 @@ digest, never by name). Edges run from a file to the run that used it and from a
 the file it generated. Only the part of the lake a question needs is loaded: one recursive
 query finds the runs of the closure, a few batched queries fetch their rows
 (:class:`ClosureView`), and the breadth-first pass runs in memory. A closure too large
-for that (see ``LineageIndex.closure_runs``) is walked with a few queries per level.
+for that (see ``LineageStore.closure_runs``) is walked with a few queries per level.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kfm_prov.store.index import IoRow, LineageIndex, PromotionRow, RawRow, RedactionRow, RunRow
+from kfm_prov.store.index import IoRow, PromotionRow, RawRow, RedactionRow, RunRow
+from kfm_prov.store.protocol import LineageStore
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -52,7 +53,7 @@ def _add_io(graph: nx.DiGraph, row: IoRow) -> str:
     return node
 
 
-def _annotate(graph: nx.DiGraph, index: LineageIndex, run_ids: Iterable[str],
+def _annotate(graph: nx.DiGraph, index: LineageStore, run_ids: Iterable[str],
               digests: Iterable[str]) -> None:
     for run_id, row in index.runs_by_id(list(run_ids)).items():
         graph.add_node(run_node(run_id), kind="run", **row.to_dict())
@@ -73,12 +74,12 @@ class ClosureView:
     ``consumers``, ``runs_by_id``, ``raw_by_digest``, ``promotions_by_digest``,
     ``redactions``) exactly as the index would, in the same order, for the runs and
     digests it holds, and asks the index for anything else. ``runs`` must come from
-    ``LineageIndex.closure_runs`` with the same ``seeds`` and direction: that is what
+    ``LineageStore.closure_runs`` with the same ``seeds`` and direction: that is what
     makes every producer of an input (upstream), or every consumer of an output
     (downstream), one of its runs.
     """
 
-    def __init__(self, index: LineageIndex, runs: Iterable[str], seeds: Iterable[str] = (),
+    def __init__(self, index: LineageStore, runs: Iterable[str], seeds: Iterable[str] = (),
                  *, upstream: bool = True) -> None:
         self.index = index
         self.run_ids = set(runs)
@@ -161,9 +162,9 @@ class ClosureView:
         return [row for run_id in sorted(wanted) for row in self._redactions[run_id]]
 
 
-def closure_view(index: LineageIndex, *, runs: Iterable[str] = (),
+def closure_view(index: LineageStore, *, runs: Iterable[str] = (),
                  digests: Iterable[str] = (), upstream: bool = True,
-                 ) -> ClosureView | LineageIndex:
+                 ) -> ClosureView | LineageStore:
     """A :class:`ClosureView` of what is linked to these runs and files, or the index
     itself when the closure is too large to hold (the walks then query level by level)."""
     runs, digests = sorted(set(runs)), sorted(set(digests))
@@ -173,7 +174,7 @@ def closure_view(index: LineageIndex, *, runs: Iterable[str] = (),
     return ClosureView(index, found, digests, upstream=upstream)
 
 
-def ancestry(index: LineageIndex, *, runs: Iterable[str] = (),
+def ancestry(index: LineageStore, *, runs: Iterable[str] = (),
              digests: Iterable[str] = ()) -> nx.DiGraph:
     """Everything upstream of the given runs and files, down to raw (and the runs' outputs)."""
     runs, digests = set(runs), set(digests)
@@ -184,7 +185,7 @@ def ancestry(index: LineageIndex, *, runs: Iterable[str] = (),
     return _walk(view, graph, runs, digests, upstream=True)
 
 
-def descendants(index: LineageIndex, *, runs: Iterable[str] = (),
+def descendants(index: LineageStore, *, runs: Iterable[str] = (),
                 digests: Iterable[str] = ()) -> nx.DiGraph:
     """Everything downstream: the runs that used these files, their outputs, and on."""
     runs, digests = set(runs), set(digests)
@@ -192,7 +193,7 @@ def descendants(index: LineageIndex, *, runs: Iterable[str] = (),
     return _walk(view, _graph(), runs, digests, upstream=False)
 
 
-def _walk(index: LineageIndex, graph: nx.DiGraph, pending_runs: set[str],
+def _walk(index: LineageStore, graph: nx.DiGraph, pending_runs: set[str],
           pending_files: set[str], *, upstream: bool) -> nx.DiGraph:
     """Breadth-first over the index, one batch of queries per level, each node once."""
     for digest in pending_files:
@@ -219,7 +220,7 @@ def _walk(index: LineageIndex, graph: nx.DiGraph, pending_runs: set[str],
     return graph
 
 
-def lake_graph(index: LineageIndex, family: str | None = None) -> nx.DiGraph:
+def lake_graph(index: LineageStore, family: str | None = None) -> nx.DiGraph:
     """Every run (of a family) with its inputs and outputs."""
     graph = _graph()
     run_ids = [r.run_id for r in index.runs(family)]

@@ -1,0 +1,119 @@
+"""A run's evidence: the files its record rests on, their digest, secrets in them, its index entry.
+
+The gate, ``record``, ``index rebuild`` and ``verify`` all ask the same questions of a run
+directory; the answers live here so that each asks them the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from kfm_prov.config import LakeConfig
+from kfm_prov.core.findings import Finding
+from kfm_prov.core.mediatypes import media_type
+from kfm_prov.core.paths import walk_tree
+from kfm_prov.store.digests import hash_files, sha256_bytes
+from kfm_prov.store.index import IndexEntry, IoRow, RedactionRow, RunRow
+from kfm_prov.store.receipts import RunReceipts
+
+PROV_FILE = "prov.json"
+REPORT_FILE = "validation_report.json"
+RECEIPT_FILES = ("run_record.json", "run_manifest.json", REPORT_FILE)
+
+
+def evidence_files(config: LakeConfig, run_dir: str) -> list[str]:
+    """Root-relative files whose bytes a run's record rests on: receipts, PROV, logs.
+
+    One ``scandir`` of the run directory and of ``logs/`` (the gate asks this of every
+    run of a closure): the receipts and ``prov.json`` when they are files (symlinks
+    followed), and every regular file under ``logs/`` (symlinks skipped, symlinked
+    directories not entered), sorted.
+    """
+    absolute = config.root / run_dir
+    try:
+        with os.scandir(absolute) as entries:
+            present = {entry.name for entry in entries if entry.is_file()}
+    except OSError:
+        present = set()
+    names = [name for name in (*RECEIPT_FILES, PROV_FILE) if name in present]
+    logs = absolute / "logs"
+    if logs.is_dir():
+        names += sorted(walk_tree(logs, "logs")[0])
+    return [f"{run_dir}/{name}" for name in names]
+
+
+def evidence_digest(config: LakeConfig, rels: list[str]) -> str:
+    """One digest over the evidence files, fresh (never from the cache)."""
+    return evidence_digests(config, {"": rels})[""]
+
+
+def evidence_digests(config: LakeConfig, evidence: Mapping[str, list[str]]) -> dict[str, str]:
+    """``evidence_digest`` of many runs (key → its files), hashed fresh in one batch."""
+    root = os.fspath(config.root)
+    rels = [rel for files in evidence.values() for rel in files]
+    digests = iter(hash_files([f"{root}/{rel}" for rel in rels]))
+    result = {}
+    for key, files in evidence.items():
+        listing = "".join(f"{next(digests)}  {rel}\n" for rel in files)
+        result[key] = sha256_bytes(listing.encode("utf-8"))
+    return result
+
+
+def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: Mapping[str, object],
+                  evidence: list[str]) -> list[Finding]:
+    """Secrets in the receipts and in every log file of a run (locations only)."""
+    from kfm_prov.core.secrets import LineScrubber, find_secrets, scrub_env
+    from kfm_prov.core.validation import KINDS
+
+    findings = []
+    for kind, data in receipts_data.items():
+        found_here = {(f.location, f.kind): f for f in find_secrets(data)}
+        environment = data.get("environment") if isinstance(data, dict) else None
+        if isinstance(environment, dict):  # the stricter rule for variable names (*_KEY)
+            clean = {k: v for k, v in environment.items() if isinstance(v, str)}
+            for found in scrub_env(clean, "/environment")[1]:
+                found_here.setdefault((found.location, found.kind), found)
+        for found in sorted(found_here.values(), key=lambda f: (f.location, f.kind)):
+            findings.append(Finding("secret-in-receipt", f"a {found.kind} is written in the"
+                                    " receipt", f"{run_dir}/{KINDS[kind][1]}", found.location,
+                                    hint="rotate the credential and rewrite the receipt"))
+    for rel in evidence:
+        if "/logs/" not in rel:
+            continue
+        scrubber = LineScrubber()  # a private key spans lines
+        with open(config.root / rel, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                for found in scrubber.scrub(line, f"line {number}")[1]:
+                    findings.append(Finding("secret-in-log", f"a {found.kind} is in the log",
+                                            rel, found.location,
+                                            hint="rotate the credential and scrub the log"))
+    return findings
+
+
+def index_entry(config: LakeConfig, receipts: RunReceipts, run_dir: str, *,
+                evidence: str, secrets: int) -> IndexEntry:
+    record, manifest = receipts.record, receipts.manifest
+    import rfc8785
+
+    run = RunRow(record.run_id, record.dataset_family, record.pipeline_id, record.status,
+                 receipts.report.overall_status, record.started_at, record.ended_at,
+                 record.git_commit, manifest.spec_hash, run_dir, evidence, secrets)
+    files = [IoRow(record.run_id, direction, e.path, e.digest, e.role, config.zone_of(e.path),
+                   e.size, e.media_type or media_type(e.path), e.extra.get("sensitivity"))
+             for direction, entries in (("in", manifest.inputs), ("out", manifest.outputs))
+             for e in entries]
+    redactions = [RedactionRow(record.run_id, r["source"], r["output"], r["sensitivity"],
+                               rfc8785.dumps(r.get("profile", {})).decode("utf-8"))
+                  for r in manifest.redactions or []]
+    return IndexEntry(run, files, redactions)
+
+
+def entry_from_disk(config: LakeConfig, run_dir: str,
+                     receipts: RunReceipts) -> IndexEntry:
+    evidence = evidence_files(config, run_dir)
+    data = {"run_record": receipts.record.to_dict(), "run_manifest": receipts.manifest.to_dict(),
+            "validation_report": receipts.report.to_dict()}
+    secrets = scan_evidence(config, run_dir, data, evidence)
+    return index_entry(config, receipts, run_dir, evidence=evidence_digest(config, evidence),
+                       secrets=len(secrets))
