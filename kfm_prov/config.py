@@ -97,6 +97,25 @@ class LakeConfig:
                 return zone
         return "external"
 
+    def run_of_output(self, rel: str) -> str | None:
+        """The run id a path names as one of its outputs (``<runs>/<family>/<id>/artifacts/…``).
+
+        What the path claims, not a fact: the gate checks that run did record these bytes.
+        """
+        if _under(rel, self.paths["runs"]):
+            parts = rel[len(self.paths["runs"]) + 1:].split("/")
+            if len(parts) > 3 and parts[2] == "artifacts":
+                return parts[1]
+        return None
+
+    def version_of_file(self, rel: str) -> tuple[str, str] | None:
+        """(family, version) of a path inside a promoted version, ``<processed>/<f>/<v>/…``."""
+        if _under(rel, self.paths["processed"]):
+            parts = rel[len(self.paths["processed"]) + 1:].split("/")
+            if len(parts) > 2:
+                return parts[0], parts[1]
+        return None
+
     def is_transient(self, rel: str) -> bool:
         """Staging, caches and a run's ``tmp/``: never a legitimate input of a product."""
         if _under(rel, self.paths["staging"]) or _under(rel, self.paths["cache"]):

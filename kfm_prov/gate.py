@@ -27,13 +27,14 @@ from kfm_prov.core.paths import is_under, symlink_on_the_way
 from kfm_prov.core.timeutil import format_time, now_utc, parse_time
 from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.store import raw
-from kfm_prov.store.certificate import Entity, read_certificate
+from kfm_prov.store.certificate import Entity, read_certificate, verify_certificate
 from kfm_prov.store.digests import hash_files
-from kfm_prov.store.evidence import RECEIPT_FILES, evidence_digests, evidence_files, scan_evidence
-from kfm_prov.store.index import IoRow, RawRow, RunRow
+from kfm_prov.store.evidence import index_entry, read_evidence, scan_evidence
+from kfm_prov.store.index import IndexEntry, IoRow, RawRow, RunRow
 from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
 from kfm_prov.store.rebuild import index_for
+from kfm_prov.store.receipts import receipt_inconsistencies
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -239,6 +240,14 @@ def _resolve(walk: _Walk, consumer: RunRow, row: IoRow, raws: list[RawRow],
         _certified_input(walk, row, promotion, here)
         return None
     candidates = [p for p in producers if p.run_id != consumer.run_id]
+    if not candidates and producers:
+        walk.entity(row, row.zone, "work")
+        walk.fail("graph", "cycle", f"run {consumer.run_id} used {row.path}, which only it"
+                  " generated: a file cannot be an input of the run that made it",
+                  file=row.path, nodes=[*here, file_node(row.digest)],
+                  hint="read the input from where it came from (a raw capture or an earlier"
+                       " run's output)")
+        return None
     if not candidates:
         walk.entity(row, row.zone, "orphan")
         walk.fail("inputs", "orphan-input", f"no recorded run produced {row.path} and it is no"
@@ -250,26 +259,42 @@ def _resolve(walk: _Walk, consumer: RunRow, row: IoRow, raws: list[RawRow],
 
 
 def _certified_input(walk: _Walk, row: IoRow, promotion: Any, here: list[str]) -> None:
-    """A processed input counts when its version's certificate exists and names it."""
+    """A processed input counts when its version's certificate names it and still holds.
+
+    The index only says which certificate to read. The certificate must validate, hash to
+    its Merkle root, and agree with the files it names (products, raw sources and their
+    labels, the receipts of its closure, its published records): a forged or edited
+    certificate makes the input uncertified and never lowers the label it carries.
+    """
     walk.entity(row, "processed", "processed")
     cert_path = promotion.certificate
+    problems: list[Finding] = []
     entry = None
     if cert_path and (walk.config.root / cert_path).is_file():
-        try:
+        problems = verify_certificate(walk.config, cert_path)
+        if not problems:
             entry = read_certificate(walk.config, cert_path).product(row.digest)
-        except InputError:
-            entry = None
     if entry is None:
+        why = problems[0].message if problems else "is missing or does not name it"
         walk.fail("raw-sources", "processed-uncertified", f"{row.path} comes from"
-                  f" {promotion.family} {promotion.version} whose certificate is missing or"
-                  " does not name it", file=cert_path or row.path, nodes=here)
+                  f" {promotion.family} {promotion.version} whose certificate does not hold:"
+                  f" {why}", file=cert_path or row.path, nodes=here,
+                  hint="kfm-prov verify names what changed")
     else:
         walk.certified[row.digest] = entry
 
 
 def _choose_producer(walk: _Walk, consumer: RunRow, row: IoRow, candidates: list[IoRow],
                      producer_runs: dict[str, RunRow], here: list[str]) -> RunRow:
-    """The earliest successful run that generated these bytes before the consumer began."""
+    """The derivation the consumer actually used, or else one that qualifies.
+
+    When the input's path is a run's output (``<runs>/<family>/<run>/artifacts/…``) and
+    that run recorded these bytes there, that run is the producer: the consumer read its
+    file. Otherwise the earliest run that qualifies (succeeded, from a known, clean
+    commit, ended before the use), so a rerun from committed code is promotable beside an
+    older run that was not. Failing that, the best candidate, whose faults the checks
+    then report.
+    """
     used_at = parse_time(consumer.started_at)
     runs = sorted((producer_runs[c.run_id] for c in candidates if c.run_id in producer_runs),
                   key=lambda r: (r.ended_at or "9999", r.run_id))
@@ -277,7 +302,16 @@ def _choose_producer(walk: _Walk, consumer: RunRow, row: IoRow, candidates: list
     def before(r: RunRow) -> bool:
         return r.ended_at is not None and parse_time(r.ended_at) <= used_at
 
-    chosen = (next((r for r in runs if r.status == "success" and before(r)), None)
+    def qualifies(r: RunRow) -> bool:
+        clean = r.git_commit != UNKNOWN_COMMIT and (
+            not r.git_commit.endswith("-dirty") or walk.config.allow_dirty_commits)
+        return r.status == "success" and clean and before(r)
+
+    named = walk.config.run_of_output(row.path)
+    at_path = {c.run_id for c in candidates if c.path == row.path}
+    chosen = (next((r for r in runs if r.run_id == named and r.run_id in at_path), None)
+              or next((r for r in runs if qualifies(r)), None)
+              or next((r for r in runs if r.status == "success" and before(r)), None)
               or next((r for r in runs if before(r)), None) or runs[0])
     walk.edges.append((run_node(chosen.run_id), file_node(row.digest), "generated"))
     if not before(chosen):
@@ -312,12 +346,46 @@ def _check_products(walk: _Walk, run: RunRow, products: list[IoRow]) -> None:
 
 
 def _check_runs(walk: _Walk, start: RunRow) -> None:
-    """Status, commit, and the evidence of every run, re-hashed fresh in one batch."""
-    evidence = {run_id: evidence_files(walk.config, run.run_dir)
-                for run_id, run in walk.runs.items()}
-    for run_id, run in sorted(walk.runs.items()):
+    """Every run of the closure as its files say: read, re-hashed, checked against the index.
+
+    The index only located these runs. Status, commit, validation outcome, inputs,
+    outputs and redactions are taken from the receipts whose bytes were just hashed; where
+    the index says otherwise it is stale (or was edited), and the gate refuses rather than
+    believe either. The secret scan runs on those same files.
+    """
+    evidence = read_evidence(walk.config, [run.run_dir for run in walk.runs.values()])
+    for run_id, indexed in sorted(walk.runs.items()):
+        ev = evidence[indexed.run_dir]
         nodes = [run_node(run_id)]
         check = "receipts" if run_id == start.run_id else "upstream-runs"
+        if ev.digest != indexed.evidence_digest:
+            walk.fail("receipts", "receipt-modified", f"receipts, prov.json or logs of run"
+                      f" {run_id} changed after it was recorded", file=indexed.run_dir,
+                      nodes=nodes, hint=f"if the change is legitimate: kfm-prov record"
+                      f" {indexed.run_dir}")
+        for finding in ev.findings:
+            walk.fail("receipts", "missing-receipt" if finding.code == "missing-receipt"
+                      else "invalid-receipt", f"run {run_id}: {finding.message}",
+                      file=finding.file, pointer=finding.pointer, nodes=nodes)
+        for finding in scan_evidence(walk.config, indexed.run_dir, ev.datas, list(ev.files)):
+            walk.fail("secrets", finding.code, finding.message, file=finding.file,
+                      pointer=finding.pointer, nodes=nodes, hint=finding.hint)
+        if ev.receipts is None:
+            continue  # no facts to check: refused above
+        receipts = ev.receipts
+        for finding in receipt_inconsistencies(receipts, display=indexed.run_dir):
+            walk.fail("receipts", "inconsistent-receipt", f"run {run_id}: {finding.message}",
+                      file=finding.file, pointer=finding.pointer, nodes=nodes,
+                      hint="the receipts contradict each other: they were edited after the run")
+        entry = index_entry(walk.config, receipts, indexed.run_dir, evidence=ev.digest,
+                            secrets=indexed.secrets)
+        stale = _index_differences(walk, indexed, entry)
+        if stale:
+            walk.fail("receipts", "index-stale", f"the index disagrees with the receipts of run"
+                      f" {run_id} ({', '.join(stale)})", file=indexed.run_dir, nodes=nodes,
+                      hint="kfm-prov index rebuild, then check again")
+        run = entry.run
+        walk.runs[run_id] = run  # the facts below, and the certificate, come from the files
         if run.status != "success":
             walk.fail(check, "run-not-success" if check == "receipts" else "upstream-failed",
                       f"run {run_id} ended {run.status}", file=f"{run.run_dir}/run_record.json",
@@ -331,37 +399,21 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
                       f" ({run.git_commit})", file=f"{run.run_dir}/run_record.json",
                       pointer="/git_commit", nodes=nodes,
                       hint="commit the pipeline and rerun, or set policy.allow_dirty_commits")
-        present = {rel.rsplit("/", 1)[-1] for rel in evidence[run_id]}
-        for name in RECEIPT_FILES:
-            if name not in present:
-                walk.fail("receipts", "missing-receipt", f"run {run_id} has no {name}",
-                          file=f"{run.run_dir}/{name}", nodes=nodes)
-    fresh = evidence_digests(walk.config, evidence)
-    for run_id, rels in sorted(evidence.items()):
-        run = walk.runs[run_id]
-        if fresh[run_id] != run.evidence_digest:
-            _recheck_changed_run(walk, run, rels)
-        elif run.secrets:
-            walk.fail("secrets", "secret-in-receipt", f"run {run_id} holds {run.secrets}"
-                      " secret(s) in its receipts or logs", file=run.run_dir,
-                      nodes=[run_node(run_id)], hint=f"kfm-prov record {run.run_dir} names them")
 
 
-def _recheck_changed_run(walk: _Walk, run: RunRow, rels: list[str]) -> None:
-    """Evidence changed since the run was recorded: say so, and say what is wrong now."""
-    from kfm_prov.store.receipts import check_run_dir
-
-    nodes = [run_node(run.run_id)]
-    walk.fail("receipts", "receipt-modified", f"receipts, prov.json or logs of run"
-              f" {run.run_id} changed after it was recorded", file=run.run_dir, nodes=nodes,
-              hint=f"if the change is legitimate: kfm-prov record {run.run_dir}")
-    datas, findings = check_run_dir(walk.config.root / run.run_dir, display=run.run_dir)
-    for finding in findings:
-        walk.fail("receipts", "invalid-receipt", finding.message, file=finding.file,
-                  pointer=finding.pointer, nodes=nodes)
-    for finding in scan_evidence(walk.config, run.run_dir, datas, rels):
-        walk.fail("secrets", finding.code, finding.message, file=finding.file,
-                  pointer=finding.pointer, nodes=nodes)
+def _index_differences(walk: _Walk, indexed: RunRow, entry: IndexEntry) -> list[str]:
+    """What the index says of a run that its receipts do not (field names, for the finding)."""
+    differ = [name for name in ("family", "pipeline_id", "status", "overall_status",
+                                "started_at", "ended_at", "git_commit", "spec_hash", "run_dir")
+              if getattr(indexed, name) != getattr(entry.run, name)]
+    files = sorted(tuple(f.__dict__.values()) for f in walk.index.files([indexed.run_id]))
+    if files != sorted(tuple(f.__dict__.values()) for f in entry.files):
+        differ.append("inputs/outputs")
+    redactions = sorted(tuple(r.__dict__.values())
+                        for r in walk.index.redactions([indexed.run_id]))
+    if redactions != sorted(tuple(r.__dict__.values()) for r in entry.redactions):
+        differ.append("redactions")
+    return differ
 
 
 def _check_raw(walk: _Walk) -> None:
@@ -562,8 +614,7 @@ def _check_graph(walk: _Walk) -> None:
 
     graph = nx.DiGraph()
     graph.add_edges_from((a, b) for a, b, _ in walk.edges)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+    if nx.is_directed_acyclic_graph(graph):  # linear; find_cycle is quadratic on long chains
         return
+    cycle = nx.find_cycle(graph)
     walk.fail("graph", "cycle", "the lineage has a cycle", nodes=[a for a, _ in cycle])

@@ -27,7 +27,13 @@ from kfm_prov.store.evidence import (
 )
 from kfm_prov.store.index import RawRow
 from kfm_prov.store.rebuild import index_for
-from kfm_prov.store.receipts import FileEntry, RunReceipts, check_run_dir, load_run_receipts
+from kfm_prov.store.receipts import (
+    FileEntry,
+    RunReceipts,
+    check_run_dir,
+    load_run_receipts,
+    receipt_inconsistencies,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,8 @@ def record_run_dir(config: LakeConfig, run_dir: str) -> RecordedRun:
         raise InputError("the run is still running; record it when it has ended",
                          file=f"{run_dir}/run_record.json", field="/status")
     _check_paths(config, run_dir, receipts)
-    problems = _digest_mismatches(config, run_dir, receipts) + scan_evidence(
+    problems = receipt_inconsistencies(receipts, display=run_dir)
+    problems += _digest_mismatches(config, run_dir, receipts) + scan_evidence(
         config, run_dir, datas, evidence_files(config, run_dir))
     if problems:
         raise CheckFailed.from_findings("refused to record", problems)

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from kfm_prov.config import LakeConfig, zone_rank
 from kfm_prov.core.paths import check_relative, is_under, to_relative
@@ -55,6 +55,51 @@ def short_digest(digest: str) -> str:
 
 
 # --- the model ---------------------------------------------------------------------------------
+
+class FileCopy(TypedDict, total=False):
+    """One path the bytes of a file node are known at."""
+
+    path: str
+    zone: str
+    exists: bool
+    verified: str  # ok | modified | missing (with --verify)
+
+
+class TraceNode(TypedDict, total=False):
+    """A node of ``kfm.lineage.v1`` (docs/lineage-json.md): a run, a file or a STAC item.
+
+    ``id`` and ``kind`` always; the other keys by kind (run: ``run_id`` … ``exists``;
+    file: ``digest``, ``copies``, ``raw``, ``promotions``; item: ``item_id`` …).
+    """
+
+    id: str
+    kind: str
+    run_id: str
+    family: str
+    pipeline_id: str
+    git_commit: str
+    spec_hash: str
+    started_at: str
+    ended_at: str | None
+    status: str
+    validation: str
+    run_dir: str
+    exists: bool
+    digest: str
+    copies: list[FileCopy]
+    raw: list[dict[str, Any]]
+    promotions: list[dict[str, Any]]
+    item_id: str
+    version: str
+    path: str | None
+    bundle: str | None
+    certificate: str | None
+    promoted_at: str
+
+
+#: A cause → effect edge; ``role`` and ``path`` when the run recorded them.
+TraceEdge = TypedDict("TraceEdge", {"from": str, "to": str, "relation": str,
+                                    "role": NotRequired[str], "path": NotRequired[str]})
 
 @dataclass(frozen=True)
 class Target:
@@ -101,11 +146,11 @@ class Trace:
 
     target: Target
     direction: str  # up (to raw sources) | down (to every derived product)
-    nodes: dict[str, dict[str, Any]]  # id → the node as documented (has "id" and "kind")
-    edges: list[dict[str, Any]]  # {"from", "to", "relation", "role"?, "path"?}
+    nodes: dict[str, TraceNode]  # id → the node as documented
+    edges: list[TraceEdge]
     issues: list[Issue] = field(default_factory=list)
     verified: bool = False  # files were re-hashed
-    _adjacency: tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]] | None \
+    _adjacency: tuple[dict[str, list[TraceEdge]], dict[str, list[TraceEdge]]] | None \
         = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -115,19 +160,19 @@ class Trace:
     def issues_of(self, node: str) -> list[Issue]:
         return [i for i in self.issues if i.node == node]
 
-    def causes(self, node: str) -> list[dict[str, Any]]:
+    def causes(self, node: str) -> list[TraceEdge]:
         """Edges into ``node``, in edge order."""
         return self._adjacent()[0].get(node, [])
 
-    def effects(self, node: str) -> list[dict[str, Any]]:
+    def effects(self, node: str) -> list[TraceEdge]:
         """Edges out of ``node``, in edge order."""
         return self._adjacent()[1].get(node, [])
 
-    def _adjacent(self) -> tuple[dict[str, list[dict[str, Any]]],
-                                 dict[str, list[dict[str, Any]]]]:
+    def _adjacent(self) -> tuple[dict[str, list[TraceEdge]],
+                                 dict[str, list[TraceEdge]]]:
         if self._adjacency is None:
-            into: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            into: dict[str, list[TraceEdge]] = defaultdict(list)
+            out: dict[str, list[TraceEdge]] = defaultdict(list)
             for edge in self.edges:
                 into[edge["to"]].append(edge)
                 out[edge["from"]].append(edge)
@@ -175,8 +220,8 @@ class Trace:
             raise InputError(f"not a {SCHEMA_VERSION} lineage document",
                              field="schema_version")
         return cls(target=Target.from_dict(data["artifact"]), direction=data["direction"],
-                   nodes={n["id"]: dict(n) for n in data["nodes"]},
-                   edges=[dict(e) for e in data["edges"]],
+                   nodes={n["id"]: cast(TraceNode, dict(n)) for n in data["nodes"]},
+                   edges=[cast(TraceEdge, dict(e)) for e in data["edges"]],
                    issues=[Issue.from_dict(i) for i in data["issues"]],
                    verified=bool(data.get("verified")))
 
@@ -371,11 +416,57 @@ def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool
             start_files += _item_digests(index, target)
         walk = descendants if down else ancestry
         graph = walk(index, runs=start_runs, digests=start_files)
+        if not down:
+            _keep_certified_derivation(config, index, graph, target)
         result = _Collector(config, index, graph, target, "down" if down else "up").build()
     if verify:
         _verify_files(config, result)
     result.issues.sort(key=lambda i: (i.node, i.code, i.path or "", i.message))
     return result
+
+
+def _keep_certified_derivation(config: LakeConfig, index: LineageStore, graph: nx.DiGraph,
+                               target: Target) -> None:
+    """Up from a published version, only the runs its certificate proved.
+
+    The same bytes can be made again later by other runs; they are not where the
+    published version came from. Runs outside the certificates' closures are dropped, and
+    with them whatever only they led to. A certificate that cannot be read leaves the
+    graph as it is (``trace --verify`` and ``verify`` report it).
+    """
+    import networkx as nx
+
+    from kfm_prov.store.certificate import read_certificate
+
+    items = {n for n in target.nodes if n.startswith("item:")}
+    if items:
+        rows = [p for p in index.promotions(target.family) if item_node(_item_id(p)) in items]
+    elif target.path and config.zone_of(target.path) == "processed":
+        digests = sorted(n[5:] for n in target.nodes if n.startswith("file:"))
+        rows = [p for p in index.promotions_by_digest(digests) if p.path == target.path]
+    else:
+        return  # a run, a work file or bare bytes: every derivation the lake knows
+    if not rows:
+        return
+    allowed: set[str] = set()
+    pending = sorted({p.certificate for p in rows if p.certificate})
+    seen: set[str] = set()
+    while pending:  # a certificate's processed inputs are proven by their own certificates
+        rel = pending.pop()
+        seen.add(rel)
+        try:
+            cert = read_certificate(config, rel)
+        except InputError:
+            return
+        allowed |= {run_node(r.run_id) for r in cert.runs}
+        inputs = [e.digest for e in cert.entities if e.kind == "processed"]
+        pending += sorted({p.certificate for p in index.promotions_by_digest(inputs)
+                           if p.certificate and p.certificate not in seen} - set(pending))
+    graph.remove_nodes_from([n for n in list(graph) if n.startswith("run:")
+                             and n not in allowed])
+    roots = {file_node(p.digest) for p in rows} | set(target.nodes)
+    keep = roots | {a for n in roots if n in graph for a in nx.ancestors(graph, n)}
+    graph.remove_nodes_from([n for n in list(graph) if n not in keep])
 
 
 def _item_digests(index: LineageStore, target: Target) -> list[str]:
@@ -394,8 +485,8 @@ class _Collector:
         self.graph = graph
         self.target = target
         self.direction = direction
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.edges: list[dict[str, Any]] = []
+        self.nodes: dict[str, TraceNode] = {}
+        self.edges: list[TraceEdge] = []
         self.issues: list[Issue] = []
 
     def build(self) -> Trace:
@@ -415,9 +506,13 @@ class _Collector:
             self._file(digest, sorted(raws[digest], key=lambda r: r.path),
                        sorted(promotions[digest], key=lambda p: (p.promoted_at, p.path)))
         for a, b, data in graph.edges(data=True):
-            edge = {"from": a, "to": b, "relation": data["relation"], "role": data.get("role"),
-                    "path": data.get("path")}
-            self.edges.append({k: v for k, v in edge.items() if v is not None})
+            if data["relation"] == "generated" and graph.has_edge(b, a):
+                continue  # a run that copied its input: the bytes came from the input
+            edge = TraceEdge({"from": a, "to": b, "relation": data["relation"]})
+            for key in ("role", "path"):
+                if data.get(key) is not None:
+                    edge[key] = data[key]  # type: ignore[literal-required]
+            self.edges.append(edge)
         self.edges.sort(key=lambda e: (e["from"], e["to"], e["relation"], e.get("path", "")))
         if self.direction == "up":
             self._check_sources()
@@ -434,8 +529,10 @@ class _Collector:
             self.issues.append(Issue("run-not-indexed", node, f"run {run_id} is named by the"
                                      " index but has no record in it"))
             return
-        data = {"id": node, "kind": "run", **{k: getattr(row, k) for k in _RUN_FIELDS}}
-        data["validation"] = data.pop("overall_status")
+        data = TraceNode(id=node, kind="run")
+        data.update({k: getattr(row, k) for k in _RUN_FIELDS  # type: ignore[typeddict-item]
+                     if k != "overall_status"})
+        data["validation"] = row.overall_status
         data["exists"] = (self.config.root / row.run_dir).is_dir()
         self.nodes[node] = data
         if not data["exists"]:
@@ -452,11 +549,14 @@ class _Collector:
             copies.setdefault(raw.path, "raw")
         for promoted in promotions:
             copies.setdefault(promoted.path, "processed")
-        listed = []
+        listed: list[FileCopy] = []
         for path, zone in sorted(copies.items(), key=lambda kv: (_newest_zone_first(kv[1]), kv[0])):
             exists = (self.config.root / path).is_file()
-            listed.append({"path": path, "zone": zone, "exists": exists})
-            if not exists:
+            listed.append(FileCopy(path=path, zone=zone, exists=exists))
+            # Work files are scratch (gc collects them once their runs are recorded): the
+            # lineage rests on raw files, receipts and published files, as the gate and
+            # `verify` see it. A missing work copy is an issue only when it was asked about.
+            if not exists and (zone != "work" or node in self.target.nodes):
                 self.issues.append(Issue("file-missing", node, f"{path} is gone", path=path))
         self.nodes[node] = {
             "id": node, "kind": "file", "digest": digest, "copies": listed,
@@ -524,7 +624,7 @@ class _Collector:
 
 def _verify_files(config: LakeConfig, result: Trace) -> None:
     """Re-hash every existing copy of every file of the closure, in one parallel batch."""
-    todo: list[tuple[str, dict[str, Any]]] = []
+    todo: list[tuple[str, FileCopy]] = []
     for node in sorted(result.nodes):
         data = result.nodes[node]
         if data["kind"] != "file":
@@ -560,7 +660,7 @@ def display_path(result: Trace, node: str) -> str | None:
     return str(copies[0]["path"]) if copies else None
 
 
-def _zone_of(data: dict[str, Any], path: str | None) -> str:
+def _zone_of(data: TraceNode, path: str | None) -> str:
     for copy in data.get("copies", []):
         if copy["path"] == path:
             return str(copy["zone"])
@@ -739,10 +839,10 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
 
     Each run as in its ``prov.json`` (``ProvBuilder``), the same bytes in two zones linked
     by a ``kfm:Copy`` derivation, and for each promoted version in the closure its
-    promotion, taken from the version's bundle. In one PROV scope an entity is generated
-    once, so bytes that several runs produced are generated here by one of them: the
-    earliest that succeeded, as the gate chooses (the others keep their usages). Runs
-    whose receipts cannot be read are left out: the trace already names them.
+    promotion, taken from the version's bundle. Bytes that several runs produced are one
+    content entity with one specialization per run output, so every run keeps its own
+    generation and the document stays valid PROV. Runs whose receipts cannot be read are
+    left out: the trace already names them.
     """
     from prov.model import ProvDocument
 
@@ -753,7 +853,6 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
     from kfm_prov.store.receipts import load_run_receipts
 
     builder = ProvBuilder(config.namespace)
-    chosen = chosen_producers(result)
     runs = sorted((n for n in result.nodes.values() if n["kind"] == "run" and "status" in n),
                   key=lambda n: (n["started_at"], n["run_id"]))
     for run in runs:
@@ -764,10 +863,7 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
             report = sha256_bytes((config.root / run_dir / REPORT_FILE).read_bytes())
         except (InputError, OSError):
             continue
-        mine = [o for o in outputs
-                if chosen.get(file_node(o.digest), run_node(run["run_id"])) == run_node(
-                    run["run_id"])]
-        builder.run(receipts, inputs, mine, report=report_state(run_dir, report),
+        builder.run(receipts, inputs, outputs, report=report_state(run_dir, report),
                     publish_user=config.publish_user)
     builder.link_copies()
     for item in sorted((n for n in result.nodes.values() if n["kind"] == "item"),
@@ -779,21 +875,6 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
         for bundle in stored.bundles:
             merge_promotion(builder, bundle.get_records())
     return builder.doc
-
-
-def chosen_producers(result: Trace) -> dict[str, str]:
-    """File node → the run that generated it, where several did: the earliest to end
-    among those that succeeded (else the earliest), ties by run id."""
-    producers: dict[str, list[str]] = defaultdict(list)
-    for edge in result.edges:
-        if edge["relation"] == "generated":
-            producers[edge["to"]].append(edge["from"])
-
-    def rank(run: str) -> tuple[bool, str, str]:
-        data = result.nodes.get(run, {})
-        return (data.get("status") != "success", data.get("ended_at") or "9999", run)
-
-    return {node: min(runs, key=rank) for node, runs in producers.items() if len(runs) > 1}
 
 
 def _newest_zone_first(zone: str) -> int:

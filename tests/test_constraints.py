@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -325,8 +324,8 @@ def test_every_violation_is_reported_in_a_stable_order() -> None:
     assert first[0].to_dict()["records"] == ["ex:e1"]
 
 
-def test_ten_thousand_records_check_quickly() -> None:
-    """A guard against anything quadratic; the check takes about 0.4 s on a CI runner."""
+def test_ten_thousand_records_check() -> None:
+    """A long chain checks clean (its speed is measured by ``make bench``, not here)."""
     doc = new_doc()
     for i in range(1, 2001):
         a, t = f"ex:a{i}", T0 + i * HOUR
@@ -336,9 +335,7 @@ def test_ten_thousand_records_check_quickly() -> None:
         doc.wasDerivedFrom(f"ex:e{i}", f"ex:e{i - 1}", a, f"ex:g{i}", f"ex:u{i}")
         doc.wasAssociatedWith(a, "ex:bot")
     assert len(doc.get_records()) == 10000
-    started = time.perf_counter()
     assert check_constraints(doc) == []
-    assert time.perf_counter() - started < 5
 
 
 NAMES = st.sampled_from(["ex:a", "ex:b", "ex:c", None])

@@ -15,6 +15,7 @@ from prov.model import ProvDocument
 from kfm_prov.export import FORMATS, SUFFIXES, Scope, collect
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, load_prov_document
+from kfm_prov.prov.document import version_file_id
 from kfm_prov.prov.merge import (
     build_document,
     flat_document,
@@ -90,17 +91,19 @@ def test_turtle_is_one_valid_graph_and_rereads_as_the_flat_document(run_cli, lak
     assert list(back.bundles) == []
     assert without_implied_relations(back) == without_implied_relations(flat)
     assert check_constraints(back) == []  # valid though fam2's re-run made its bytes twice
+    # each run's output is an entity of its own: nothing is generated twice, nothing folded
+    assert folded == []
+    assert stderr.startswith("wrote")
     norm = sha(lake.root / f"data/work/runs/fam2/{multi.fam2_a}/artifacts/normalised.csv")
-    assert folded == [f"kfm:file-work-{norm[7:]}"]
-    assert "kfm-prov: note: Turtle has no named graphs" in stderr and "--format trig" in stderr
     plain = without_implied_relations(back)
-    generations = [r for r in plain.get_records() if r.get_type().localpart == "Generation"
-                   and str(r.formal_attributes[0][1]).endswith(norm[7:])]
-    assert [str(g.formal_attributes[1][1]) for g in generations] == [f"kfm:run-{multi.fam2_a}"]
-    # the re-run keeps its usage
-    assert any(r.get_type().localpart == "Usage"
-               and str(r.formal_attributes[0][1]) == f"kfm:run-{multi.fam2b_a}"
-               for r in back.get_records())
+    general = f"kfm:file-work-{norm[7:]}"
+    specific = {str(r.formal_attributes[0][1]) for r in plain.get_records()
+                if r.get_type().localpart == "Specialization"
+                and str(r.formal_attributes[1][1]) == general}
+    generated_by = {str(r.formal_attributes[1][1]) for r in plain.get_records()
+                    if r.get_type().localpart == "Generation"
+                    and str(r.formal_attributes[0][1]) in specific}
+    assert generated_by == {f"kfm:run-{multi.fam2_a}", f"kfm:run-{multi.fam2b_a}"}
 
 
 def test_turtle_of_one_family_without_reruns_has_no_note(run_cli, lake: Lake) -> None:
@@ -125,16 +128,20 @@ def test_prov_o_carries_the_direct_relations(run_cli, lake: Lake, multi: Multi) 
     with quiet_rdflib():
         data.parse(path, format="trig")
     graph = data.graph(URIRef(kfm["bundle-fam2-v2"]))
-    v1, v2 = sha(lake.root / multi.fam2_v1)[7:], sha(lake.root / multi.fam2_v2)[7:]
-    assert (kfm[f"file-processed-{v2}"], P.wasRevisionOf, kfm[f"file-processed-{v1}"]) in graph
-    assert (kfm[f"file-processed-{v2}"], P.wasDerivedFrom, kfm[f"file-work-{v2}"]) in graph
-    assert (kfm[f"file-processed-{v2}"], P.wasGeneratedBy, kfm["promotion-fam2-v2"]) in graph
-    assert (kfm["promotion-fam2-v2"], P.used, kfm[f"file-work-{v2}"]) in graph
+    v2 = sha(lake.root / multi.fam2_v2)[7:]
+    new = kfm[version_file_id("fam2", "v2", multi.fam2_v2)]
+    old = kfm[version_file_id("fam2", "v1", multi.fam2_v1)]
+    assert (new, P.wasRevisionOf, old) in graph
+    assert (new, P.specializationOf, kfm[f"file-processed-{v2}"]) in graph
+    assert (new, P.wasGeneratedBy, kfm["promotion-fam2-v2"]) in graph
+    [source] = set(graph.objects(new, P.wasDerivedFrom)) - {old}  # a revision derives too
+    assert (source, P.specializationOf, kfm[f"file-work-{v2}"]) in graph
+    assert (kfm["promotion-fam2-v2"], P.used, source) in graph
     assert any(graph.triples((kfm[f"run-{multi.fam2b_b}"], P.wasAssociatedWith, None)))
     ttl, _ = export_to(run_cli, lake, "turtle", "--artifact", multi.joined_product)
     flat = Graph()
     flat.parse(ttl, format="turtle")
-    product = kfm[f"file-processed-{sha(lake.root / multi.joined_product)[7:]}"]
+    product = kfm[version_file_id("joined", "v1", multi.joined_product)]
     sources = {str(row[0]) for row in flat.query(
         "SELECT ?src WHERE { ?p prov:wasDerivedFrom+ ?src }",
         initNs={"prov": P}, initBindings={"p": product})}
@@ -191,7 +198,7 @@ def test_scopes_select_the_documents(lake: Lake, multi: Multi) -> None:
                                       ["data/prov/fam2/v1.json", "data/prov/fam2/v2.json"])
     assert sources(run=multi.glo_a[:10]) == ({multi.glo_a}, [])
     runs, bundles = sources(artifact="joined-v1")
-    assert runs == {multi.joined, multi.glo_a, multi.glo_b, multi.fam2_a, multi.fam2b_a}
+    assert runs == {multi.joined, multi.glo_a, multi.glo_b, multi.fam2b_a}  # as certified
     assert bundles == ["data/prov/glo/v1.json", "data/prov/joined/v1.json"]
     everything = sources()
     assert len(everything[0]) == 7 and len(everything[1]) == 4

@@ -18,7 +18,14 @@ from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
 from kfm_prov.core.timeutil import parse_time
 from kfm_prov.errors import CheckFailed
-from kfm_prov.prov.document import FileState, ProvBuilder, report_state, run_states
+from kfm_prov.prov.document import (
+    FileState,
+    ProvBuilder,
+    output_id,
+    report_state,
+    run_states,
+    version_file_id,
+)
 from kfm_prov.store.digests import sha256_bytes
 from kfm_prov.store.evidence import REPORT_FILE
 from kfm_prov.store.rebuild import index_for
@@ -81,20 +88,24 @@ def _promotion(builder: ProvBuilder, config: LakeConfig, report: GateReport, rel
     earlier = _previous_files(config, release.family, previous)
     for promoted in files:
         source = FileState(path=promoted["source_path"], digest=promoted["digest"],
-                           zone=config.zone_of(promoted["source_path"]))
+                           zone=config.zone_of(promoted["source_path"]),
+                           specific=output_id(release.run_id, promoted["source_path"]))
         work = builder.file(source)
         builder.target.used(activity, work, when,
                             other_attributes={prov["role"]: builder.q("product")})
         product = builder.file(FileState(
             path=promoted["path"], digest=promoted["digest"], zone="processed",
             size=promoted["size"], media_type=promoted["media_type"], license=release.license,
-            attribution=release.attribution, sensitivity=promoted["sensitivity"]))
+            attribution=release.attribution, sensitivity=promoted["sensitivity"],
+            specific=version_file_id(release.family, release.version, promoted["path"])))
         builder.target.wasGeneratedBy(product, activity, when)
         builder.derive(product, work, activity)
         name = promoted["path"].rsplit(f"/{release.version}/", 1)[-1]
         before = earlier.get(name)
         if before is not None and before[1] != promoted["digest"]:
-            old = builder.file(FileState(path=before[0], digest=before[1], zone="processed"))
+            old = builder.file(FileState(path=before[0], digest=before[1], zone="processed",
+                                         specific=version_file_id(release.family, previous
+                                                                  or "", before[0])))
             builder.target.wasRevisionOf(product, old)
     builder.target.wasAssociatedWith(activity, builder.software_agent("kfm-prov", __version__),
                                      other_attributes={prov["role"]: builder.q("promoter")})

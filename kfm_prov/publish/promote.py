@@ -29,7 +29,12 @@ from kfm_prov.core.timeutil import now_utc
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
 from kfm_prov.publish.journal import Journal, Move, journal_dir, read_journal, write_journal
-from kfm_prov.store.certificate import CheckOutcome, build_certificate, certificate_rel
+from kfm_prov.store.certificate import (
+    CheckOutcome,
+    bound_records,
+    build_certificate,
+    certificate_rel,
+)
 from kfm_prov.store.digests import hash_files
 from kfm_prov.store.published import promotion_rows_of
 from kfm_prov.store.rebuild import index_for
@@ -188,13 +193,10 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         previous = _previous_version(config, family, version)
         cert_rel = certificate_rel(config, family, version)
         bundle_rel = f"{config.rel('prov')}/{family}/{version}.json"
-        certificate = build_certificate(report, version=version, products=files,
-                                        promotion_id=promotion_id, issued_at=promoted_at)
         release = _release(config, report, version, files, promoted_at, promotion_id,
                            bundle_rel, cert_rel, previous)
         bundle = _bundle(config, report, release, files, previous, requested_by)
-        outputs: dict[str, bytes] = {cert_rel: jsonio.dumps_sorted(certificate.to_dict()),
-                                     bundle_rel: bundle}
+        outputs: dict[str, bytes] = {bundle_rel: bundle}
         outputs |= stac.render_stac(release, existing=stac.existing_stac_files(
             config.root, family, config.rel("stac")),
             root=_StagedRoot(config.root, version_rel, staged_version))
@@ -202,6 +204,16 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         dcat_file = config.root / dcat_rel
         outputs[dcat_rel] = dcat.render_dcat(
             release, existing=dcat_file.read_bytes() if dcat_file.exists() else None)
+        item_rel = stac.item_path(family, version, config.rel("stac"))
+        names = [f["path"].removeprefix(f"{version_rel}/") for f in files]
+        subjects = [str(dcat.distribution_iri(config.namespace, family, version, name))
+                    for name in names]
+        records = bound_records((bundle_rel, outputs[bundle_rel]), (item_rel, outputs[item_rel]),
+                                (dcat_rel, outputs[dcat_rel], subjects))
+        certificate = build_certificate(report, version=version, products=files,
+                                        promotion_id=promotion_id, issued_at=promoted_at,
+                                        records=records)
+        outputs[cert_rel] = jsonio.dumps_sorted(certificate.to_dict())
         moves = [Move("version", version_rel)]
         for index_number, (rel, data) in enumerate(sorted(outputs.items())):
             name = f"f{index_number}"

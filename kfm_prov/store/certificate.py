@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kfm_prov import __version__
-from kfm_prov.config import LakeConfig
+from kfm_prov.config import SENSITIVITIES, LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
-from kfm_prov.store.digests import hash_files
-from kfm_prov.store.evidence import evidence_digest, evidence_files
+from kfm_prov.store import raw
+from kfm_prov.store.digests import hash_files, sha256_bytes
+from kfm_prov.store.evidence import read_evidence
+from kfm_prov.store.receipts import load_run_receipts
 
 if TYPE_CHECKING:
     from kfm_prov.gate import GateReport
@@ -160,7 +162,7 @@ class Certificate:
     """
 
     _KEYS = ("schema_version", "family", "version", "run_id", "promotion_id", "issued_at",
-             "issuer", "products", "checks", "waiver", "closure", "merkle")
+             "issuer", "products", "checks", "waiver", "closure", "records", "merkle")
 
     family: str
     version: str
@@ -177,6 +179,9 @@ class Certificate:
     merkle: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     closure_extra: dict[str, Any] = field(default_factory=dict)
+    #: Published records bound by digest: ``{"prov_bundle": {"path", "digest"},
+    #: "stac_item": {...}}`` (absent in certificates of kfm-prov before 0.2).
+    records: dict[str, dict[str, Any]] | None = None
 
     def body(self) -> dict[str, Any]:
         """Everything the Merkle root covers: the certificate without ``merkle``."""
@@ -188,7 +193,7 @@ class Certificate:
                 "promotion_id": self.promotion_id, "issued_at": self.issued_at,
                 "issuer": self.issuer, "products": [dict(p) for p in self.products],
                 "checks": [c.to_dict() for c in self.checks], "waiver": self.waiver,
-                "closure": closure}
+                "closure": closure, **({"records": self.records} if self.records else {})}
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body()
@@ -206,7 +211,7 @@ class Certificate:
             tuple(Entity.from_dict(e) for e in closure["entities"]),
             tuple((str(a), str(b), str(c)) for a, b, c in closure["edges"]),
             data.get("merkle"), _extra(data, cls._KEYS),
-            _extra(closure, ("runs", "entities", "edges")))
+            _extra(closure, ("runs", "entities", "edges")), data.get("records"))
 
     def sealed(self) -> Certificate:
         """This certificate with its Merkle root computed over its body."""
@@ -220,7 +225,8 @@ class Certificate:
 
 
 def build_certificate(report: GateReport, *, version: str, products: list[dict[str, Any]],
-                      promotion_id: str, issued_at: str) -> Certificate:
+                      promotion_id: str, issued_at: str,
+                      records: dict[str, dict[str, Any]] | None = None) -> Certificate:
     """The sealed certificate of a passed gate. ``products`` are the promoted files."""
     runs = tuple(ClosureRun(r.run_id, r.family, r.pipeline_id, r.status, r.git_commit,
                             r.spec_hash, r.started_at, r.ended_at, r.run_dir,
@@ -233,7 +239,71 @@ def build_certificate(report: GateReport, *, version: str, products: list[dict[s
         {"software": "kfm-prov", "version": __version__}, tuple(products), checks,
         report.waiver, runs, tuple(e for _, e in sorted(report.entities.items())),
         tuple(tuple(edge) for edge in report.edges),  # type: ignore[misc]
+        records=records,
     ).sealed()
+
+
+def stac_content_digest(data: Any) -> str:
+    """Digest of a STAC object without its ``links``: what a version's item says.
+
+    Links change after promotion (a later version adds ``latest-version`` to older
+    items); everything else an item says (assets, checksums, license, geometry, times)
+    is fixed when the version is promoted, and the certificate binds it by this digest.
+    Anything that is not a JSON object (or not canonical JSON) gets a digest no item has.
+    """
+    import rfc8785
+
+    if not isinstance(data, Mapping):
+        return sha256_bytes(b"not a STAC object")
+    try:
+        return sha256_bytes(rfc8785.dumps({k: v for k, v in data.items() if k != "links"}))
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        return sha256_bytes(b"not canonical JSON")
+
+
+def dcat_content_digest(turtle: bytes, subjects: Sequence[str], *, file: str) -> str:
+    """Digest of what the family's DCAT says about these distributions, and one level of
+    what they point at (their checksum, their generating activity).
+
+    The family's Turtle gains distributions with every version, so the file as a whole
+    cannot be bound; each version's own statements can. Blank nodes are named by the
+    predicate that reaches them, so the digest does not depend on parser labels.
+    """
+    from rdflib import BNode, Graph, URIRef
+    from rdflib.namespace import DCAT
+
+    graph = Graph(bind_namespaces="none")
+    try:
+        graph.parse(data=turtle.decode("utf-8"), format="turtle")
+    except Exception as exc:  # rdflib raises many unrelated types for bad Turtle
+        raise InputError(f"malformed Turtle: {exc}".splitlines()[0], file=file) from exc
+
+    def term(node: Any) -> str:
+        return "_" if isinstance(node, BNode) else node.n3()
+
+    lines = []
+    for subject in sorted(subjects):
+        node = URIRef(subject)
+        for predicate, obj in graph.predicate_objects(node):
+            lines.append(f"{subject} {predicate.n3()} {term(obj)}")
+            if isinstance(obj, URIRef | BNode) and (obj, DCAT.distribution, None) not in graph:
+                lines += [f"{subject} {predicate.n3()} {p2.n3()} {term(o2)}"
+                          for p2, o2 in graph.predicate_objects(obj)]
+    return sha256_bytes("\n".join(sorted(lines)).encode("utf-8"))
+
+
+def bound_records(bundle: tuple[str, bytes], item: tuple[str, bytes],
+                  dcat: tuple[str, bytes, Sequence[str]]) -> dict[str, dict[str, Any]]:
+    """The published records a certificate binds by digest (``Certificate.records``):
+    the PROV bundle's bytes, the STAC item without its links, and the version's
+    statements in the family's DCAT (``subjects``: its distributions)."""
+    (bundle_rel, bundle_bytes), (item_rel, item_bytes) = bundle, item
+    dcat_rel, dcat_bytes, subjects = dcat
+    return {"prov_bundle": {"path": bundle_rel, "digest": sha256_bytes(bundle_bytes)},
+            "stac_item": {"path": item_rel, "digest": stac_content_digest(
+                jsonio.loads(item_bytes, file=item_rel))},
+            "dcat": {"path": dcat_rel, "subjects": sorted(subjects),
+                     "digest": dcat_content_digest(dcat_bytes, subjects, file=dcat_rel)}}
 
 
 def read_certificate_data(config: LakeConfig, rel: str) -> dict[str, Any]:
@@ -278,7 +348,7 @@ def verify_certificate(config: LakeConfig, rel: str,
         findings.append(Finding("certificate-edited", "a certificate must record only passed"
                                 " checks", rel, "/checks"))
     files = [(p["path"], p["digest"]) for p in cert.products]
-    files += [(e.path, e.digest) for e in cert.entities if e.kind == "raw"]
+    files += [(e.path, e.digest) for e in cert.entities if e.kind in ("raw", "processed")]
     present = [(path, digest) for path, digest in files if (config.root / path).is_file()]
     for path, digest in files:
         if (path, digest) not in present:
@@ -291,14 +361,131 @@ def verify_certificate(config: LakeConfig, rel: str,
         if now != digest:
             findings.append(Finding("file-modified", f"{path} changed since promotion: now"
                                     f" {now[:19]}…, certified {digest[:19]}…", path))
+    findings += _check_runs(config, cert)
+    findings += _check_labels(config, rel, cert)
+    findings += _check_records(config, rel, cert)
+    return findings
+
+
+def _check_runs(config: LakeConfig, cert: Certificate) -> list[Finding]:
+    """Each run of the closure: its evidence unchanged, and the facts the certificate
+    states about it (status, commit, times) the ones its receipts state."""
+    findings = []
+    dirs = [run.run_dir for run in cert.runs if (config.root / run.run_dir).is_dir()]
+    evidence = read_evidence(config, dirs)
     for run in cert.runs:
-        run_dir = run.run_dir
-        if not (config.root / run_dir).is_dir():
+        ev = evidence.get(run.run_dir)
+        if ev is None:
             findings.append(Finding("run-missing", f"run {run.run_id} of the closure is gone",
-                                    run_dir))
-        elif evidence_digest(config, evidence_files(config, run_dir)) != run.evidence_digest:
+                                    run.run_dir))
+            continue
+        if ev.digest != run.evidence_digest:
             findings.append(Finding("receipt-modified", f"receipts or logs of run"
-                                    f" {run.run_id} changed since promotion", run_dir))
+                                    f" {run.run_id} changed since promotion", run.run_dir))
+            continue
+        if ev.receipts is None:
+            continue  # cannot be: the evidence is as certified, and it validated then
+        record, manifest = ev.receipts.record, ev.receipts.manifest
+        said = {"run_id": record.run_id, "family": record.dataset_family,
+                "pipeline_id": record.pipeline_id, "status": record.status,
+                "git_commit": record.git_commit, "spec_hash": manifest.spec_hash,
+                "started_at": record.started_at, "ended_at": record.ended_at}
+        for name, value in said.items():
+            if getattr(run, name) != value:
+                findings.append(Finding("certificate-edited", f"the certificate says run"
+                                        f" {run.run_id} has {name} {getattr(run, name)!r};"
+                                        f" its receipts say {value!r}",
+                                        f"{run.run_dir}/run_record.json", f"/{name}"))
+    return findings
+
+
+def _check_labels(config: LakeConfig, rel: str, cert: Certificate) -> list[Finding]:
+    """License, attribution and sensitivity as the raw manifests and the producing run's
+    receipts say: a certificate never states a lower label than its evidence."""
+    findings = []
+    raws = [e for e in cert.entities if e.kind == "raw"]
+    try:
+        infos = raw.lookup_many(config, [e.path for e in raws])
+    except InputError as exc:
+        return [Finding("raw-manifest-invalid", exc.message, exc.file, exc.field)]
+    for entity in raws:
+        info = infos.get(entity.path)
+        if info is None or info.digest != entity.digest:
+            findings.append(Finding("raw-not-recorded", f"no raw manifest records"
+                                    f" {entity.path} with the certified bytes", entity.path))
+            continue
+        for name in ("license", "attribution", "sensitivity"):
+            if getattr(entity, name) != getattr(info, name):
+                findings.append(Finding("certificate-label-mismatch", f"the certificate says"
+                                        f" {entity.path} has {name}"
+                                        f" {getattr(entity, name)!r}; its manifest says"
+                                        f" {getattr(info, name)!r}", info.manifest, name))
+    rank = {name: number for number, name in enumerate(SENSITIVITIES)}
+    floor = max((rank.get(e.sensitivity or "", 1) for e in raws), default=1)
+    producer = next((r for r in cert.runs if r.run_id == cert.run_id), None)
+    try:
+        receipts = (load_run_receipts(config.root / producer.run_dir, display=producer.run_dir)
+                    if producer is not None else None)
+    except InputError:
+        receipts = None  # reported by _check_runs
+    if receipts is None:
+        return findings
+    declared = {o.path: o.extra.get("sensitivity") for o in receipts.manifest.outputs}
+    redacted = [rank[r["sensitivity"]] for run in cert.runs
+                for r in _redactions(config, run.run_dir)]
+    lowest = min([floor, *redacted])
+    for number, product in enumerate(cert.products):
+        label, source = product.get("sensitivity"), product.get("source_path")
+        said = declared.get(str(source))
+        if said is not None and label != said:
+            findings.append(Finding("certificate-label-mismatch", f"the certificate says"
+                                    f" {product['path']} is {label}; run {cert.run_id}"
+                                    f" declared {said}", rel, f"/products/{number}/sensitivity"))
+        elif said is None and rank.get(label or "", -1) < lowest:
+            findings.append(Finding("certificate-label-mismatch", f"the certificate says"
+                                    f" {product['path']} is {label}, below what its raw"
+                                    " sources and recorded redactions allow", rel,
+                                    f"/products/{number}/sensitivity"))
+    return findings
+
+
+def _redactions(config: LakeConfig, run_dir: str) -> list[dict[str, Any]]:
+    try:
+        receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+    except InputError:
+        return []
+    return list(receipts.manifest.redactions or [])
+
+
+def _check_records(config: LakeConfig, rel: str, cert: Certificate) -> list[Finding]:
+    """The PROV bundle (its bytes) and STAC item (all but its links) as promoted."""
+    if not cert.records:
+        return [Finding("records-unbound", "the certificate binds no published records (it"
+                        " predates kfm-prov 0.2), so edits to its bundle and item go unseen",
+                        rel, "/records", hint="promote a new version to bind them")]
+    findings = []
+    for name, bound in sorted(cert.records.items()):
+        path = config.root / bound["path"]
+        if not path.is_file():
+            findings.append(Finding("record-missing", f"the {name} of {cert.family}"
+                                    f" {cert.version} is gone", bound["path"]))
+            continue
+        try:
+            if name == "stac_item":
+                now = stac_content_digest(jsonio.read_json(path, display=bound["path"]))
+            elif name == "dcat":
+                now = dcat_content_digest(path.read_bytes(), bound.get("subjects", []),
+                                          file=bound["path"])
+            else:
+                now = hash_files([path])[0]
+        except InputError as exc:
+            findings.append(Finding("record-modified", exc.message, bound["path"]))
+            continue
+        if now != bound["digest"]:
+            findings.append(Finding("record-modified", f"the {name} of {cert.family}"
+                                    f" {cert.version} was edited after promotion",
+                                    bound["path"], hint="restore it from a backup; published"
+                                    " records are immutable"))
     return findings
 
 

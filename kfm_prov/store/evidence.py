@@ -7,15 +7,18 @@ directory; the answers live here so that each asks them the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from kfm_prov.config import LakeConfig
 from kfm_prov.core.findings import Finding
+from kfm_prov.core.jsonio import MAX_JSON_BYTES
 from kfm_prov.core.mediatypes import media_type
 from kfm_prov.core.paths import walk_tree
 from kfm_prov.store.digests import hash_files, sha256_bytes
 from kfm_prov.store.index import IndexEntry, IoRow, RedactionRow, RunRow
-from kfm_prov.store.receipts import RunReceipts
+from kfm_prov.store.receipts import RunReceipts, parse_run_receipts, receipts_from
 
 PROV_FILE = "prov.json"
 REPORT_FILE = "validation_report.json"
@@ -117,3 +120,50 @@ def entry_from_disk(config: LakeConfig, run_dir: str,
     secrets = scan_evidence(config, run_dir, data, evidence)
     return index_entry(config, receipts, run_dir, evidence=evidence_digest(config, evidence),
                        secrets=len(secrets))
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """A run directory as its files say, each read once: what the gate relies on.
+
+    The receipts are parsed from the very bytes that were hashed into ``digest``, so what
+    the gate checks is what it hashed. ``receipts`` is None when one is missing or invalid
+    (``findings`` says which).
+    """
+
+    run_dir: str
+    files: tuple[str, ...]
+    digest: str
+    datas: dict[str, Any]
+    findings: tuple[Finding, ...]
+    receipts: RunReceipts | None
+
+
+def read_evidence(config: LakeConfig, run_dirs: Sequence[str]) -> dict[str, RunEvidence]:
+    """The evidence of many runs: receipts read and hashed once, logs and PROV in one batch."""
+    root = os.fspath(config.root)
+    listing = {run_dir: evidence_files(config, run_dir) for run_dir in run_dirs}
+    receipt_names = set(RECEIPT_FILES)
+    blobs: dict[str, bytes | None] = {}
+    others: list[str] = []
+    for rels in listing.values():
+        for rel in rels:
+            if rel.rsplit("/", 1)[-1] in receipt_names:
+                try:
+                    with open(f"{root}/{rel}", "rb") as handle:
+                        blobs[rel] = handle.read(MAX_JSON_BYTES + 1)
+                except OSError:
+                    blobs[rel] = None
+            else:
+                others.append(rel)
+    digests = dict(zip(others, hash_files([f"{root}/{rel}" for rel in others]), strict=True))
+    digests |= {rel: sha256_bytes(blob) for rel, blob in blobs.items() if blob is not None}
+    result = {}
+    for run_dir, rels in listing.items():
+        listed = "".join(f"{digests.get(rel, '-')}  {rel}\n" for rel in rels)
+        mine = {name: blobs.get(f"{run_dir}/{name}") for name in RECEIPT_FILES}
+        datas, findings = parse_run_receipts(mine, display=run_dir)
+        receipts = None if findings else receipts_from(datas, display=run_dir)
+        result[run_dir] = RunEvidence(run_dir, tuple(rels), sha256_bytes(listed.encode()),
+                                      datas, tuple(findings), receipts)
+    return result

@@ -8,6 +8,7 @@ digests are normalised to ``sha256:<hex>`` on reading.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,13 +267,45 @@ def read_receipt(path: Path, kind: str, *, display: str) -> tuple[Any, list[Find
 
 def check_run_dir(run_dir: Path, *, display: str) -> tuple[dict[str, Any], list[Finding]]:
     """Validate the three receipts of a run directory and their agreement on ``run_id``."""
+    blobs: dict[str, bytes | None] = {}
+    for kind in RUN_RECEIPTS:
+        name = KINDS[kind][1]
+        try:
+            with open(run_dir / name, "rb") as handle:
+                blobs[name] = handle.read(jsonio.MAX_JSON_BYTES + 1)
+        except OSError:
+            blobs[name] = None
+    return parse_run_receipts(blobs, display=display)
+
+
+def parse_run_receipts(blobs: Mapping[str, bytes | None], *, display: str,
+                       ) -> tuple[dict[str, Any], list[Finding]]:
+    """The receipts of a run from their bytes (file name → bytes, None when missing).
+
+    Every problem is a finding: missing, too large, malformed, invalid, or receipts that
+    disagree on ``run_id``. The data of the receipts that validate is returned by kind.
+    """
     datas: dict[str, Any] = {}
     findings: list[Finding] = []
     for kind in RUN_RECEIPTS:
         name = KINDS[kind][1]
-        data, found = read_receipt(run_dir / name, kind, display=f"{display}/{name}")
+        where = f"{display}/{name}"
+        blob = blobs.get(name)
+        if blob is None:
+            findings.append(Finding("missing-receipt", f"no {name}", where))
+            continue
+        if len(blob) > jsonio.MAX_JSON_BYTES:
+            findings.append(Finding("malformed-json", f"file is over the"
+                                    f" {jsonio.MAX_JSON_BYTES}-byte limit", where))
+            continue
+        try:
+            data = jsonio.loads(blob, file=where)
+        except InputError as exc:
+            findings.append(Finding("malformed-json", exc.message, where, exc.field))
+            continue
+        found = validate_data(kind, data, file=where)
         findings.extend(found)
-        if data is not None and not found:
+        if not found:
             datas[kind] = data
     run_ids = {kind: d.get("run_id") for kind, d in datas.items()}
     if len(set(run_ids.values())) > 1:
@@ -283,15 +316,43 @@ def check_run_dir(run_dir: Path, *, display: str) -> tuple[dict[str, Any], list[
     return datas, findings
 
 
+def receipts_from(datas: Mapping[str, Any], *, display: str) -> RunReceipts:
+    """The typed receipts of data that ``parse_run_receipts`` found valid."""
+    return RunReceipts(
+        record=RunRecord.from_dict(datas["run_record"]),
+        manifest=RunManifest.from_dict(datas["run_manifest"],
+                                       file=f"{display}/run_manifest.json"),
+        report=ValidationReport.from_dict(datas["validation_report"]),
+    )
+
+
 def load_run_receipts(run_dir: Path, *, display: str) -> RunReceipts:
     """The run's receipts as models; the first finding becomes an ``InputError``."""
     datas, findings = check_run_dir(run_dir, display=display)
     if findings:
         first = findings[0]
         raise InputError(first.message, file=first.file, field=first.pointer)
-    manifest_file = f"{display}/run_manifest.json"
-    return RunReceipts(
-        record=RunRecord.from_dict(datas["run_record"]),
-        manifest=RunManifest.from_dict(datas["run_manifest"], file=manifest_file),
-        report=ValidationReport.from_dict(datas["validation_report"]),
-    )
+    return receipts_from(datas, display=display)
+
+
+def receipt_inconsistencies(receipts: RunReceipts, *, display: str) -> list[Finding]:
+    """Receipts that each validate but contradict each other: evidence edited after the fact.
+
+    A run that says ``success`` with a non-zero exit code, or a report that says ``pass``
+    while one of its own gates failed or was waived, cannot be believed either way.
+    """
+    record, report = receipts.record, receipts.report
+    found = []
+    if record.status == "success" and record.exit_code not in (None, 0):
+        found.append(Finding("inconsistent-receipt", f"the run says success but exited"
+                             f" {record.exit_code}", f"{display}/run_record.json", "/exit_code"))
+    if record.ended_at is not None and record.ended_at < record.started_at:
+        found.append(Finding("inconsistent-receipt", "the run ended before it started",
+                             f"{display}/run_record.json", "/ended_at"))
+    statuses = {gate.status for gate in report.gates}
+    if report.overall_status == "pass" and statuses & {"fail", "waived"}:
+        bad = sorted(g.name for g in report.gates if g.status in ("fail", "waived"))
+        found.append(Finding("inconsistent-receipt", f"the report says pass while gate(s)"
+                             f" {', '.join(bad)} did not pass",
+                             f"{display}/validation_report.json", "/overall_status"))
+    return found
