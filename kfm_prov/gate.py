@@ -34,7 +34,7 @@ from kfm_prov.store.index import IndexEntry, IoRow, RawRow, RunRow
 from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
 from kfm_prov.store.rebuild import index_for
-from kfm_prov.store.receipts import receipt_inconsistencies
+from kfm_prov.store.receipts import WAIVER_FILE, receipt_inconsistencies
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -49,7 +49,6 @@ CHECKS: dict[str, str] = {
 }
 SENSITIVITY_RANK = {"public": 0, "restricted": 1, "sensitive-location": 2}
 _UNKNOWN_LICENSES = {"NOASSERTION", "NONE", "UNKNOWN", "OTHER"}
-WAIVER_FILE = "waiver.json"
 
 
 @dataclass(frozen=True)
@@ -485,7 +484,8 @@ def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any]
     path = walk.config.root / waiver_file
     if not path.is_file():
         walk.fail("validation", "waiver-missing", "pass_with_waiver needs a waiver.json",
-                  file=waiver_file, hint="a steward writes waiver.json (see docs)")
+                  file=waiver_file, hint=f"a steward approves it: kfm-prov waive {run.run_id}"
+                  " --gate NAME --reason TEXT --by WHO --until YYYY-MM-DD")
         return None
     try:
         waiver = jsonio.read_json(path, display=waiver_file)

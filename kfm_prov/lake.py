@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from kfm_prov.store.rebuild import RebuildResult
     from kfm_prov.trace import Trace
     from kfm_prov.verify import VerifyReport
+    from kfm_prov.versions import VersionInfo
+    from kfm_prov.waive import WaiveResult
 
 
 class Lake:
@@ -172,9 +174,16 @@ class Lake:
         sweep_interrupted(self.config, full=True)
         return rebuild_index(self.config)
 
-    def runs(self, family: str | None = None) -> list[RunRow]:
+    def runs(self, family: str | None = None, *, status: str | None = None,
+             pipeline: str | None = None, last: bool = False) -> list[RunRow]:
+        """Recorded runs (of a family, status, pipeline), oldest first; ``last``: the newest."""
         with self.index() as index:
-            return index.runs(family)
+            rows = [r for r in index.runs(family)
+                    if (status is None or r.status == status)
+                    and (pipeline is None or r.pipeline_id == pipeline)]
+        if last and rows:
+            rows = [max(rows, key=lambda r: (r.started_at, r.run_id))]
+        return rows
 
     def resolve_run(self, text: str) -> RunRow:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
@@ -199,6 +208,20 @@ class Lake:
             "gates": [g.to_dict() for g in receipts.report.gates],
             "upstream_runs": upstream,
         }
+
+    def waive(self, run_id: str, gates: Sequence[str], *, reason: str, by: str, until: str,
+              replace: bool = False) -> WaiveResult:
+        """Write the run's waiver (``kfm-prov waive``); see ``kfm_prov.waive``."""
+        from kfm_prov.waive import waive
+
+        return waive(self.config, run_id, gates, reason=reason, by=by, until=until,
+                     replace=replace)
+
+    def versions(self, family: str | None = None) -> list[VersionInfo]:
+        """Promoted versions, oldest first (``kfm-prov versions``). Reads only."""
+        from kfm_prov.versions import list_versions
+
+        return list_versions(self.config, family)
 
     def lineage(self, run_id: str) -> nx.DiGraph:
         """The run's ancestry as a networkx graph (edges cause → effect)."""

@@ -19,10 +19,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("kfm_prov.store",),
     ("kfm_prov.prov",),
     ("kfm_prov.context", "kfm_prov.capture", "kfm_prov.runner", "kfm_prov.record",
-     "kfm_prov.validate"),
+     "kfm_prov.validate", "kfm_prov.waive"),
     ("kfm_prov.gate",),
     ("kfm_prov.publish",),
-    ("kfm_prov.trace", "kfm_prov.verify", "kfm_prov.export", "kfm_prov.gc"),
+    ("kfm_prov.trace", "kfm_prov.verify", "kfm_prov.export", "kfm_prov.gc",
+     "kfm_prov.versions"),
     ("kfm_prov.lake", "kfm_prov.demo", "kfm_prov.examples"),
     ("kfm_prov.cli",),
 )

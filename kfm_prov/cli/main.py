@@ -28,6 +28,8 @@ from kfm_prov.cli.commands import runs as runs_cmd
 from kfm_prov.cli.commands import trace as trace_cmd
 from kfm_prov.cli.commands import validate as validate_cmd
 from kfm_prov.cli.commands import verify as verify_cmd
+from kfm_prov.cli.commands import versions as versions_cmd
+from kfm_prov.cli.commands import waive as waive_cmd
 from kfm_prov.cli.output import error_line
 from kfm_prov.errors import KfmProvError
 
@@ -93,7 +95,8 @@ for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.
                  validate_cmd.command, runs_cmd.runs_command, runs_cmd.show_command,
                  promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command,
                  demo_cmd.command, gc_cmd.command, trace_cmd.command, verify_cmd.command,
-                 export_cmd.command, provcheck_cmd.command):
+                 export_cmd.command, provcheck_cmd.command, waive_cmd.command,
+                 versions_cmd.command):
     cli.add_command(_command)
 
 

@@ -346,6 +346,9 @@ class LineageIndex:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
         wanted = text.strip().upper()
         row = self.run(wanted) or self.run(text.strip())
+        if row is None and 0 < len(wanted) < 6:
+            raise InputError(f"run id prefix {text!r} is too short: give at least 6"
+                             " characters", hint="see `kfm-prov runs`")
         if row is None and len(wanted) >= 6:
             matches = [r for r in self.runs() if r.run_id.upper().startswith(wanted)]
             if len(matches) == 1:

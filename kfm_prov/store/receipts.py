@@ -215,6 +215,9 @@ class ValidationReport:
         )
 
 
+WAIVER_FILE = "waiver.json"  # a steward's approval, next to the run's receipts
+
+
 @dataclass
 class Waiver:
     run_id: str

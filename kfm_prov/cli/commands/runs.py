@@ -9,29 +9,48 @@ from kfm_prov.cli.output import emit_json, get_lake, json_option
 
 @click.command("runs")
 @click.option("--family", "-f", help="Only this family.")
+@click.option("--status", type=click.Choice(["success", "failed", "interrupted", "running"]),
+              help="Only runs that ended so.")
+@click.option("--pipeline", "-p", metavar="ID", help="Only runs of this pipeline id.")
+@click.option("--last", is_flag=True, help="Only the newest matching run (by start time).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "id"]), default=None,
+              help="table (default), json, or id: one run id per line, for scripts.")
 @json_option
 @click.pass_context
-def runs_command(ctx: click.Context, family: str | None, as_json: bool) -> int:
+def runs_command(ctx: click.Context, family: str | None, status: str | None,
+                 pipeline: str | None, last: bool, fmt: str | None, as_json: bool) -> int:
     """List recorded runs, oldest first.
+
+    Exit 1 when nothing matches, so a script's `$(kfm-prov runs --last --format id ...)`
+    never goes on with an empty run id.
 
     \b
     Example:
-      kfm-prov runs --family glo_land_patents
+      kfm-prov runs --family glo_land_patents --status success --last --format id
     """
-    rows = get_lake(ctx).runs(family)
-    if as_json:
+    rows = get_lake(ctx).runs(family, status=status, pipeline=pipeline, last=last)
+    fmt = fmt or ("json" if as_json else "table")
+    if fmt == "json":
         emit_json([r.to_dict() for r in rows])
-        return 0
-    from rich.console import Console
-    from rich.table import Table
+    elif fmt == "id":
+        for r in rows:
+            click.echo(r.run_id)
+    else:
+        from rich.console import Console
+        from rich.table import Table
 
-    table = Table("run id", "family", "pipeline", "status", "validation", "started", "commit",
-                  box=None)
-    for r in rows:
-        table.add_row(r.run_id, r.family, r.pipeline_id, r.status, r.overall_status,
-                      r.started_at[:19], r.git_commit[:12])
-    Console(width=200).print(table)
-    return 0
+        table = Table("run id", "family", "pipeline", "status", "validation", "started",
+                      "commit", box=None)
+        for r in rows:
+            table.add_row(r.run_id, r.family, r.pipeline_id, r.status, r.overall_status,
+                          r.started_at[:19], _commit(r.git_commit))
+        Console(width=200).print(table)
+    return 0 if rows or not (status or pipeline or last) else 1
+
+
+def _commit(commit: str) -> str:
+    """Twelve hex digits, keeping a ``-dirty`` suffix visible."""
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 @click.command("show")
