@@ -360,7 +360,7 @@ def _run_path_target(config: LakeConfig, index: LineageStore, query: str,
 
 
 def _item_id(row: PromotionRow) -> str:
-    from kfm_prov.publish.stac import item_id
+    from kfm_prov.store.published import item_id
 
     return item_id(row.family, row.version)
 

@@ -185,8 +185,8 @@ class _Audit:
 
     def check_promotions(self, versions: list[_Version], fresh: dict[str, str]) -> None:
         """Each version has its records; each certificate still holds."""
-        from kfm_prov.publish import stac
         from kfm_prov.store.certificate import certificate_rel, certificates, verify_certificate
+        from kfm_prov.store.published import item_path
         from kfm_prov.store.rebuild import index_for
 
         with index_for(self.config) as index:
@@ -204,7 +204,7 @@ class _Audit:
             cert = certified.get(key)
             version_rel = f"{self.config.rel('processed')}/{family}/{version}"
             bundle = f"{prov_rel}/{family}/{version}.json"
-            item = stac.item_path(family, version, self.config.rel("stac"))
+            item = item_path(family, version, self.config.rel("stac"))
             if cert is None:
                 promoted = key in indexed or self._regular(bundle) or self._regular(item)
                 if promoted:
