@@ -294,3 +294,22 @@ def test_configured_paths_are_honoured_everywhere(tmp_path) -> None:
     assert verify_certificate(lake.config, result.certificate) == []
     assert lake.verify().findings == []
     assert lake.trace(result.stac_item).ok
+
+
+def test_a_promoted_file_is_a_copy_never_a_link_to_the_work_file(
+        lake: Lake, chain: Chain, promoted: PromotionResult) -> None:
+    import os
+
+    from kfm_prov.core.jsonio import clone_file
+
+    published, work = lake.root / promoted.files[0], lake.root / chain.product
+    assert os.stat(published).st_nlink == 1
+    assert not os.path.samefile(published, work)
+    before = published.read_bytes()
+    os.chmod(work, 0o644)
+    with open(work, "r+b") as handle:  # a later write to the work copy, in place
+        handle.write(b"X")
+    assert published.read_bytes() == before
+    target = lake.root / "clone.bin"
+    assert clone_file(work, target) in ("reflink", "copy")
+    assert target.read_bytes() == work.read_bytes()

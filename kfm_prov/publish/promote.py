@@ -263,7 +263,7 @@ def _stage_products(config: LakeConfig, report: GateReport, staged: Path,
         target = staged / name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            shutil.copyfile(config.root / product.path, target)
+            jsonio.clone_file(config.root / product.path, target)
         except FileNotFoundError:
             raise CheckFailed(f"product {product.path} vanished during the promotion",
                               file=product.path, hint="check and promote again") from None
