@@ -2,7 +2,8 @@
 
     python -m benchmarks.run                 # the whole thing (~10 min on 2 cores)
     python -m benchmarks.run --quick         # small sizes, a smoke test (~1 min)
-    python -m benchmarks.run --only lake     # one section: hashing record export lake dvc
+    python -m benchmarks.run --only lake     # one section: hashing record captured export
+                                             # lake dvc
 
 Progress goes to stderr, the table to stdout (and ``--json FILE`` writes the rows).
 Generated data (the 1 GiB files, the synthetic lake, DVC's virtualenv) is kept under
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from benchmarks.harness import REPO, Row, load_average, log, print_table
 
-SECTIONS = ("hashing", "record", "export", "lake", "dvc")
+SECTIONS = ("hashing", "record", "captured", "export", "lake", "dvc")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
         more, record_info = bench_record.run(out, quick=args.quick)
         rows += more
+    if "captured" in sections:
+        from benchmarks import bench_captured
+
+        rows += bench_captured.run(out, quick=args.quick)
     if "export" in sections:
         from benchmarks import bench_export
 
