@@ -4,7 +4,8 @@ Four families, each captured a different way: ``glo_land_patents`` and ``khri_si
 the Python API (a three-run chain, and a redaction), ``nhgis_tracts`` with ``kfm-prov run``
 around a shell and awk command, ``kansas_memory`` by a shell pipeline that writes its own
 receipts, taken in by ``kfm-prov record``. Then the gate: four promotions, one refusal
-(precise archaeological sites labelled public), a second version, and a trace.
+(precise archaeological sites labelled public), a second version, a trace, and the
+audit site (``kfm-prov site``) whose path it prints last.
 
 The pipelines run the way a user's would: as separate processes, from a git repository
 (``DIR/pipelines``) that the demo creates and commits, so the gate finds a real commit
@@ -43,6 +44,7 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "kfm-prov demo", "GIT_AUTHOR_EMAIL": "demo@ex
                 "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
                 "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+00:00"}
 GLO_PRODUCT = "parcels.geojson"
+SITE_DIR = "site"  # the audit site, beside data/ in the demo lake
 
 Echo = Callable[[str], None]
 
@@ -74,6 +76,7 @@ class DemoResult:
     traced: str | None = None  # the product traced at the end
     trace: str | None = None  # its trace, when `kfm-prov trace` exists
     verified: str | None = None  # what `kfm-prov verify` said, when it exists
+    site: str | None = None  # the audit site's index.html, relative to root
 
     @property
     def latest(self) -> PromotionResult:
@@ -84,7 +87,7 @@ class DemoResult:
         return {"root": str(self.root), "commit": self.commit, "runs": self.runs,
                 "promotions": [p.to_dict() for p in self.promotions],
                 "refusals": [r.to_dict() for r in self.refusals], "traced": self.traced,
-                "trace": self.trace, "verified": self.verified}
+                "trace": self.trace, "verified": self.verified, "site": self.site}
 
 
 def run_demo(directory: str | os.PathLike[str], *, echo: Echo = print) -> DemoResult:
@@ -152,7 +155,10 @@ class _Demo:
         self.gate_and_promote()
         self.second_version()
         self.trace()
+        self.site()
         self.where_to_look()
+        if self.result.site:
+            self.heading(f"Open the audit site: {_shown(self.root / self.result.site)}")
         return self.result
 
     # -- 1. the lake and its raw captures --------------------------------------------------------
@@ -303,7 +309,20 @@ class _Demo:
         self.result.verified = self.kfm(["verify"]).strip()
         self.echo(f"   {self.result.verified}")
 
-    # -- 6. where to look --------------------------------------------------------------------------
+    # -- 6. the audit site -------------------------------------------------------------------------
+
+    def site(self) -> None:
+        """Every family, version, certificate and lineage graph as static pages."""
+        if not _has_command("site"):
+            return
+        self.heading("6. An auditor browses: every version, its certificate and its lineage")
+        self.echo(f"   $ kfm-prov site {SITE_DIR}")
+        self.kfm(["site", SITE_DIR])
+        self.result.site = f"{SITE_DIR}/index.html"
+        self.echo(f"   wrote {SITE_DIR}/: static pages, no network request; open"
+                  f" {SITE_DIR}/index.html in a browser")
+
+    # -- 7. where to look --------------------------------------------------------------------------
 
     def where_to_look(self) -> None:
         latest, shown = self.result.latest, _shown(self.root)

@@ -47,6 +47,17 @@ def multi_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
     return root, build_multi(Lake.init(root))
 
 
+@pytest.fixture(scope="session")
+def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's lake (``kfm-prov demo``), built once per session; it holds its audit site
+    in ``site/``. Read it only: copy it (``shutil.copytree(..., symlinks=True)``) to break it."""
+    from kfm_prov.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo") / "demo-lake"
+    run_demo(root, echo=lambda _line: None)
+    return root
+
+
 @pytest.fixture
 def multi(multi_built: tuple[Path, Multi]) -> Multi:
     """What the multi lake holds (run ids and paths), for modules marked ``multi_lake``."""
