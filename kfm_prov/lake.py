@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kfm_prov.gc import GcPlan
     from kfm_prov.publish.promote import PromotionResult
     from kfm_prov.record import RecordedRun
+    from kfm_prov.site import SiteResult
     from kfm_prov.store.index import RunRow
     from kfm_prov.store.protocol import LineageStore
     from kfm_prov.store.rebuild import RebuildResult
@@ -283,6 +284,14 @@ class Lake:
         from kfm_prov.verify import audit
 
         return audit(self.config)
+
+    def site(self, out_dir: str | os.PathLike[str], families: Sequence[str] = (), *,
+             include_logs: bool = False) -> SiteResult:
+        """Write the static audit site into ``out_dir``, replacing it whole (see
+        ``kfm_prov.site``); ``kfm_prov.site.render_site`` gives the pages without a folder."""
+        from kfm_prov.site import build_site
+
+        return build_site(self.config, out_dir, list(families), include_logs=include_logs)
 
     def export(self, scope: Scope | None = None, fmt: str = "prov-json", *,
                base: Path | None = None) -> Exported:

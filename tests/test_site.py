@@ -275,3 +275,11 @@ def test_hostile_text_from_the_lake_is_escaped(multi_built: tuple[Path, object],
     assert site.model is not None
     graph = next(v.graph for v in site.model.versions if v.key == "glo/v1")
     assert any(n["side"] == "down" for n in graph["nodes"].values())
+
+
+def test_json_names_the_page_to_open(lake_copy: Path, tmp_path: Path) -> None:
+    result = site_cli(lake_copy, str(tmp_path / "s"), "--json", "--family", "nhgis_tracts")
+    data = json.loads(result.stdout)
+    assert Path(data["index"]) == tmp_path / "s" / "index.html"
+    assert data["families"] == ["nhgis_tracts"] and data["versions"] == 1
+    assert Path(data["index"]).is_file()

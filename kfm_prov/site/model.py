@@ -398,10 +398,75 @@ def lineage_graph(config: LakeConfig, index: LineageIndex, version: Version) -> 
                               "relation": edge["relation"], "role": edge.get("role"),
                               "proved": key in proved["edges"]}
     issues = sorted({(i.node, i.code, i.message) for i in up.issues})
-    return {"target": target_node,
-            "nodes": {k: nodes[k] for k in sorted(nodes)},
-            "edges": [edges[k] for k in sorted(edges)],
-            "issues": [{"node": n, "code": c, "message": m} for n, c, m in issues]}
+    graph = {"target": target_node,
+             "nodes": {k: nodes[k] for k in sorted(nodes)},
+             "edges": [edges[k] for k in sorted(edges)],
+             "issues": [{"node": n, "code": c, "message": m} for n, c, m in issues]}
+    layout(graph)
+    return graph
+
+
+LAYER_GAP = 190  # px between layers (left to right, cause → effect)
+ROW_GAP = 56  # px between nodes of one layer
+_SWEEPS = 4
+
+
+def layout(graph: dict[str, Any]) -> None:
+    """Layered positions (``x``, ``y``) for every node, computed here once.
+
+    The browser lays out a small view with dagre; a big one (hundreds of nodes) it places
+    at these positions, because dagre's dummy nodes for long edges (a raw config file
+    read by every run of a 1,000-run chain) make it take minutes. Layers: longest path
+    from the sources, then each source moved next to its first consumer; order within a
+    layer: a few barycenter sweeps over direct neighbours (no dummy nodes). Deterministic.
+    """
+    nodes = sorted(graph["nodes"])
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for edge in graph["edges"]:
+        if edge["from"] in preds and edge["to"] in preds and edge["from"] != edge["to"]:
+            succs[edge["from"]].append(edge["to"])
+            preds[edge["to"]].append(edge["from"])
+    rank: dict[str, int] = {}
+    waiting = {n: len(preds[n]) for n in nodes}
+    ready = [n for n in nodes if not waiting[n]]
+    while ready:
+        node = ready.pop()
+        rank[node] = max((rank[p] + 1 for p in preds[node]), default=0)
+        for nxt in succs[node]:
+            waiting[nxt] -= 1
+            if not waiting[nxt]:
+                ready.append(nxt)
+    for node in nodes:  # on a cycle (never in a valid lake): after what is placed
+        if node not in rank:
+            rank[node] = max((rank.get(p, 0) + 1 for p in preds[node]), default=0)
+    for node in nodes:
+        if not preds[node] and succs[node]:
+            rank[node] = max(0, min(rank[s] for s in succs[node]) - 1)
+    layers: dict[int, list[str]] = defaultdict(list)
+    for node in nodes:
+        layers[rank[node]].append(node)
+    position = {n: float(i) for layer in layers.values() for i, n in enumerate(layer)}
+    order = sorted(layers)
+    for sweep in range(_SWEEPS):
+        forward = sweep % 2 == 0
+        for r in (order if forward else reversed(order)):
+            layer = layers[r]
+            near = preds if forward else succs
+
+            def centre(node: str, near: dict[str, list[str]] = near) -> tuple[float, str]:
+                around = near[node]
+                mean = (sum(position[x] for x in around) / len(around) if around
+                        else position[node])
+                return (mean, node)
+
+            layer.sort(key=centre)
+            for i, node in enumerate(layer):
+                position[node] = float(i) - (len(layer) - 1) / 2
+    for r, layer in layers.items():
+        for i, node in enumerate(layer):
+            graph["nodes"][node]["x"] = r * LAYER_GAP
+            graph["nodes"][node]["y"] = round((i - (len(layer) - 1) / 2) * ROW_GAP)
 
 
 def _proved(config: LakeConfig, version: Version) -> dict[str, set[Any]]:

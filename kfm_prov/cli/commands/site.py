@@ -30,10 +30,8 @@ def command(ctx: click.Context, out_dir: str, families: tuple[str, ...], include
       kfm-prov site site/
       kfm-prov site audit/ --family glo_land_patents --include-logs
     """
-    from kfm_prov.site import build_site
-
     lake = get_lake(ctx)
-    result = build_site(lake.config, out_dir, families, include_logs=include_logs)
+    result = lake.site(out_dir, families, include_logs=include_logs)
     if as_json:
         emit_json(result.to_dict())
     else:

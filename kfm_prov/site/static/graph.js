@@ -10,6 +10,7 @@
 (function () {
   "use strict";
   var MAX_INITIAL = 200;
+  var DAGRE_MAX = 150;  // above this, the positions computed by kfm-prov (dagre is slow)
   var ZONES = {
     raw: {bg: "#cdeccf", border: "#1e6b23", shape: "round-rectangle"},
     work: {bg: "#ffe9a8", border: "#7a5c00", shape: "round-rectangle"},
@@ -50,6 +51,7 @@
     var proved = false;
     var state = {cy: cy, key: key, layoutMs: null, selected: null};
     window.kfmGraphs[key] = state;
+    cy.one("render", function () { state.drawnAt = performance.now(); });
     redraw();
 
     function initialView() {
@@ -86,17 +88,20 @@
     }
 
     function redraw() {
-      var elements = [];
+      var elements = [], count = 0;
+      ids.forEach(function (id) { if (visible[id]) { count++; } });
+      var big = count > DAGRE_MAX;  // no edge labels: measuring thousands of them is slow
       ids.forEach(function (id) {
         if (!visible[id]) { return; }
         var n = nodes[id];
         elements.push({group: "nodes", data: {id: id, label: label(n), zone: n.zone,
-          proved: n.proved ? 1 : 0, target: n.side === "target" ? 1 : 0}});
+          proved: n.proved ? 1 : 0, target: n.side === "target" ? 1 : 0},
+          position: {x: n.x || 0, y: n.y || 0}, classes: big ? "big" : ""});
       });
       data.edges.forEach(function (e, i) {
         if (visible[e.from] && visible[e.to]) {
           elements.push({group: "edges", data: {id: "e" + i, source: e.from, target: e.to,
-            label: e.relation, proved: e.proved ? 1 : 0}});
+            label: big ? "" : e.relation, proved: e.proved ? 1 : 0}, classes: big ? "big" : ""});
         }
       });
       var t0 = performance.now();
@@ -104,20 +109,45 @@
         cy.elements().remove();
         cy.add(elements);
       });
-      var layout = cy.layout({name: "dagre", rankDir: "LR", nodeSep: 14, rankSep: 45,
-        edgeSep: 8, animate: false, fit: true, padding: 20});
-      layout.run();
+      state.addMs = performance.now() - t0;
+      var small = cy.nodes().length <= DAGRE_MAX;
+      if (small) {
+        cy.layout({name: "dagre", rankDir: "LR", nodeSep: 14, rankSep: 45, edgeSep: 8,
+          animate: false, fit: true, padding: 20}).run();
+      } else {
+        fitPositions();  // the nodes sit at kfm-prov's positions already
+      }
+      state.layoutName = small ? "dagre" : "preset";
       if (cy.zoom() > 1.3) { cy.zoom(1.3); cy.center(); }
       state.layoutMs = performance.now() - t0;
       state.sinceLoadMs = performance.now() - started;
+      if (!state.doneAt) { state.doneAt = performance.now(); }  // since navigation start
       box.setAttribute("data-nodes-drawn", String(cy.nodes().length));
       box.setAttribute("data-edges-drawn", String(cy.edges().length));
       box.setAttribute("data-layout-ms", String(Math.round(state.layoutMs)));
       applyProved();
+      var t1 = performance.now();
       fillList();
+      state.listMs = performance.now() - t1;
       if (state.selected && cy.getElementById(state.selected).length) {
         cy.getElementById(state.selected).select();
       }
+    }
+
+    function fitPositions() {
+      // fit() would measure every label first; the extent of the positions is enough
+      var minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+      ids.forEach(function (id) {
+        if (!visible[id]) { return; }
+        var n = nodes[id];
+        minX = Math.min(minX, n.x || 0); maxX = Math.max(maxX, n.x || 0);
+        minY = Math.min(minY, n.y || 0); maxY = Math.max(maxY, n.y || 0);
+      });
+      var w = box.clientWidth || 800, h = box.clientHeight || 500, pad = 100;
+      var zoom = Math.min(w / (maxX - minX + 2 * pad), h / (maxY - minY + 2 * pad), 1.3);
+      zoom = Math.max(zoom, cy.minZoom());
+      cy.viewport({zoom: zoom, pan: {x: w / 2 - zoom * (minX + maxX) / 2,
+        y: h / 2 - zoom * (minY + maxY) / 2}});
     }
 
     function applyProved() {
@@ -264,7 +294,10 @@
         "text-background-color": "#ffffff", "text-background-opacity": 0.85}},
       {selector: "edge[proved = 1]", style: {"width": 3.5, "line-style": "solid",
         "line-color": "#111111", "target-arrow-color": "#111111"}},
-      {selector: ".faded", style: {"opacity": 0.2}}
+      {selector: ".faded", style: {"opacity": 0.2}},
+      // a big view: labels only once legible, straight edges (drawing stays fast)
+      {selector: "node.big", style: {"min-zoomed-font-size": 8}},
+      {selector: "edge.big", style: {"curve-style": "straight"}}
     ];
     Object.keys(ZONES).forEach(function (zone) {
       var z = ZONES[zone];
