@@ -313,8 +313,6 @@ class _Demo:
 
     def site(self) -> None:
         """Every family, version, certificate and lineage graph as static pages."""
-        if not _has_command("site"):
-            return
         self.heading("6. An auditor browses: every version, its certificate and its lineage")
         self.echo(f"   $ kfm-prov site {SITE_DIR}")
         self.kfm(["site", SITE_DIR])

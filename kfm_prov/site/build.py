@@ -20,11 +20,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import kfm_prov.site.pages as pages
 from kfm_prov.config import LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.paths import check_relative, is_under
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
-from kfm_prov.site import pages
 from kfm_prov.site.model import SiteModel, collect
 
 MARKER = ".kfm-prov-site"

@@ -24,7 +24,8 @@ from kfm_prov.config import CONFIG_NAME, SENSITIVITIES, LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.errors import InputError, NotFoundError
-from kfm_prov.store.index import LineageIndex, PromotionRow, RunRow
+from kfm_prov.store.index import PromotionRow, RunRow
+from kfm_prov.store.protocol import LineageStore
 
 LOG_EXCERPT_LINES = 40
 LOG_LINE_CHARS = 400
@@ -203,7 +204,7 @@ def collect(config: LakeConfig, families: Sequence[str] = (), *,
     ``families`` restricts the site (unknown names raise ``NotFoundError``); run pages are
     made for every run of the shown families and every run their versions' lineage names.
     """
-    from kfm_prov.record import index_for
+    from kfm_prov.store.rebuild import index_for
 
     with index_for(config) as index:
         all_runs = index.runs()
@@ -249,7 +250,7 @@ def _existing(config: LakeConfig, rel: str) -> str | None:
     return rel if (config.root / rel).is_file() else None
 
 
-def _versions(config: LakeConfig, index: LineageIndex,
+def _versions(config: LakeConfig, index: LineageStore,
               rows: list[PromotionRow]) -> list[Version]:
     from kfm_prov.publish.stac import item_id
 
@@ -277,7 +278,7 @@ def _versions(config: LakeConfig, index: LineageIndex,
 def _certificate(config: LakeConfig, version: Version, rows: list[PromotionRow]) -> None:
     """Checks, Merkle root, products and raw sources from the certificate, and whether it
     still holds (``verify_certificate``: products, raw sources and evidence re-hashed)."""
-    from kfm_prov.publish.certificate import read_certificate, verify_certificate
+    from kfm_prov.store.certificate import read_certificate_data, verify_certificate
     from kfm_prov.store.digests import hash_files
 
     rel = version.certificate
@@ -289,7 +290,7 @@ def _certificate(config: LakeConfig, version: Version, rows: list[PromotionRow])
                                      False) for r in sorted(rows, key=lambda r: r.path)]
         return
     try:
-        cert = read_certificate(config, rel)
+        cert = read_certificate_data(config, rel)
     except InputError as exc:
         version.findings = exc.findings or [Finding("certificate-invalid", exc.message, rel)]
         version.products = [_product(config, r.path, r.digest, None, None, None, r.source_path,
@@ -353,7 +354,7 @@ def _signature(config: LakeConfig, version: Version) -> Signature:
 
 # --- the lineage graph of a version ----------------------------------------------------------
 
-def lineage_graph(config: LakeConfig, index: LineageIndex, version: Version) -> dict[str, Any]:
+def lineage_graph(config: LakeConfig, index: LineageStore, version: Version) -> dict[str, Any]:
     """Nodes and edges of the version's lineage, up to its raw sources and down to what was
     derived from it, each marked with the side it lies on and whether the certificate
     proved it. The JSON the graph page draws (and the plain-HTML table lists)."""
@@ -471,7 +472,7 @@ def layout(graph: dict[str, Any]) -> None:
 
 def _proved(config: LakeConfig, version: Version) -> dict[str, set[Any]]:
     """Nodes and edges the certificate lists: the path the gate proved."""
-    from kfm_prov.publish.certificate import read_certificate
+    from kfm_prov.store.certificate import read_certificate_data
     from kfm_prov.trace import item_node
 
     nodes: set[str] = set()
@@ -479,7 +480,7 @@ def _proved(config: LakeConfig, version: Version) -> dict[str, set[Any]]:
     if version.certificate is None:
         return {"nodes": nodes, "edges": edges}
     try:
-        cert = read_certificate(config, version.certificate)
+        cert = read_certificate_data(config, version.certificate)
     except InputError:
         return {"nodes": nodes, "edges": edges}
     nodes |= {f"run:{r['run_id']}" for r in cert["closure"]["runs"]}
@@ -537,7 +538,7 @@ def _graph_node(data: dict[str, Any], side: str, proved: bool, redacted: set[str
 def _run_page(config: LakeConfig, row: RunRow, include_logs: bool,
               versions: list[str]) -> RunPage:
     """A run's receipts as its page shows them. Work files are described, never copied."""
-    from kfm_prov.receipts import load_run_receipts
+    from kfm_prov.store.receipts import load_run_receipts
 
     page = RunPage(row.run_id, row.family, row.pipeline_id, row.git_commit, row.spec_hash,
                    row.status, row.overall_status, row.started_at, row.ended_at,
