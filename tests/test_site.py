@@ -283,3 +283,14 @@ def test_json_names_the_page_to_open(lake_copy: Path, tmp_path: Path) -> None:
     assert Path(data["index"]) == tmp_path / "s" / "index.html"
     assert data["families"] == ["nhgis_tracts"] and data["versions"] == 1
     assert Path(data["index"]).is_file()
+
+
+def test_run_pages_made_in_worker_processes_are_the_same_bytes(
+        demo_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kfm_prov.site import model
+
+    config = Lake.open(demo_lake).config
+    alone = render_site(config).pages
+    monkeypatch.setattr(model, "PARALLEL_FROM", 1)  # a pool even for the demo's 11 runs
+    monkeypatch.setattr(model, "CHUNK", 2)
+    assert render_site(config).pages == alone

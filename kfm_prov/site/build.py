@@ -25,7 +25,7 @@ from kfm_prov.config import LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.paths import check_relative, is_under
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
-from kfm_prov.site.model import SiteModel, collect
+from kfm_prov.site.model import SiteModel, collect, parallel_map
 
 MARKER = ".kfm-prov-site"
 MARKER_TEXT = b"made by kfm-prov site; the whole folder is replaced by the next build\n"
@@ -95,14 +95,21 @@ def render_site(config: LakeConfig, families: tuple[str, ...] | list[str] = (), 
                 model, family, version)
             out[pages.graph_data_path(family.name, version.version)] = pages.graph_data(
                 version)
-    for run in model.runs.values():
-        out[pages.run_path(run.run_id)] = pages.run_page(model, run)
+    shown = frozenset(f.name for f in model.families)
+    versions = frozenset(v.key for v in model.versions)
+    jobs = [(run, shown, versions, include_logs) for run in model.runs.values()]
+    out.update(parallel_map(_render_runs, jobs))
     files = pages.copied_files(model)
     for site_path, rel in files.items():
         _check_published(config, rel, site_path)
     digests = {pages.file_path(p.path): p.digest for v in model.versions for p in v.products
                if p.intact}
     return Site(dict(sorted(out.items())), files, digests, model)
+
+
+def _render_runs(jobs: list[tuple[Any, frozenset[str], frozenset[str], bool]]
+                 ) -> list[tuple[str, bytes]]:
+    return [(pages.run_path(job[0].run_id), pages.run_page(*job)) for job in jobs]
 
 
 def _check_published(config: LakeConfig, rel: str, site_path: str) -> None:
@@ -190,7 +197,19 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _fsync_tree(root: Path) -> None:
-    """Flush every file and folder of the new site before it becomes visible."""
+    """Flush every file and folder of the new site before it becomes visible.
+
+    One ``syncfs`` of the file system that holds it where Linux has it (an fsync per file
+    took 27 of 33 s for the 10,000 pages of a synthetic lake), else an fsync per file.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             jsonio.fsync_path(Path(dirpath) / name)

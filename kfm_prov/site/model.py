@@ -13,9 +13,11 @@ download whose bytes differ from what the certificate proved.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tomllib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,9 +241,9 @@ def collect(config: LakeConfig, families: Sequence[str] = (), *,
             key = f"{row.family}/{row.version}"
             if key not in promoted_as[row.run_id]:
                 promoted_as[row.run_id].append(key)
-        runs = {run_id: _run_page(config, rows[run_id], include_logs,
-                                  sorted(promoted_as.get(run_id, [])))
-                for run_id in sorted(rows)}
+    jobs = [(config, rows[run_id], include_logs, sorted(promoted_as.get(run_id, [])))
+            for run_id in sorted(rows)]
+    runs = {page.run_id: page for page in parallel_map(_run_pages, jobs)}
     catalog = None if wanted else _existing(config, f"{config.rel('stac')}/catalog.json")
     return SiteModel(out, runs, include_logs, catalog)
 
@@ -531,6 +533,35 @@ def _graph_node(data: dict[str, Any], side: str, proved: bool, redacted: set[str
                  if copies else data["digest"])
     node["label"] = f"{zone.upper()} {shown.rsplit('/', 1)[-1]}"
     return node
+
+
+# --- run pages: many, independent, so spread over processes ----------------------------------
+
+PARALLEL_FROM = 400  # items; below this a process pool costs more than it saves
+CHUNK = 250
+
+
+def parallel_map(fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
+    """``fn`` over chunks of ``items``, in order; in worker processes for long lists.
+
+    Reading and validating 10,000 runs' receipts and rendering their pages is pure Python
+    work: the processes use every core. Order and output do not depend on the workers.
+    """
+    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count() or 1)
+    if len(items) < PARALLEL_FROM or workers < 2:
+        return [out for chunk in chunks for out in fn(chunk)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [out for done in pool.map(fn, chunks) for out in done]
+
+
+def _run_pages(jobs: list[tuple[LakeConfig, RunRow, bool, list[str]]]) -> list[RunPage]:
+    return [_run_page(*job) for job in jobs]
 
 
 # --- run pages -------------------------------------------------------------------------------

@@ -438,14 +438,16 @@ def graph_data(version: Version) -> bytes:
 
 # --- a run -----------------------------------------------------------------------------------
 
-def run_page(model: SiteModel, run: RunPage) -> bytes:
+def run_page(run: RunPage, families: frozenset[str], versions: frozenset[str],
+             include_logs: bool) -> bytes:
+    """A run's page; ``families`` and ``versions`` (``family/version``) are those the site
+    has pages for. A function of plain values, so run pages render in worker processes."""
     path = run_path(run.run_id)
     promoted = " · ".join(link(path, version_path(*key.split("/", 1)), key)
-                          for key in run.versions
-                          if any(v.key == key for v in model.versions)) or "—"
+                          for key in run.versions if key in versions) or "—"
     summary = definition_list([
         ("Family", link(path, family_path(run.family), run.family)
-         if any(f.name == run.family for f in model.families) else e(run.family)),
+         if run.family in families else e(run.family)),
         ("Pipeline", code(run.pipeline_id)),
         ("Repository", code(run.repository) if run.repository else "—"),
         ("Commit", code(run.git_commit)),
@@ -486,9 +488,8 @@ def run_page(model: SiteModel, run: RunPage) -> bytes:
                  + table(["Gate", "Status", "Details"], gate_rows) + "</section>")
     parts.append(_logs(run))
     return page(path, f"Run {run.run_id}", "".join(parts),
-                crumbs=[(run.family, family_path(run.family))]
-                if any(f.name == run.family for f in model.families) else [],
-                internal=model.include_logs)
+                crumbs=[(run.family, family_path(run.family))] if run.family in families
+                else [], internal=include_logs)
 
 
 def _io_rows(entries: Iterable[dict[str, Any]]) -> list[list[str]]:
