@@ -294,3 +294,30 @@ def test_run_pages_made_in_worker_processes_are_the_same_bytes(
     monkeypatch.setattr(model, "PARALLEL_FROM", 1)  # a pool even for the demo's 11 runs
     monkeypatch.setattr(model, "CHUNK", 2)
     assert render_site(config).pages == alone
+
+
+def test_a_published_record_swapped_for_a_symlink_is_never_copied(lake_copy: Path,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    site_cli(lake_copy, str(out))
+    before = snapshot(out)
+    secret = next((lake_copy / "data/work/runs").rglob("run.log"))
+    dcat = lake_copy / "data/catalog/dcat/glo_land_patents.ttl"
+    dcat.unlink()
+    dcat.symlink_to(secret)
+    result = site_cli(lake_copy, str(out), expect=1)
+    assert "reached through a symlink" in one_error_line(result)
+    assert snapshot(out) == before  # the previous site stays, whole
+
+
+def test_a_log_swapped_for_a_symlink_is_not_excerpted(lake_copy: Path, tmp_path: Path) -> None:
+    run = Lake.open(lake_copy).runs("nhgis_tracts")[0]
+    secret = lake_copy / "secret.txt"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=do-not-show\n")
+    log = lake_copy / run.run_dir / "logs/run.log"
+    log.unlink()
+    log.symlink_to(secret)
+    out = tmp_path / "internal"
+    site_cli(lake_copy, str(out), "--include-logs")
+    page = (out / "runs" / f"{run.run_id}.html").read_text("utf-8")
+    assert "do-not-show" not in page and "is a symlink: not shown" in page

@@ -23,7 +23,7 @@ from typing import Any
 import kfm_prov.site.pages as pages
 from kfm_prov.config import LakeConfig
 from kfm_prov.core import jsonio
-from kfm_prov.core.paths import check_relative, is_under
+from kfm_prov.core.paths import check_relative, is_under, symlink_on_the_way
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.site.model import SiteModel, collect, parallel_map
 
@@ -168,6 +168,11 @@ def write_site(config: LakeConfig, site: Site, out_dir: Path) -> SiteResult:
             _write(tmp / site_path, data)
             total += len(data)
         for site_path, rel in site.files.items():
+            if symlink_on_the_way(config.root, rel):
+                raise RefusedError(f"{rel} is reached through a symlink: the site copies only"
+                                   " published files as they are", file=rel,
+                                   hint="published records are regular files; run kfm-prov"
+                                        " verify")
             dest = tmp / site_path
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(config.root / rel, dest)

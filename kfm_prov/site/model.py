@@ -19,7 +19,6 @@ import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kfm_prov.config import CONFIG_NAME, SENSITIVITIES, LakeConfig
@@ -597,7 +596,7 @@ def _run_page(config: LakeConfig, row: RunRow, include_logs: bool,
             reasons.insert(0, f"exit code {record.exit_code}")
         page.failure = "; ".join(str(r) for r in reasons) or f"status {record.status}"
     if include_logs:
-        page.logs = _log_excerpt(config.root / row.run_dir / "logs" / "run.log")
+        page.logs = _log_excerpt(config, f"{row.run_dir}/logs/run.log")
     return page
 
 
@@ -610,10 +609,17 @@ def _io(config: LakeConfig, entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _log_excerpt(path: Path) -> list[str]:
-    """The last lines of the run's (already scrubbed) log, each cut to a readable length."""
+def _log_excerpt(config: LakeConfig, rel: str) -> list[str]:
+    """The last lines of the run's (already scrubbed) log, each cut to a readable length.
+
+    A log reached through a symlink is not the run's: it is not shown.
+    """
+    from kfm_prov.core.paths import symlink_on_the_way
+
+    if symlink_on_the_way(config.root, rel):
+        return [f"({rel} is a symlink: not shown)"]
     try:
-        data = path.read_bytes()
+        data = (config.root / rel).read_bytes()
     except OSError:
         return []
     lines = data.decode("utf-8", errors="replace").splitlines()[-LOG_EXCERPT_LINES:]
