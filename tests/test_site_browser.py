@@ -187,3 +187,34 @@ def test_the_screenshot_in_the_readme_is_a_version_page(shots: Path) -> None:
     made = shots / "version.png"
     if made.is_file() and os.environ.get("KFM_PROV_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(made, committed)
+
+
+def test_expanding_downstream_on_demand(browser: Any, multi_built: tuple[Path, Any],
+                                        tmp_path: Path) -> None:
+    """glo v1's product was used by another family: hidden at first, shown on request."""
+    from selenium.webdriver.common.by import By
+
+    from kfm_prov.site import build_site
+
+    root = multi_built[0]
+    result = build_site(Lake.open(root).config, tmp_path / "site")
+    graph = next(v.graph for v in result.site.model.versions if v.key == "glo/v1")
+    first = sum(1 for n in graph["nodes"].values() if n["side"] != "down")
+    page = Page(browser, tmp_path / "site", "families/glo/v1/graph.html")
+    drawn = "return document.querySelector('.graph').getAttribute('data-nodes-drawn')"
+    assert int(_wait(browser, drawn)) == first
+    browser.execute_script("document.querySelector('.node-list-wrap').open = true")
+    product = next(b for b in browser.find_elements(By.CSS_SELECTOR, ".node-list button")
+                   if b.text.startswith("PROCESSED"))
+    assert product.text.endswith("⊕")  # it has more to show
+    product.click()
+    browser.find_element(By.CSS_SELECTOR, "[data-expand='down']").click()
+    users = {e["to"] for e in graph["edges"]
+             if e["from"] == next(k for k, n in graph["nodes"].items()
+                                  if n["kind"] == "file" and n["side"] == "target")}
+    hidden = [u for u in users if graph["nodes"][u]["side"] == "down"]
+    assert hidden
+    assert int(_wait(browser, drawn)) == first + len(hidden)
+    browser.find_element(By.CSS_SELECTOR, "[data-action='down']").click()
+    assert int(_wait(browser, drawn)) == len(graph["nodes"])
+    page.assert_clean()
