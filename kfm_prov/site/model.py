@@ -497,7 +497,7 @@ def _proved(config: LakeConfig, version: Version) -> dict[str, set[Any]]:
     return {"nodes": nodes, "edges": edges}
 
 
-def _graph_node(data: dict[str, Any], side: str, proved: bool, redacted: set[str],
+def _graph_node(data: Any, side: str, proved: bool, redacted: set[str],
                 io_sensitivity: dict[str, str]) -> dict[str, Any]:
     kind = data["kind"]
     node: dict[str, Any] = {"id": data["id"], "kind": kind, "side": side, "proved": proved}
