@@ -175,7 +175,7 @@ def write_site(config: LakeConfig, site: Site, out_dir: Path) -> SiteResult:
                                         " verify")
             dest = tmp / site_path
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(config.root / rel, dest)
+            jsonio.clone_file(config.root / rel, dest)  # reflink where it can
             os.chmod(dest, 0o644)
             total += dest.stat().st_size
         checked = sorted(p for p in site.digests if p in site.files)
