@@ -90,8 +90,8 @@ def _events_of(config: LakeConfig, run_dir: str, receipts: RunReceipts,
                raw_infos: dict[str, Any], promotions: dict[str, list[Any]],
                ) -> list[dict[str, Any]]:
     record, manifest, report = receipts.record, receipts.manifest, receipts.report
-    origin = record.extra.get("openlineage") if isinstance(record.extra.get("openlineage"),
-                                                           dict) else {}
+    found = record.extra.get("openlineage")
+    origin: dict[str, Any] = found if isinstance(found, dict) else {}
     job_ref = origin.get("job") if isinstance(origin.get("job"), dict) else {}
     job_facets: dict[str, Any] = {
         "jobType": _facet("jobType", processingType="BATCH", integration="KFM-PROV",

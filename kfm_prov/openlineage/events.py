@@ -6,6 +6,7 @@ problem, before anything is written.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,8 +51,6 @@ class Event:
 
 def event_digest(data: Any) -> str:
     """sha256 of the RFC 8785 canonical JSON (sorted-key JSON where RFC 8785 cannot)."""
-    import json
-
     import rfc8785
 
     from kfm_prov.store.digests import sha256_bytes
@@ -80,6 +79,14 @@ def parse_event(data: Any, *, file: str, prefix: str = "") -> Event:
         raise InputError(f"not a valid OpenLineage 2-0-2 event: {first.message}{more}",
                          file=file, field=prefix + (first.pointer or ""))
     time = parse_time(data["eventTime"], file=file, field=f"{prefix}/eventTime")
+    if not 1970 <= time.year <= 9999:
+        raise InputError("eventTime must lie between 1970 and 9999", file=file,
+                         field=f"{prefix}/eventTime")
+    try:  # a lone surrogate (JSON allows "\ud800") cannot be written as UTF-8
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the event holds a lone UTF-16 surrogate, which is not text",
+                         file=file, field=prefix or "/") from None
     run_id = None
     if isinstance(data.get("run"), dict):
         try:

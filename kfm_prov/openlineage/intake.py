@@ -492,8 +492,14 @@ def _outputs(config: LakeConfig, datasets: list[_Dataset], rel_dir: str, secrets
             continue
         assert where is not None
         targets = []
+        parent = where.rpartition("/")[0]
+        own = where.startswith(artifacts + "/")
+        clash = any(f"{artifacts}/{rel[len(parent):].lstrip('/')}" in entries for rel in files)
         for rel in files:
-            target = rel if rel.startswith(artifacts + "/") else f"{artifacts}/{rel}"
+            # artifacts/<file name> (a directory keeps its name and tree), unless two
+            # datasets share a name: then artifacts/<path in the lake>
+            name = rel if clash else rel[len(parent):].lstrip("/")
+            target = rel if own else f"{artifacts}/{name}"
             if target != rel:
                 (config.root / target).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(config.root / rel, config.root / target)
@@ -506,7 +512,8 @@ def _outputs(config: LakeConfig, datasets: list[_Dataset], rel_dir: str, secrets
             entries[target] = FileEntry(target, digest, "product",
                                         os.stat(config.root / target).st_size,
                                         media_type(target), {**extra, **moved})
-        copy_root = where if where.startswith(artifacts + "/") else f"{artifacts}/{where}"
+        copy_root = where if own else (
+            f"{artifacts}/{where if clash else where[len(parent):].lstrip('/')}")
         mismatch = _check_claim(config, dataset, targets, digests, copy_root, secrets, pointer)
         if mismatch:
             mismatch["path"] = where
