@@ -92,7 +92,7 @@ def _events_of(config: LakeConfig, run_dir: str, receipts: RunReceipts,
     record, manifest, report = receipts.record, receipts.manifest, receipts.report
     found = record.extra.get("openlineage")
     origin: dict[str, Any] = found if isinstance(found, dict) else {}
-    job_ref = origin.get("job") if isinstance(origin.get("job"), dict) else {}
+    job_ref: dict[str, Any] = origin["job"] if isinstance(origin.get("job"), dict) else {}
     job_facets: dict[str, Any] = {
         "jobType": _facet("jobType", processingType="BATCH", integration="KFM-PROV",
                           jobType="RUN")}
@@ -122,7 +122,8 @@ def _events_of(config: LakeConfig, run_dir: str, receipts: RunReceipts,
         return [start]
     end_facets = dict(run_facets)
     if ended != "COMPLETE":
-        error = origin.get("error") if isinstance(origin.get("error"), dict) else {}
+        error: dict[str, Any] = origin["error"] if isinstance(origin.get("error"),
+                                                              dict) else {}
         end_facets["errorMessage"] = _facet(
             "errorMessage", message=str(error.get("message") or f"run {record.status}"
                                         f" (exit code {record.exit_code})"),
