@@ -41,9 +41,17 @@ class Journal:
         from filelock import FileLock
 
         folder = self._run_dir(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            self._make_durable_dir(folder)
         with FileLock(str(folder / ".lock")):
             yield
+
+    def _make_durable_dir(self, folder: Path) -> None:
+        """Create ``folder`` (and missing parents) so that its entry survives a crash."""
+        missing = [folder, *(p for p in folder.parents if not p.exists())]
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+            jsonio.fsync_dir(path.parent)
 
     def has(self, event: Event) -> bool:
         return self._event_path(event).is_file()
