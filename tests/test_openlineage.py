@@ -73,9 +73,11 @@ class Server:
         return self.process.poll() is None and self.get("/api/v1/health").status_code == 200
 
 
-def start_server(root: Path) -> Server:
+def start_server(root: Path, *, crash_at: str | None = None) -> Server:
     port = free_port()
     env = {**os.environ, "KFM_PROV_SERVE_TOKENS": TOKEN}
+    if crash_at:
+        env["KFM_PROV_CRASH_AT"] = crash_at
     log = root.parent / f"serve-{port}.log"
     with open(log, "wb") as stderr:
         process = subprocess.Popen([*KFM, "--root", str(root), "serve", "--port", str(port)],
@@ -454,3 +456,38 @@ def test_emit_posts_to_another_kfm_prov(lake: Lake, tmp_path: Path,
         assert "HTTP 401" in failed.stderr
     finally:
         receiver.stop()
+
+
+def test_a_crash_while_recording_loses_nothing(lake: Lake) -> None:
+    out = write(lake.root / "data/work/glo/out.csv", "x\n")
+    run_id = str(uuid.uuid4())
+    dying = start_server(lake.root, crash_at="write:prov.json")
+    assert dying.post("/api/v1/lineage", event(run_id)).status_code == 201
+    with pytest.raises(requests.ConnectionError):  # killed half-way through recording
+        dying.post("/api/v1/lineage", event(run_id, "COMPLETE", time_="2026-01-01T00:00:03Z",
+                                            outputs=[{"namespace": "file", "name": str(out)}]))
+    dying.process.wait(timeout=20)
+    assert lake.runs() == []
+    server = start_server(lake.root)
+    try:
+        runs = server.get("/api/v1/runs").json()
+        assert [(r["run_id"], r["status"]) for r in runs] == [(run_id, "success")]
+        assert (lake.root / runs[0]["run_dir"] / "prov.json").is_file()
+        again = server.post("/api/v1/lineage", event(
+            run_id, "COMPLETE", time_="2026-01-01T00:00:03Z",
+            outputs=[{"namespace": "file", "name": str(out)}]))
+        assert again.status_code == 200  # the producer's retry: the same event, kept once
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("toml", "field"), [
+    ('[[openlineage.jobs]]\nfamily = "../x"\n', "openlineage.jobs[0].family"),
+    ('[[openlineage.jobs]]\nfamily = "a"\ncolour = "b"\n', "openlineage.jobs[0].colour"),
+    ('[openlineage]\njobs = "x"\n', "openlineage.jobs"),
+])
+def test_bad_openlineage_config_is_named(lake: Lake, run_cli: CliInvoker, toml: str,
+                                         field: str) -> None:
+    (lake.root / "kfm-prov.toml").write_text(toml)
+    result = run_cli("runs", expect=2)
+    assert field in result.stderr
