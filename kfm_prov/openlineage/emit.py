@@ -18,7 +18,7 @@ from typing import Any
 from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
 from kfm_prov.errors import CheckFailed, InputError, UsageError
-from kfm_prov.receipts import FileEntry, RunReceipts, load_run_receipts
+from kfm_prov.store.receipts import FileEntry, RunReceipts, load_run_receipts
 
 PRODUCER = f"https://kfm-prov.org/kfm-prov/{__version__}"
 EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -68,8 +68,8 @@ def openlineage_run_id(run_id: str) -> str:
 
 def run_events(config: LakeConfig, run_dirs: Sequence[str]) -> list[dict[str, Any]]:
     """START and the ending event of each run (runs still running get only START)."""
-    from kfm_prov.record import index_for
     from kfm_prov.store import raw
+    from kfm_prov.store.rebuild import index_for
 
     loaded = [(d, load_run_receipts(config.root / d, display=d)) for d in run_dirs]
     raw_paths = sorted({e.path for _, r in loaded for e in r.manifest.inputs

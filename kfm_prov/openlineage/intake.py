@@ -33,9 +33,17 @@ from kfm_prov.errors import InputError, KfmProvError, RefusedError
 from kfm_prov.gate import EXTERNAL_GATE
 from kfm_prov.openlineage.events import Event, parse_event
 from kfm_prov.openlineage.journal import Journal
-from kfm_prov.receipts import FileEntry, Gate, RunManifest, Runner, RunRecord, ValidationReport
-from kfm_prov.record import RecordedRun, index_for, record_run_dir, run_dir_rel
+from kfm_prov.record import RecordedRun, record_run_dir, run_dir_rel
 from kfm_prov.store.digests import dir_hash1, hash_files, normalize_digest, spec_hash
+from kfm_prov.store.rebuild import index_for
+from kfm_prov.store.receipts import (
+    FileEntry,
+    Gate,
+    RunManifest,
+    Runner,
+    RunRecord,
+    ValidationReport,
+)
 
 MAX_DATASET_FILES = 100_000  # files of one directory dataset; beyond, it is external
 
