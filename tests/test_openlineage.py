@@ -290,6 +290,10 @@ def test_unknown_facets_duplicates_and_gzip(lake: Lake, server: Server) -> None:
     assert server.post("/api/v1/lineage", other_end).status_code == 409
     assert len(server.get("/api/v1/runs").json()) == 1
     assert len(journal_files(lake.root)) == 2
+    dataset_event = {"eventTime": "2026-01-01T00:00:00Z", "producer": PRODUCER,
+                     "schemaURL": SCHEMA_URL, "dataset": {"namespace": "file", "name": "x"}}
+    assert server.post("/api/v1/lineage", dataset_event).status_code == 201
+    assert len(journal_files(lake.root)) == 3
 
 
 def test_a_flood_of_events_is_all_journaled_and_the_service_stays_up(
@@ -325,11 +329,38 @@ def test_record_openlineage_file_checks_every_line_first(lake: Lake,
     result = run_cli("record", "--openlineage", "bad.jsonl", expect=2)
     assert "bad.jsonl line 2" in result.stderr
     assert snapshot(lake.root / "data") == before
+    parent = str(uuid.uuid4())
+    base = {"_producer": PRODUCER, "_schemaURL": PRODUCER}
+    good[1]["run"]["facets"] = {
+        "parent": {**base, "run": {"runId": parent},
+                   "job": {"namespace": "airflow", "name": "parcels_dag"}},
+        "nominalTime": {**base, "nominalStartTime": "2026-01-01T00:00:00Z"},
+        "processing_engine": {**base, "version": "2.9.1", "name": "Airflow"},
+        "environmentVariables": {**base, "environmentVariables": [
+            {"name": "DB_PASSWORD", "value": "swordfish-very-secret"}]}}
+    good[1]["job"]["facets"] = {"jobType": {**base, "processingType": "BATCH",
+                                            "integration": "DBT", "jobType": "MODEL"}}
+    good[1]["inputs"] = [{"namespace": "snowflake://acct", "name": "db.sch.orders",
+                          "inputFacets": {"dataQualityAssertions": {**base, "assertions": [
+                              {"assertion": "not_null", "success": False, "column": "id"},
+                              {"assertion": "unique", "success": True}]}}}]
     write(lake.root / "events.jsonl", "".join(json.dumps(e) + "\n" for e in good))
     assert f"recorded run {run_id} (success" in run_cli("record", "--openlineage",
                                                         "events.jsonl").stdout
     run_cli("record", "--openlineage", "events.jsonl")  # again: duplicates, recorded once
     assert [r["run_id"] for r in json.loads(run_cli("runs", "--json").stdout)] == [run_id]
+    shown = json.loads(run_cli("show", run_id, "--json").stdout)
+    record = json.loads((lake.root / shown["run_dir"] / "run_record.json").read_text())
+    kept = record["openlineage"]
+    assert kept["parent"]["run"]["runId"] == parent
+    assert kept["nominal_time"] == {"nominalStartTime": "2026-01-01T00:00:00Z"}
+    assert kept["job_type"]["jobType"] == "MODEL"
+    assert record["software"]["Airflow"] == "2.9.1"
+    assert record["environment"] == {"DB_PASSWORD": "[REDACTED]"}
+    gates = {g["name"]: g["status"] for g in shown["gates"]}
+    assert gates["dq:db.sch.orders:not_null:id"] == "fail"
+    assert gates["dq:db.sch.orders:unique"] == "pass"
+    assert gates["external_inputs"] == "fail" and gates["secrets"] == "warn"
 
 
 def test_a_crash_after_the_journal_is_recovered_at_start(lake: Lake) -> None:

@@ -34,11 +34,7 @@ def command(ctx: click.Context, run_dir: str | None, events_file: str | None,
         raise UsageError("give either RUN_DIR or --openlineage FILE", field="RUN_DIR")
     lake = get_lake(ctx)
     if events_file is not None:
-        from pathlib import Path
-
-        from kfm_prov.openlineage.intake import record_file
-
-        accepted = record_file(lake.config, Path(events_file), display=events_file)
+        accepted = lake.record_openlineage(events_file)
         if as_json:
             emit_json([a.to_dict() for a in accepted])
             return 0
