@@ -150,6 +150,7 @@ def create_app(config: LakeConfig, tokens: Sequence[str], *,
         except KfmProvError as exc:
             raise _from_error(exc) from None
         result = results[0]
+        note_refusals(results)
         return answer(200 if result.duplicate else 201, result.to_dict())
 
     async def post_batch(request: Request) -> Response:
@@ -167,8 +168,16 @@ def create_app(config: LakeConfig, tokens: Sequence[str], *,
             results = await run_in_threadpool(accept_events, config, events)
         except KfmProvError as exc:
             raise _from_error(exc) from None
+        note_refusals(results)
         status = 200 if results and all(r.duplicate for r in results) else 201
         return answer(status, {"events": [r.to_dict() for r in results]})
+
+    def note_refusals(results: Sequence[Any]) -> None:
+        for result in results:
+            if result.refused:
+                stream.write(json.dumps({"time": _now(), "run_id": result.run_id,
+                                         "not_recorded": result.refused}) + "\n")
+                stream.flush()
 
     def lake() -> Any:
         from kfm_prov.lake import Lake

@@ -58,6 +58,7 @@ class Accepted:
     duplicate: bool = False
     recorded: RecordedRun | None = None
     note: str | None = None
+    refused: str | None = None  # the event is kept, but its run could not be recorded
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"digest": self.digest, "run_id": self.run_id,
@@ -66,6 +67,8 @@ class Accepted:
             out["recorded"] = self.recorded.__dict__
         if self.note:
             out["note"] = self.note
+        if self.refused:
+            out["refused"] = self.refused
         return out
 
 
@@ -85,10 +88,17 @@ def parse_batch(items: Sequence[Any], *, file: str) -> list[Event]:
 def accept_events(config: LakeConfig, events: Sequence[Event]) -> list[Accepted]:
     """Journal checked events in order; record each run whose ending event arrives."""
     journal = Journal(config)
-    results = []
-    for event in events:
-        results.append(_accept_one(config, journal, event))
-    return results
+    for i, event in enumerate(events):  # refuse before anything of a batch is journaled
+        if (event.terminal and event.run_id is not None and not journal.has(event)
+                and journal.recorded(event.run_id) is not None):
+            raise _already_ended(event, f"/{i}" if len(events) > 1 else "")
+    return [_accept_one(config, journal, event) for event in events]
+
+
+def _already_ended(event: Event, prefix: str) -> RefusedError:
+    return RefusedError(f"run {event.run_id} has ended and is recorded; a second"
+                        f" {event.event_type} cannot change it", field=f"{prefix}/eventType",
+                        hint="send OTHER events for metadata that arrives after the end")
 
 
 def _accept_one(config: LakeConfig, journal: Journal, event: Event) -> Accepted:
@@ -100,16 +110,16 @@ def _accept_one(config: LakeConfig, journal: Journal, event: Event) -> Accepted:
             return result
         if event.run_id is not None and journal.recorded(event.run_id) is not None:
             if event.terminal:
-                raise RefusedError(f"run {event.run_id} has ended and is recorded; a second"
-                                   f" {event.event_type} cannot change it",
-                                   field="/eventType", hint="send OTHER events for metadata"
-                                   " that arrives after the end")
+                raise _already_ended(event, "")
             journal.append(event)
             result.note = "the run is recorded already; the event is kept in the journal"
             return result
         journal.append(event)
         if event.run_id is not None and event.terminal:
-            result.recorded = close_run(config, journal, event.run_id)
+            try:
+                result.recorded = close_run(config, journal, event.run_id)
+            except KfmProvError as exc:  # accepted and kept; recorded once the cause is fixed
+                result.refused = exc.one_line()
     return result
 
 

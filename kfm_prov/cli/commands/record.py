@@ -45,7 +45,11 @@ def command(ctx: click.Context, run_dir: str | None, events_file: str | None,
         duplicates = sum(a.duplicate for a in accepted)
         click.echo(f"{len(accepted)} event(s), {duplicates} already received,"
                    f" {len(recorded)} run(s) recorded", err=True)
-        return 0
+        refused = [a for a in accepted if a.refused]
+        for item in refused:
+            click.echo(f"kfm-prov: error: run {item.run_id} not recorded: {item.refused}",
+                       err=True)
+        return 1 if refused else 0
     assert run_dir is not None
     result = lake.record(run_dir)
     if as_json:
