@@ -288,6 +288,8 @@ def test_unknown_facets_duplicates_and_gzip(lake: Lake, server: Server) -> None:
     assert server.post("/api/v1/lineage", done).status_code == 200
     other_end = event(run_id, "FAIL", time_="2026-01-01T00:00:02Z")
     assert server.post("/api/v1/lineage", other_end).status_code == 409
+    mixed = server.post("/api/v1/lineage/batch", [event(str(uuid.uuid4())), other_end])
+    assert mixed.status_code == 409 and mixed.json()["pointer"] == "/1/eventType"
     assert len(server.get("/api/v1/runs").json()) == 1
     assert len(journal_files(lake.root)) == 2
     dataset_event = {"eventTime": "2026-01-01T00:00:00Z", "producer": PRODUCER,
