@@ -263,7 +263,8 @@ def test_hostile_requests_get_the_right_status_and_write_nothing(lake: Lake,
         (server.post("/api/v1/lineage", event(run_id), token=None), 401, None),
         (server.post("/api/v1/lineage", event(run_id), token="wrong" * 8), 401, None),
         (server.get("/api/v1/runs", token=None), 401, None),
-        (server.get("/api/v1/runs/nope"), 404, None),
+        (server.get("/api/v1/runs/nope-not-a-run"), 404, None),
+        (server.get("/api/v1/runs/nope"), 400, None),
         (server.get("/api/v1/lineage", artifact="x", direction="sideways"), 400, None),
     ]
     for response, status, pointer in cases:
