@@ -27,6 +27,7 @@ DEFAULT_PATHS: dict[str, str] = {
     "stac": "data/stac",
     "prov": "data/prov",
     "dcat": "data/catalog/dcat",
+    "openlineage": "data/work/openlineage",
 }
 DEFAULT_NAMESPACE = "https://kfm.example.org/prov/"
 SENSITIVITIES = ("public", "restricted", "sensitive-location")
@@ -45,6 +46,7 @@ processed = "data/processed"           # promoted, immutable versions
 stac = "data/stac"                     # STAC catalog, one collection per family
 prov = "data/prov"                     # PROV bundles and reconstructibility certificates
 dcat = "data/catalog/dcat"             # DCAT dataset per family (Turtle)
+openlineage = "data/work/openlineage"  # journal of received OpenLineage events (kfm-prov serve)
 
 [prov]
 # IRI of the namespace our PROV identifiers live in (prefix "kfm").
@@ -59,6 +61,18 @@ publish_user = false
 allow_dirty_commits = false
 # A run younger than this is never removed by `kfm-prov gc`.
 gc_min_age_hours = 24
+
+[openlineage]
+# OpenLineage jobs become runs of a family and pipeline. The first rule whose globs match
+# the job's namespace and name applies; without one, the family is the job namespace
+# (made a directory name) and the pipeline id is "<namespace>/<name>".
+# [[openlineage.jobs]]
+# namespace = "airflow-prod"          # glob, default "*"
+# name = "parcels_dag.*"              # glob, default "*"
+# family = "parcels"
+# pipeline = "{name}"                 # {namespace} and {name} are replaced
+# Job namespace of the runs `kfm-prov export --format openlineage` writes.
+export_namespace = "kfm-prov"
 """
 
 
@@ -72,6 +86,16 @@ def zone_rank(zone: str) -> int:
 
 
 @dataclass(frozen=True)
+class JobRule:
+    """``[[openlineage.jobs]]``: which family and pipeline an OpenLineage job belongs to."""
+
+    family: str
+    namespace: str = "*"
+    name: str = "*"
+    pipeline: str = "{namespace}/{name}"
+
+
+@dataclass(frozen=True)
 class LakeConfig:
     """Resolved configuration of one lake; all paths are relative to ``root``."""
 
@@ -81,6 +105,23 @@ class LakeConfig:
     publish_user: bool = False
     allow_dirty_commits: bool = False
     gc_min_age_hours: float = 24.0
+    openlineage_jobs: tuple[JobRule, ...] = ()
+    openlineage_namespace: str = "kfm-prov"
+
+    def job_mapping(self, namespace: str, name: str) -> tuple[str, str]:
+        """(family, pipeline id) of an OpenLineage job: the first matching rule, else the
+        namespace as the family and ``<namespace>/<name>`` as the pipeline."""
+        import fnmatch
+        import re
+
+        for rule in self.openlineage_jobs:
+            if (fnmatch.fnmatchcase(namespace, rule.namespace)
+                    and fnmatch.fnmatchcase(name, rule.name)):
+                pipeline = rule.pipeline.replace("{namespace}", namespace).replace(
+                    "{name}", name)
+                return rule.family, pipeline[:512] or name[:512]
+        family = re.sub(r"[^A-Za-z0-9_-]+", "-", namespace).strip("-_")[:64].strip("-_")
+        return family or "openlineage", f"{namespace}/{name}"[:512]
 
     def dir(self, name: str) -> Path:
         """Absolute path of a configured directory (``raw``, ``runs``, ``stac`` ...)."""
@@ -143,7 +184,7 @@ def load_config(root: Path) -> LakeConfig:
 
 
 def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
-    known = {"paths", "prov", "policy"}
+    known = {"paths", "prov", "policy", "openlineage"}
     for key in data:
         if key not in known:
             raise InputError(f"unknown section [{key}]", file=CONFIG_NAME, field=key)
@@ -166,8 +207,45 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     if not isinstance(min_age, int | float) or isinstance(min_age, bool) or min_age < 0:
         raise InputError("must be a non-negative number", file=CONFIG_NAME,
                          field="policy.gc_min_age_hours")
+    rules, export_namespace = _openlineage(_table(data, "openlineage"))
     return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
-                      allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age))
+                      allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
+                      openlineage_jobs=rules, openlineage_namespace=export_namespace)
+
+
+def _openlineage(table: dict[str, Any]) -> tuple[tuple[JobRule, ...], str]:
+    import re
+
+    for key in table:
+        if key not in ("jobs", "export_namespace"):
+            raise InputError("unknown key", file=CONFIG_NAME, field=f"openlineage.{key}")
+    export_namespace = table.get("export_namespace", "kfm-prov")
+    if not isinstance(export_namespace, str) or not export_namespace.strip():
+        raise InputError("must be a non-empty string", file=CONFIG_NAME,
+                         field="openlineage.export_namespace")
+    jobs = table.get("jobs", [])
+    if not isinstance(jobs, list):
+        raise InputError("must be an array of tables ([[openlineage.jobs]])", file=CONFIG_NAME,
+                         field="openlineage.jobs")
+    rules = []
+    for i, job in enumerate(jobs):
+        where = f"openlineage.jobs[{i}]"
+        if not isinstance(job, dict):
+            raise InputError("must be a table", file=CONFIG_NAME, field=where)
+        for key, value in job.items():
+            if key not in ("namespace", "name", "family", "pipeline"):
+                raise InputError("unknown key", file=CONFIG_NAME, field=f"{where}.{key}")
+            if not isinstance(value, str) or not value:
+                raise InputError("must be a non-empty string", file=CONFIG_NAME,
+                                 field=f"{where}.{key}")
+        family = job.get("family")
+        if family is None or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", family):
+            raise InputError("family must be letters, digits, '_' or '-'", file=CONFIG_NAME,
+                             field=f"{where}.family")
+        rules.append(JobRule(family=family, namespace=job.get("namespace", "*"),
+                             name=job.get("name", "*"),
+                             pipeline=job.get("pipeline", "{namespace}/{name}")))
+    return tuple(rules), export_namespace
 
 
 def _flag(table: dict[str, Any], key: str, section: str) -> bool:

@@ -49,6 +49,9 @@ CHECKS: dict[str, str] = {
 }
 SENSITIVITY_RANK = {"public": 0, "restricted": 1, "sensitive-location": 2}
 _UNKNOWN_LICENSES = {"NOASSERTION", "NONE", "UNKNOWN", "OTHER"}
+# The validation gate a run gets for inputs kfm-prov could not read (a warehouse table, an
+# object store: OpenLineage intake); any run of the closure with it makes products unprovable.
+EXTERNAL_GATE = "external_inputs"
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,7 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
                       hint="kfm-prov index rebuild, then check again")
         run = entry.run
         walk.runs[run_id] = run  # the facts below, and the certificate, come from the files
+        _check_external(walk, run, receipts.report.gates, nodes)
         if run.status != "success":
             walk.fail(check, "run-not-success" if check == "receipts" else "upstream-failed",
                       f"run {run_id} ended {run.status}", file=f"{run.run_dir}/run_record.json",
@@ -398,6 +402,21 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
                       f" ({run.git_commit})", file=f"{run.run_dir}/run_record.json",
                       pointer="/git_commit", nodes=nodes,
                       hint="commit the pipeline and rerun, or set policy.allow_dirty_commits")
+
+
+def _check_external(walk: _Walk, run: RunRow, gates: Sequence[Any], nodes: list[str]) -> None:
+    """A run that read datasets kfm-prov cannot hash (its ``external_inputs`` gate failed)."""
+    for i, gate in enumerate(gates):
+        if gate.name != EXTERNAL_GATE or gate.status != "fail":
+            continue
+        datasets = gate.details.get("datasets") or [{}]
+        names = ", ".join(f"{d.get('namespace')}:{d.get('name')} ({d.get('reason')})"
+                          for d in datasets[:3] if isinstance(d, dict))
+        walk.fail("inputs", "external-input", f"run {run.run_id} read dataset(s) kfm-prov"
+                  f" cannot read or hash: {names}",
+                  file=f"{run.run_dir}/validation_report.json", pointer=f"/gates/{i}",
+                  nodes=nodes, hint="capture the data under data/raw/ (or produce it in a"
+                                    " recorded run) and read it from there")
 
 
 def _index_differences(walk: _Walk, indexed: RunRow, entry: IndexEntry) -> list[str]:

@@ -162,6 +162,16 @@ class Lake:
 
         return record_run_dir(self.config, self.rel(run_dir))
 
+    def record_openlineage(self, events: str | os.PathLike[str] | Any) -> list[Any]:
+        """Take in OpenLineage events: a JSON Lines file (``record --openlineage``) or one
+        event as a dict (what ``kfm-prov serve`` receives). Runs that ended are recorded."""
+        from kfm_prov.openlineage import intake
+
+        if isinstance(events, dict):
+            return [intake.accept(self.config, events)]
+        path = Path(events)
+        return intake.record_file(self.config, path, display=os.fspath(events))
+
     def index(self) -> LineageStore:
         from kfm_prov.store.rebuild import index_for
 

@@ -23,8 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("kfm_prov.gate",),
     ("kfm_prov.publish",),
     ("kfm_prov.trace", "kfm_prov.verify", "kfm_prov.export", "kfm_prov.gc",
-     "kfm_prov.versions", "kfm_prov.site"),
-    ("kfm_prov.lake", "kfm_prov.demo", "kfm_prov.examples"),
+     "kfm_prov.versions", "kfm_prov.site", "kfm_prov.openlineage"),
+    ("kfm_prov.lake", "kfm_prov.demo", "kfm_prov.examples", "kfm_prov.serve"),
     ("kfm_prov.cli",),
 )
 

@@ -26,6 +26,7 @@ from kfm_prov.cli.commands import record as record_cmd
 from kfm_prov.cli.commands import run as run_cmd
 from kfm_prov.cli.commands import runs as runs_cmd
 from kfm_prov.cli.commands import site as site_cmd
+from kfm_prov.cli.commands import serve as serve_cmd
 from kfm_prov.cli.commands import trace as trace_cmd
 from kfm_prov.cli.commands import validate as validate_cmd
 from kfm_prov.cli.commands import verify as verify_cmd
@@ -97,7 +98,7 @@ for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.
                  promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command,
                  demo_cmd.command, gc_cmd.command, trace_cmd.command, verify_cmd.command,
                  export_cmd.command, provcheck_cmd.command, waive_cmd.command,
-                 versions_cmd.command, site_cmd.command):
+                 versions_cmd.command, site_cmd.command, serve_cmd.command):
     cli.add_command(_command)
 
 

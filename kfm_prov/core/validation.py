@@ -1,7 +1,9 @@
 """Schema validation of receipts, shipped schemas loaded from the package (never the network).
 
 Each receipt kind has a versioned schema under ``kfm_prov/schemas``. A receipt without
-``schema_version`` is read as v1 (the seed's skeletons have none).
+``schema_version`` is read as v1 (the seed's skeletons have none). OpenLineage events are
+checked here too, against the 2-0-2 event schema and the standard facet schemas shipped in
+``schemas/openlineage/`` (and our own ``kfm_*`` facets), each registered under its ``$id``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,125 @@ def is_valid(kind: str, data: Any) -> bool | None:
     return None if check is None else decide(check, data)
 
 
+# --- OpenLineage -------------------------------------------------------------------------------
+
+OPENLINEAGE_DIR = "openlineage"
+OPENLINEAGE_EVENT_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+# Where a facet sits in an event → the base definition its schema extends.
+FACET_CONTAINERS = {"run": "RunFacet", "job": "JobFacet", "dataset": "DatasetFacet",
+                    "input": "InputDatasetFacet", "output": "OutputDatasetFacet"}
+
+
+@functools.cache
+def openlineage_schemas() -> dict[str, dict[str, Any]]:
+    """Every shipped OpenLineage schema (event, standard facets, kfm facets) by ``$id``."""
+    folder = resources.files("kfm_prov") / "schemas"
+    loaded: dict[str, dict[str, Any]] = {}
+    pending: list[tuple[str, ...]] = [(OPENLINEAGE_DIR,)]
+    while pending:
+        parts = pending.pop()
+        for entry in folder.joinpath(*parts).iterdir():
+            if entry.is_dir():
+                pending.append((*parts, entry.name))
+            elif entry.name.endswith(".json"):
+                schema = shipped_schema(*parts, entry.name)
+                loaded[schema["$id"]] = schema
+    return loaded
+
+
+@functools.cache
+def _openlineage_validators() -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    """A validator per event kind, and one per (container, facet key) we know."""
+    from jsonschema import Draft202012Validator, FormatChecker
+    from referencing import Registry, Resource
+
+    schemas = openlineage_schemas()
+    registry: Registry = Registry().with_resources(
+        (uri, Resource.from_contents(schema)) for uri, schema in schemas.items())
+    checker = FormatChecker()
+    events = {kind: Draft202012Validator({"$ref": f"{OPENLINEAGE_EVENT_ID}#/$defs/{kind}"},
+                                         registry=registry, format_checker=checker)
+              for kind in ("RunEvent", "DatasetEvent", "JobEvent")}
+    bases = {f"{OPENLINEAGE_EVENT_ID}#/$defs/{base}": container
+             for container, base in FACET_CONTAINERS.items()}
+    facets: dict[tuple[str, str], Any] = {}
+    for uri, schema in schemas.items():
+        for key, ref in schema.get("properties", {}).items():
+            name = ref.get("$ref", "").rsplit("/", 1)[-1]
+            definition = schema.get("$defs", {}).get(name, {})
+            for part in definition.get("allOf", []):
+                container = bases.get(part.get("$ref", ""))
+                if container is not None:
+                    facets[(container, key)] = Draft202012Validator(
+                        {"$ref": f"{uri}#/$defs/{name}"}, registry=registry,
+                        format_checker=checker)
+    return events, facets
+
+
+def validate_openlineage(data: Any, *, file: str) -> list[Finding]:
+    """Schema problems of one OpenLineage event (the event, then each standard facet).
+
+    A facet we have no schema for (a producer's own) only has to be a base facet, which
+    the event schema checks; a standard facet in its usual place is checked in full.
+    """
+    if not isinstance(data, dict):
+        return [Finding("schema", "an OpenLineage event is a JSON object", file, "/")]
+    events, facets = _openlineage_validators()
+    # The event schema is a oneOf; checking the kind the event says it is names the field.
+    kind = ("RunEvent" if "run" in data else "DatasetEvent" if "dataset" in data
+            else "JobEvent")
+    findings = [_finding(error, file) for error in events[kind].iter_errors(data)]
+    if findings:
+        return sorted(findings, key=lambda f: (f.pointer or "", f.message))
+    for container, pointer, facet_map in _facet_maps(data):
+        for key, value in facet_map.items():
+            validator = facets.get((container, key))
+            if validator is None:
+                continue
+            for error in validator.iter_errors(value):
+                found = _finding(error, file)
+                inner = "" if found.pointer == "/" else found.pointer
+                findings.append(Finding(found.code, found.message, file,
+                                        f"{pointer}/{_escape(key)}{inner}"))
+    return sorted(findings, key=lambda f: (f.pointer or "", f.message))
+
+
+def _facet_maps(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(container, JSON pointer, facets) of every facet map an event holds."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+
+    def add(container: str, pointer: str, value: Any) -> None:
+        if isinstance(value, dict):
+            out.append((container, pointer, value))
+
+    for name in ("run", "job"):
+        part = data.get(name)
+        if isinstance(part, dict):
+            add(name, f"/{name}/facets", part.get("facets"))
+    for direction, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
+        items = data.get(direction)
+        for i, dataset in enumerate(items if isinstance(items, list) else []):
+            if isinstance(dataset, dict):
+                add("dataset", f"/{direction}/{i}/facets", dataset.get("facets"))
+                add(direction[:-1], f"/{direction}/{i}/{extra}", dataset.get(extra))
+    if isinstance(data.get("dataset"), dict):
+        add("dataset", "/dataset/facets", data["dataset"].get("facets"))
+    return out
+
+
+def _escape(part: object) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def _finding(error: Any, file: str) -> Finding:
+    from jsonschema.exceptions import best_match
+
+    while error.context:  # anyOf/oneOf: the deepest, most relevant cause names the field
+        error = best_match(error.context)
+    pointer = "/" + "/".join(_escape(p) for p in error.absolute_path)
+    return Finding("schema", _short(error), file, pointer)
+
+
 def kind_of(path: Path, data: Any = None) -> str:
     """Which receipt a file is: by ``schema_version`` first, then by file name."""
     if isinstance(data, dict) and isinstance(data.get("schema_version"), str):
@@ -122,11 +243,7 @@ def validate_data(kind: str, data: Any, *, file: str) -> list[Finding]:
                             "/schema_version")]
     if is_valid(kind, data):  # the compiled fast path; jsonschema names the problems
         return []
-    findings = []
-    for error in _validator(kind).iter_errors(data):
-        pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1")
-                                 for p in error.absolute_path)
-        findings.append(Finding("schema", _short(error), file, pointer))
+    findings = [_finding(error, file) for error in _validator(kind).iter_errors(data)]
     return sorted(findings, key=lambda f: (f.pointer or "", f.message))
 
 
