@@ -25,8 +25,8 @@ from kfm_prov.cli.commands import raw as raw_cmd
 from kfm_prov.cli.commands import record as record_cmd
 from kfm_prov.cli.commands import run as run_cmd
 from kfm_prov.cli.commands import runs as runs_cmd
-from kfm_prov.cli.commands import site as site_cmd
 from kfm_prov.cli.commands import serve as serve_cmd
+from kfm_prov.cli.commands import site as site_cmd
 from kfm_prov.cli.commands import trace as trace_cmd
 from kfm_prov.cli.commands import validate as validate_cmd
 from kfm_prov.cli.commands import verify as verify_cmd
