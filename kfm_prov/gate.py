@@ -593,9 +593,11 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
             else:
                 source = _most_sensitive_source(walk, graph, run.run_id, product, derived,
                                                 origin)
-                capture = top.get(source[0]) if source else None
+                start = source[0] if source else None
+                capture = top.get(start) if start is not None else None
                 bytes_of = (f" (the bytes of {capture.path}, recorded {capture.sensitivity})"
-                            if capture is not None and floor[source[0]] == derived else "")
+                            if capture is not None and floor.get(start or "") == derived
+                            else "")
                 walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path}"
                           f" is declared {declared} but descends from {names[derived]}"
                           f" data{bytes_of} with no recorded redaction", file=product.path,
