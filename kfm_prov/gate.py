@@ -542,8 +542,8 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
                | {o.digest for rows in outputs_by_run.values() for o in rows})
     captures, problems = raw.captures_by_digest(walk.config, digests)
     for problem in problems:
-        walk.fail("sensitivity", problem.code, f"{problem.message}: the labels it records are"
-                  " unknown", file=problem.file, pointer=problem.pointer)
+        walk.fail("sensitivity", "raw-manifest-invalid", f"{problem.message}: the labels it"
+                  " records are unknown", file=problem.file, pointer=problem.pointer)
     top = {file_node(d): raw.most_sensitive(c) for d, c in captures.items()}
     floor = {node: raw.sensitivity_rank(c.sensitivity) for node, c in top.items() if c}
     level: dict[str, int] = dict(floor)
