@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -260,6 +261,7 @@ def captures_by_digest(config: LakeConfig, digests: Collection[str],
     findings: list[Finding] = []
     raw_dir = config.dir("raw")
     wanted = set(digests)
+    wanted_hex = {hex_of(d).encode() for d in wanted}
     if not wanted or not raw_dir.is_dir():
         return found, findings
     for dirpath, dirnames, filenames in os.walk(raw_dir):
@@ -268,6 +270,8 @@ def captures_by_digest(config: LakeConfig, digests: Collection[str],
             continue
         directory = Path(dirpath).relative_to(config.root).as_posix()
         try:
+            if not _may_list(Path(dirpath) / CHECKSUMS, wanted_hex):
+                continue
             hits = read_checksums(Path(dirpath) / CHECKSUMS, display=f"{directory}/{CHECKSUMS}",
                                   digests=wanted)
             if not hits:
@@ -285,6 +289,22 @@ def captures_by_digest(config: LakeConfig, digests: Collection[str],
             found.setdefault(digest, []).append(
                 _info(f"{directory}/{name}", digest, manifest, files.get(name, {}), display))
     return found, findings
+
+
+_HEX64 = re.compile(rb"[0-9a-fA-F]{64}")
+
+
+def _may_list(path: Path, wanted_hex: set[bytes]) -> bool:
+    """Whether a checksums file may list one of the digests: one regex pass in C over its
+    bytes, so only files with a hit pay for the line-by-line parse (and its checks)."""
+    try:
+        with open(path, "rb") as handle:
+            blob = handle.read(MAX_CHECKSUMS_BYTES + 1)
+    except OSError:
+        return True  # let read_checksums say what is wrong
+    if len(blob) > MAX_CHECKSUMS_BYTES:
+        return True
+    return any(token.lower() in wanted_hex for token in _HEX64.findall(blob))
 
 
 def most_sensitive(captures: Sequence[RawInfo]) -> RawInfo | None:
