@@ -39,8 +39,7 @@ from kfm_prov.store.receipts import WAIVER_FILE, receipt_inconsistencies
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
     "validation": "validation passed, or passed with a valid waiver",
-    "raw-sources": "the products descend from raw files, each unchanged, with a license and"
-                   " attribution",
+    "raw-sources": "every ancestor ends in unchanged raw files with a license and attribution",
     "upstream-runs": "every run on the way succeeded, with its git commit",
     "inputs": "no orphan input, none from staging, tmp, cache or outside the root",
     "graph": "no cycle; every file was generated before it was used",
