@@ -274,3 +274,32 @@ def test_a_5000_character_path_is_a_clean_refusal(template: dict[str, Any],
         text = assert_clean(kfm(root, *args), (0,) if args[0] == "index" else (1, 2))
         if args[0] != "trace":  # trace says which raw file is no longer recorded
             assert "data/raw/glo/checksums.sha256" in text, (args, text[-500:])
+
+
+@pytest.mark.parametrize("name", ["a\tb.csv", "a\\b.csv", "esc\x1b[2J.csv", "x\x85y.csv"])
+def test_unsafe_names_are_refused_where_they_are_declared(template: dict[str, Any], root: Path,
+                                                          name: str) -> None:
+    shown = repr(name)[1:-1]
+    declared = kfm(root, "run", "-f", "glo", "-p", "p", "--commit", COMMIT,
+                   "-i", "data/raw/glo/patents.csv", "-o", f"{name}:product", "--", PY, "-c",
+                   "pass")
+    assert shown in assert_clean(declared, (2,))
+    write(root / "data/raw/glo" / name.replace("\\", "_"), "x")
+    used = kfm(root, "run", "-f", "glo", "-p", "p", "--commit", COMMIT,
+               "-i", f"data/raw/glo/{name}", "--", PY, "-c", "pass")
+    assert shown in assert_clean(used, (2,))
+    # a pipeline that writes its own receipts naming such a file is refused by record
+    chain = template["chain"]
+    target = _broken_run(root, chain, "garbage")
+    (target / "validation_report.json").write_text(
+        (root / chain.a.rel_dir / "validation_report.json").read_text().replace(
+            chain.a.run_id, target.name))
+    manifest = target / "run_manifest.json"
+    data = json.loads(manifest.read_text())
+    data["outputs"][0]["path"] = f"{target.relative_to(root).as_posix()}/artifacts/{name}"
+    manifest.write_text(json.dumps(data))
+    text = assert_clean(kfm(root, "record", str(target)), (2,))
+    assert "run_manifest.json" in text
+    with Lake.open(root).index() as index:
+        assert index.run(target.name) is None  # nothing was recorded
+    still_works(root)
