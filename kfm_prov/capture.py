@@ -29,12 +29,13 @@ from kfm_prov.core.paths import (
     resolve_inside,
     symlink_on_the_way,
     to_relative,
+    unsafe_reason,
     walk_tree,
 )
 from kfm_prov.core.secrets import SecretFinding, scrub_argv, scrub_data, scrub_env, scrub_text
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
-from kfm_prov.errors import CheckFailed, InputError, UsageError
+from kfm_prov.errors import CheckFailed, InputError, KfmProvError, UsageError
 from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
 from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 from kfm_prov.store.receipts import (
@@ -95,6 +96,7 @@ class Run:
     _redactions: list[_Redaction] = field(default_factory=list)
     _secrets: list[SecretFinding] = field(default_factory=list)
     _log_files: tuple[IO[str], IO[str]] | None = None
+    _unsafe_names: list[str] = field(default_factory=list)
     result: RecordedRun | None = None
 
     # -- where things are -------------------------------------------------------------------
@@ -326,6 +328,10 @@ class Run:
         root = os.fspath(self.config.root)
         artifacts_rel = f"{self.rel_dir}/artifacts"
         files, links = walk_tree(self.artifacts, artifacts_rel)
+        unsafe = sorted(rel for rel in (*files, *links) if unsafe_reason(rel) is not None)
+        if unsafe:  # no receipt can hold these names: refused, and the run fails
+            files, links = files.difference(unsafe), links.difference(unsafe)
+            self._unsafe_names = [_shown(rel) for rel in unsafe]
         declared = dict(self._outputs)
         for rel in sorted((*files, *links)):
             declared.setdefault(rel, _Output(rel, "intermediate", None))
@@ -349,6 +355,8 @@ class Run:
             entries.append(FileEntry(out.rel, digest, out.role, os.stat(path).st_size,
                                      _media_type(out.rel, kinds), extra))
         problems: dict[str, Any] = {}
+        if self._unsafe_names:
+            problems["unsafe_names_refused"] = self._unsafe_names
         if missing:
             problems["missing"] = missing
         if refused:
@@ -356,6 +364,23 @@ class Run:
         gate = Gate("outputs", "fail" if problems else "pass",
                     problems or {"outputs": len(entries)})
         return entries, gate
+
+    @property
+    def unsafe_names(self) -> list[str]:
+        """Files under ``artifacts/`` refused for their names (shown escaped)."""
+        return list(self._unsafe_names)
+
+    def failure(self) -> CheckFailed:
+        """The error for a run that ended well but failed its own checks."""
+        if self._unsafe_names:
+            return CheckFailed(f"refused file name(s) no receipt can hold:"
+                               f" {', '.join(self._unsafe_names)}; run {self.run_id} is"
+                               " recorded as failed", file=f"{self.rel_dir}/artifacts",
+                               hint="name outputs with printable UTF-8 characters and '/'"
+                                    " separators")
+        return CheckFailed(f"run {self.run_id} failed its own checks (outputs written, inputs"
+                           " unchanged)", file=f"{self.rel_dir}/validation_report.json",
+                           hint=f"see kfm-prov show {self.run_id}")
 
     def _write_receipt(self, kind: str, data: dict[str, Any]) -> None:
         _write_receipt(self.dir, kind, data)
@@ -368,6 +393,11 @@ class Run:
             for handle in self._log_files:
                 handle.close()
             self._log_files = None
+
+
+def _shown(rel: str) -> str:
+    """A path as text that fits on one line and encodes as UTF-8 (``repr`` escapes)."""
+    return repr(rel)[1:-1]
 
 
 def _media_type(rel: str, known: dict[str, str]) -> str:
@@ -399,9 +429,7 @@ def capture(config: LakeConfig, family: str, pipeline_id: str, **options: Any) -
         raise
     result = run.finish("success")
     if result.status != "success":
-        raise CheckFailed(f"run {run.run_id} failed its own checks (outputs written, inputs"
-                          " unchanged)", file=f"{run.rel_dir}/validation_report.json",
-                          hint=f"see kfm-prov show {run.run_id}")
+        raise run.failure()
 
 
 def _write_receipt(run_dir: Path, kind: str, data: dict[str, Any]) -> None:
@@ -528,16 +556,26 @@ def sweep_interrupted(config: LakeConfig, *, full: bool = False) -> list[str]:
             if process_alive(info.get("process")) is not False:
                 continue
             if ((config.root / rel_dir / "run_record.json").is_file()
-                    and _finish_dead_run(config, rel_dir)):
+                    and _finish_safely(config, rel_dir)):
                 done.append(marker.stem)
             marker.unlink(missing_ok=True)
         if full:
             for rel_dir in iter_run_dirs(config):
-                if rel_dir not in seen and _finish_dead_run(config, rel_dir, only_running=True):
+                if rel_dir not in seen and _finish_safely(config, rel_dir, only_running=True):
                     done.append(rel_dir.rsplit("/", 1)[-1])
         return done
     finally:
         lock.release()
+
+
+def _finish_safely(config: LakeConfig, rel_dir: str, *, only_running: bool = False) -> bool:
+    """``_finish_dead_run``, but one run directory it cannot repair never stops the sweep
+    (every command sweeps): that run stays as it is, for ``validate`` and ``index rebuild``
+    to report."""
+    try:
+        return _finish_dead_run(config, rel_dir, only_running=only_running)
+    except (KfmProvError, OSError, ValueError):
+        return False
 
 
 def _finish_dead_run(config: LakeConfig, rel_dir: str, *, only_running: bool = False) -> bool:
@@ -617,11 +655,15 @@ def _salvaged_manifest(config: LakeConfig, rel_dir: str, run_id: str) -> RunMani
             label = fields.get("sensitivity")
             roles[fields["path"]] = (role, str(label) if label in SENSITIVITIES else None)
     artifacts = run_dir / "artifacts"
-    found = sorted(p for p in artifacts.rglob("*") if p.is_file() and not p.is_symlink()
-                   ) if artifacts.is_dir() else []
+    names = sorted(walk_tree(artifacts, f"{rel_dir}/artifacts")[0]) if artifacts.is_dir() else []
+    unsafe = [rel for rel in names if unsafe_reason(rel) is not None]
+    if unsafe:  # no receipt can hold these names; the run is interrupted (failed) anyway
+        _append_log(run_dir, "file name(s) no receipt can hold, left out: "
+                    + ", ".join(_shown(rel) for rel in unsafe))
+    found = [config.root / rel for rel in names if rel not in unsafe]
     outputs = []
     for path, digest in zip(found, hash_files(found), strict=True):
-        rel = f"{rel_dir}/artifacts/{path.relative_to(artifacts).as_posix()}"
+        rel = path.relative_to(config.root).as_posix()
         role, label = roles.get(rel, ("intermediate", None))
         outputs.append(FileEntry(rel, digest, role, path.stat().st_size, media_type(rel),
                                  {"sensitivity": label} if label else {}))

@@ -61,6 +61,8 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
     code, interrupted = _execute(run, command, echo=echo)
     status = "interrupted" if interrupted else ("success" if code == 0 else "failed")
     result = run.finish(status, exit_code=code)
+    if run.unsafe_names:  # recorded as failed; say which file, whatever the command said
+        raise run.failure()
     if code == 0 and result.status != "success":
         return result, 1
     return result, code if code >= 0 else 128 - code

@@ -181,6 +181,12 @@ class IndexEntry:
     redactions: Sequence[RedactionRow] = ()
 
 
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """A file that is not (or no longer) a database, as opposed to a busy or locked one."""
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
 class LineageIndex:
     """The SQLite lineage index (a ``LineageStore``); every write is one transaction."""
 
@@ -194,10 +200,29 @@ class LineageIndex:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = connect(self.db_path)
-            self.stale = self._migrate(conn)
+            try:
+                conn = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not _corrupt(exc):
+                    raise
+                self._discard()  # disposable: a file that is no database is rebuilt
+                conn = self._open()
             self._conn = conn
         return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.db_path)
+        try:
+            self.stale = self._migrate(conn)
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # reads a page of data
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _discard(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> bool:

@@ -159,13 +159,15 @@ def _read_chunk(config: LakeConfig, run_dirs: Sequence[str],
                 ) -> tuple[list[IndexEntry], list[Finding]]:
     entries: list[IndexEntry] = []
     skipped: list[Finding] = []
-    for run_dir in run_dirs:
+    for run_dir in run_dirs:  # one run that cannot be read is a finding, never the end
         try:
             receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+            entries.append(entry_from_disk(config, run_dir, receipts))
         except InputError as exc:
             skipped.append(Finding("run-not-indexed", exc.message, exc.file, exc.field))
-            continue
-        entries.append(entry_from_disk(config, run_dir, receipts))
+        except OSError as exc:
+            skipped.append(Finding("run-not-indexed", f"cannot read the run: {exc.strerror}",
+                                   run_dir))
     return entries, skipped
 
 
