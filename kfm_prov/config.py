@@ -181,12 +181,12 @@ def load_config(root: Path) -> LakeConfig:
     if url:
         from dataclasses import replace
 
-        index = replace(config.index, url=_index_url(url, file=INDEX_URL_ENV, field=None))
+        index = replace(config.index, url=parse_index_url(url, file=INDEX_URL_ENV, field=None))
         config = replace(config, index=index)
     return config
 
 
-def _index_url(value: object, *, file: str, field: str | None) -> str | None:
+def parse_index_url(value: object, *, file: str, field: str | None = None) -> str | None:
     """A PostgreSQL URL, or None for ``sqlite`` (the default). Never echoes the value."""
     from urllib.parse import urlsplit
 
@@ -210,7 +210,7 @@ def _index_table(data: dict[str, Any]) -> IndexConfig:
     for key in table:
         if key not in ("url", "lake", "password_file"):
             raise InputError("unknown index key", file=CONFIG_NAME, field=f"index.{key}")
-    url = _index_url(table["url"], file=CONFIG_NAME, field="index.url") \
+    url = parse_index_url(table["url"], file=CONFIG_NAME, field="index.url") \
         if "url" in table else None
     lake = table.get("lake")
     if lake is not None and (not isinstance(lake, str) or not _LAKE_NAME.match(lake)):

@@ -165,6 +165,21 @@ _BULK_CACHE_KIB = 192 * 1024  # page cache while rebuilding (see replace_rows)
 TABLES = ("runs", "io", "redactions", "raw", "promotions")
 
 
+@dataclass(frozen=True)
+class IndexStats:
+    """What ``index status`` says about an index itself."""
+
+    backend: str  # "sqlite" or "postgresql"
+    location: str  # the file, or postgresql://host:port/db (never credentials)
+    lake: str | None  # the schema of the lake in a shared database
+    schema_version: str
+    bytes: int
+    rows: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 class IndexedRun(NamedTuple):
     """What ``replace_all`` tells its reader about a run indexed now."""
 
@@ -466,6 +481,15 @@ class LineageIndex:
     def redactions(self, run_ids: Sequence[str]) -> list[RedactionRow]:
         return [RedactionRow(*r) for r in self._in(
             "SELECT * FROM redactions WHERE run_id IN ({marks})", run_ids)]
+
+    def stats(self) -> IndexStats:
+        """Size on disk (with the WAL) and row counts."""
+        conn = self.conn
+        rows = {table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in TABLES}
+        size = sum(p.stat().st_size for p in (self.db_path, self.db_path.with_name(
+            self.db_path.name + "-wal")) if p.exists())
+        return IndexStats("sqlite", str(self.db_path), None, SCHEMA_VERSION, size, rows)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, sorted: two indexes that answer alike dump alike."""

@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -44,6 +43,7 @@ from kfm_prov.store.index import (
     TABLES,
     IndexedRun,
     IndexEntry,
+    IndexStats,
     IoRow,
     PromotionRow,
     RawRow,
@@ -209,17 +209,6 @@ def _transient(exc: psycopg.Error) -> bool:
 
 # -- the index ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PgStatus:
-    """What ``index status`` reports about the database side."""
-
-    location: str  # postgresql://host:port/db, no credentials
-    schema: str
-    schema_version: int
-    bytes: int
-    rows: dict[str, int]
-
-
 class PgLineageIndex:
     """The same reads and writes as ``LineageIndex``, in schema ``kfm_lake_<lake>``."""
 
@@ -292,7 +281,7 @@ class PgLineageIndex:
         """
         version = self._version(conn)
         if version == SCHEMA_VERSION:
-            return False
+            return not self._built(conn)
         if version is not None and version > SCHEMA_VERSION:
             raise self._too_new(version)
         with conn.transaction():
@@ -311,7 +300,13 @@ class PgLineageIndex:
             conn.execute(sql.SQL("INSERT INTO {}.meta VALUES ('schema_version', %s)"
                                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
                                  ).format(self._s), (str(SCHEMA_VERSION),))
-            return created
+            return created or not self._built(conn)
+
+    def _built(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether a rebuild ever committed here: a schema created by a process killed
+        before its first rebuild finished is rebuilt by the next one that opens it."""
+        return conn.execute(self._q("SELECT 1 FROM {s}.meta WHERE key = 'built'")
+                            ).fetchone() is not None
 
     def _version(self, conn: psycopg.Connection[Any]) -> int | None:
         found = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".meta',)).fetchone()
@@ -476,6 +471,8 @@ class PgLineageIndex:
         with self.transaction() as conn:
             snapshot = read(self._indexed_runs(conn))
             self._replace_rows(conn, *snapshot)
+            conn.execute(self._q("INSERT INTO {s}.meta VALUES ('built', '1')"
+                                 " ON CONFLICT (key) DO NOTHING"))
         return snapshot
 
     def _indexed_runs(self, conn: psycopg.Connection[Any]) -> dict[str, IndexedRun]:
@@ -676,19 +673,19 @@ class PgLineageIndex:
 
     # -- administration ---------------------------------------------------------------------
 
-    def status(self) -> PgStatus:
+    def stats(self) -> IndexStats:
         """Size and row counts of this lake's schema."""
-        def read(conn: psycopg.Connection[Any]) -> PgStatus:
+        def read(conn: psycopg.Connection[Any]) -> IndexStats:
             size = conn.execute(
                 "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class AS c"
                 " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s AND c.relkind = 'r'", (self.schema,)).fetchone()
-            rows = {t: int(conn.execute(self._q(f"SELECT count(*) FROM {{s}}.{t}")
-                                        ).fetchone()[0])  # type: ignore[index]
-                    for t in TABLES}
-            version = self._version(conn) or 0
-            return PgStatus(self.location, self.schema, version,
-                            int(size[0]) if size else 0, rows)
+            rows = {}
+            for table in TABLES:
+                count = conn.execute(self._q(f"SELECT count(*) FROM {{s}}.{table}")).fetchone()
+                rows[table] = int(count[0]) if count else 0
+            return IndexStats("postgresql", self.location, self.schema,
+                              str(self._version(conn) or 0), int(size[0]) if size else 0, rows)
         return self._retry(read)
 
     def drop(self) -> None:
