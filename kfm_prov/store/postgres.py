@@ -178,8 +178,10 @@ def _pool(url: str, password: str | None) -> ConnectionPool:
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None or pool.closed:
+            # autocommit: a read is one statement and one round trip; writes open their
+            # own transaction
             kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT,
-                                      "application_name": "kfm-prov"}
+                                      "application_name": "kfm-prov", "autocommit": True}
             if password is not None:
                 kwargs["password"] = password
             if not _POOLS:
@@ -331,15 +333,20 @@ class PgLineageIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _retry(self, action: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """``action(conn)`` in one transaction, again on a transient failure."""
+    def _retry(self, action: Callable[[psycopg.Connection[Any]], T], *,
+               transaction: bool = True) -> T:
+        """``action(conn)`` in one transaction (or autocommit, for a single statement),
+        again on a transient failure."""
         self.open()
         pool = _pool(self.url, self._password)
         pause = 0.05
         for attempt in range(RETRIES):
             try:
-                with pool.connection() as conn, conn.transaction():
-                    return action(conn)
+                with pool.connection() as conn:
+                    if not transaction:
+                        return action(conn)
+                    with conn.transaction():
+                        return action(conn)
             except PoolTimeout as exc:
                 raise self._unavailable(exc) from None
             except psycopg.Error as exc:
@@ -368,15 +375,18 @@ class PgLineageIndex:
 
     def _fetch(self, text: str, params: Any = None) -> list[tuple[Any, ...]]:
         query = self._q(text)
-        return self._retry(lambda conn: conn.execute(query, params).fetchall())
+        return self._retry(lambda conn: conn.execute(query, params).fetchall(),
+                           transaction=False)
 
     # -- writes -----------------------------------------------------------------------------
 
     def put_run(self, entry: IndexEntry, raw_rows: Sequence[RawRow] = ()) -> None:
         """Insert or replace one run with its inputs, outputs and redactions (idempotent)."""
         def write(conn: psycopg.Connection[Any]) -> None:
-            self._put_entries(conn, [entry])
-            self._put_raw(conn, raw_rows)
+            known = self._known_raw(conn, raw_rows)
+            with conn.pipeline():  # every statement in one round trip, then the commit
+                self._put_entries(conn, [entry])
+                self._put_raw(conn, raw_rows, known)
         self._retry(write)
 
     def _put_entries(self, conn: psycopg.Connection[Any], entries: Iterable[IndexEntry]) -> None:
@@ -421,19 +431,25 @@ class PgLineageIndex:
         def write(conn: psycopg.Connection[Any]) -> None:
             if replace_all:
                 conn.execute(self._q("DELETE FROM {s}.raw"))
-            self._put_raw(conn, rows)
+            self._put_raw(conn, rows, set() if replace_all else self._known_raw(conn, rows))
         self._retry(write)
 
-    def _put_raw(self, conn: psycopg.Connection[Any], rows: Sequence[RawRow]) -> None:
+    def _known_raw(self, conn: psycopg.Connection[Any],
+                   rows: Sequence[RawRow]) -> set[tuple[Any, ...]]:
+        """The raw rows already indexed exactly as given."""
+        if not rows:
+            return set()
+        return {tuple(r) for r in conn.execute(
+            self._q(f"SELECT {_cols('raw')} FROM {{s}}.raw WHERE path = ANY(%s)"),
+            (sorted({r.path for r in rows}),))}
+
+    def _put_raw(self, conn: psycopg.Connection[Any], rows: Sequence[RawRow],
+                 known: set[tuple[Any, ...]]) -> None:
         """Raw rows are shared by every run that reads the file: insert the new ones, and
         touch an existing one only when it changed, so writers do not queue on it."""
-        if not rows:
-            return
         latest = {r.path: r for r in rows}  # the last one wins, as INSERT OR REPLACE does
-        values = [tuple(latest[p].__dict__.values()) for p in sorted(latest)]
-        known = {tuple(r) for r in conn.execute(
-            self._q("SELECT * FROM {s}.raw WHERE path = ANY(%s)"), (sorted(latest),))}
-        changed = [v for v in values if v not in known]
+        changed = [v for v in (tuple(latest[p].__dict__.values()) for p in sorted(latest))
+                   if v not in known]
         if changed:
             with conn.cursor() as cur:
                 cur.executemany(self._upsert("raw", only_changed=True), changed)
