@@ -75,7 +75,11 @@ def writers(pg: str, workdir: Path, seconds: float, counts: list[int]) -> list[d
                 target = str(workdir / f"writers-{procs}.sqlite")
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{target}{suffix}").unlink(missing_ok=True)
-                LineageIndex(Path(target)).conn  # noqa: B018 - create the schema once
+                created = LineageIndex(Path(target))
+                created.conn  # noqa: B018 - create the schema once
+                # and close it: a connection inherited across fork and closed in a child
+                # drops that child's POSIX locks on the file (a corrupt index at 32 writers)
+                created.close()
             else:
                 target = pg
                 index = PgLineageIndex(pg, lake)

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import pytest
 
 from kfm_prov.core.crashpoints import ENV
 from kfm_prov.lake import Lake
+from kfm_prov.record import rebuild_index
 from kfm_prov.store.factory import backend_for
-from kfm_prov.store.postgres import SCHEMA_PREFIX, SCHEMA_VERSION
+from kfm_prov.store.index import PromotionRow
+from kfm_prov.store.postgres import SCHEMA_PREFIX, SCHEMA_VERSION, PgLineageIndex
 from tests.conftest import COMMIT, CliInvoker, add_raw, make_chain, one_error_line
 from tests.multi import Multi
 
@@ -249,3 +252,86 @@ def test_index_settings_are_checked(lake: Lake, run_cli: CliInvoker,
     toml.write_text("")
     monkeypatch.setenv(URL_ENV, "not a url")
     assert URL_ENV in one_error_line(run_cli("runs", expect=2))
+
+
+def _index(lake: Lake, url: str) -> PgLineageIndex:
+    return PgLineageIndex(url, lake.config.lake_name())
+
+
+def test_a_lost_connection_is_retried(lake: Lake, pg_database: str) -> None:
+    chain = make_chain(lake)
+    index = _index(lake, pg_database)
+    index.needs_rebuild()
+    rebuild_index(lake.config, index)
+    assert index.run(chain.a.run_id) is not None  # the pool holds a connection now
+    with psycopg.connect(pg_database, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'kfm-prov'"
+            " AND pid != pg_backend_pid()").fetchone()
+    assert killed is not None and killed[0] >= 1
+    assert index.upstream_runs(chain.b.run_id) == [chain.a.run_id]  # a read, retried
+    with psycopg.connect(pg_database, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND application_name = 'kfm-prov'"
+                      " AND pid != pg_backend_pid()")
+    index.delete_run(chain.b.run_id)  # a write, retried
+    assert index.run(chain.b.run_id) is None and index.run(chain.a.run_id) is not None
+
+
+def test_promotions_of_one_family_queue_and_others_do_not(lake: Lake,
+                                                          pg_database: str) -> None:
+    index = _index(lake, pg_database)
+    index.needs_rebuild()
+
+    def rows(family: str) -> list[PromotionRow]:
+        return [PromotionRow(family, "v1", "R1", f"data/processed/{family}/v1/p.csv",
+                             "sha256:" + "a" * 64, "data/work/p.csv", "2026-01-01T00:00:00Z",
+                             None, None, None)]
+
+    holder = psycopg.connect(pg_database)  # another promoter of glo, mid-transaction
+    holder.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                   (index.family_lock_key("glo"),))
+    waiting = threading.Thread(target=index.put_promotions, args=(rows("glo"),))
+    waiting.start()
+    with psycopg.connect(pg_database, autocommit=True) as watcher:
+        for _ in range(600):  # until the glo writer is seen waiting on the advisory lock
+            found = watcher.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                    " AND NOT granted").fetchone()
+            if found and found[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second glo promotion never waited for the first")
+    index.put_promotions(rows("nhgis"))  # another family goes on meanwhile
+    assert [p.family for p in index.promotions()] == ["nhgis"]
+    assert waiting.is_alive()
+    holder.commit()
+    holder.close()
+    waiting.join(timeout=120)
+    assert not waiting.is_alive()
+    assert [p.family for p in index.promotions()] == ["glo", "nhgis"]
+
+
+def test_a_forked_child_does_not_share_the_parents_connections(lake: Lake,
+                                                                pg_database: str) -> None:
+    chain = make_chain(lake)
+    index = _index(lake, pg_database)
+    index.needs_rebuild()
+    rebuild_index(lake.config, index)
+    assert index.run(chain.a.run_id) is not None  # this process's pool is open
+    pid = os.fork()
+    if pid == 0:  # the child: its own pool, and its exit ends none of the parent's sessions
+        ok = all(index.run(chain.a.run_id) is not None for _ in range(50))
+        os._exit(0 if ok else 3)
+    for _ in range(1200):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on its parent's connection")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(index.run(chain.b.run_id) is not None for _ in range(50))

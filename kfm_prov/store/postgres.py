@@ -25,6 +25,7 @@ so every command gives the same bytes on either backend. Choices, and why:
 from __future__ import annotations
 
 import atexit
+import os
 import random
 import threading
 import time
@@ -170,6 +171,19 @@ def _reason(exc: BaseException, secret: str | None) -> str:
 
 _POOLS: dict[tuple[str, str | None], ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
+_INHERITED: list[ConnectionPool] = []
+
+
+def _forget_pools_after_fork() -> None:
+    """In a forked child: never use (nor close, which would end the parent's sessions)
+    the parent's pools; the child opens its own on first use."""
+    global _POOLS_LOCK
+    _INHERITED.extend(_POOLS.values())  # kept alive: their sockets are the parent's
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
 
 
 def _pool(url: str, password: str | None) -> ConnectionPool:
@@ -179,9 +193,13 @@ def _pool(url: str, password: str | None) -> ConnectionPool:
         pool = _POOLS.get(key)
         if pool is None or pool.closed:
             # autocommit: a read is one statement and one round trip; writes open their
-            # own transaction
+            # own transaction. synchronous_commit off: a commit does not wait for the WAL
+            # flush (as SQLite's WAL with synchronous=NORMAL does not); a server crash may
+            # forget the last fraction of a second of index writes, never corrupt them,
+            # and those runs are on disk for `index status` to name and `rebuild` to add.
             kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT,
-                                      "application_name": "kfm-prov", "autocommit": True}
+                                      "application_name": "kfm-prov", "autocommit": True,
+                                      "options": "-c synchronous_commit=off"}
             if password is not None:
                 kwargs["password"] = password
             if not _POOLS:
@@ -465,10 +483,14 @@ class PgLineageIndex:
         if rows:
             self._retry(write)
 
+    def family_lock_key(self, family: str) -> str:
+        """The advisory lock (hashed) that promotions of ``family`` in this lake take."""
+        return f"kfm-prov promote {self.schema}/{family}"
+
     def _lock_family(self, conn: psycopg.Connection[Any], family: str) -> None:
         """Serialise promotions of one family of this lake (held until commit)."""
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                     (f"kfm-prov promote {self.schema}/{family}",))
+                     (self.family_lock_key(family),))
 
     def delete_run(self, run_id: str) -> None:
         def write(conn: psycopg.Connection[Any]) -> None:
