@@ -137,6 +137,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "promotions": ("family", "version", "run_id", "path", "digest", "source_path",
                    "promoted_at", "item", "bundle", "certificate"),
 }
+_TYPES = {"size": "bigint", "secrets": "integer"}
 _KEYS = {"runs": ("run_id",), "io": ("run_id", "direction", "path"),
          "redactions": ("run_id", "output"), "raw": ("path",),
          "promotions": ("family", "version", "path")}
@@ -409,7 +410,7 @@ class PgLineageIndex:
 
     def _put_entries(self, conn: psycopg.Connection[Any], entries: Iterable[IndexEntry]) -> None:
         upsert_run = self._upsert("runs")
-        insert_io = self._upsert("io")
+        insert_io = self._upsert("io", columns=True)
         insert_redaction = self._upsert("redactions")
         with conn.cursor() as cur:
             for entry in entries:
@@ -418,21 +419,29 @@ class PgLineageIndex:
                 cur.execute(upsert_run, tuple(entry.run.__dict__.values()))
                 cur.execute(self._q("DELETE FROM {s}.io WHERE run_id = %s"), (run_id,))
                 cur.execute(self._q("DELETE FROM {s}.redactions WHERE run_id = %s"), (run_id,))
-                if entry.files:
-                    cur.executemany(insert_io, [tuple(f.__dict__.values()) for f in entry.files])
+                if entry.files:  # one statement for all of them, not one per row
+                    rows = list(_unique((tuple(f.__dict__.values()) for f in entry.files),
+                                        (1, 2)))
+                    cur.execute(insert_io, [list(column) for column in zip(*rows, strict=True)])
                 if entry.redactions:
                     cur.executemany(insert_redaction,
                                     [tuple(r.__dict__.values()) for r in entry.redactions])
 
-    def _upsert(self, table: str, *, only_changed: bool = False) -> sql.Composed:
+    def _upsert(self, table: str, *, only_changed: bool = False,
+                columns: bool = False) -> sql.Composed:
+        """An upsert of one row, or (``columns``) of many given as one array per column."""
         cols = _COLUMNS[table]
         keys = _KEYS[table]
         rest = [c for c in cols if c not in keys]
-        text = sql.SQL("INSERT INTO {s}.{t} ({cols}) VALUES ({marks}) ON CONFLICT ({keys})"
+        source = (sql.SQL("SELECT * FROM unnest({})").format(sql.SQL(", ").join(
+            sql.SQL("%s::{}[]").format(sql.SQL(_TYPES.get(c, "text"))) for c in cols))
+            if columns else sql.SQL("VALUES ({})").format(
+                sql.SQL(", ").join(sql.Placeholder() * len(cols))))
+        text = sql.SQL("INSERT INTO {s}.{t} ({cols}) {source} ON CONFLICT ({keys})"
                        " DO UPDATE SET {sets}").format(
             s=self._s, t=sql.Identifier(table),
             cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-            marks=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+            source=source,
             keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
             sets=sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c))
                                     for c in rest))
