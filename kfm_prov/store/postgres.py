@@ -387,6 +387,28 @@ class PgLineageIndex:
                 yield conn
         except PoolTimeout as exc:
             raise self._unavailable(exc) from None
+        except psycopg.Error as exc:
+            if _transient(exc):
+                raise self._unavailable(exc) from None
+            raise
+
+    def _write(self, action: Callable[[psycopg.Connection[Any]], None]) -> None:
+        """``action`` in a write transaction that first takes this lake's lock shared.
+
+        Writers never wait for each other on it; a rebuild takes it exclusive before any
+        table, so a writer waits for a rebuild before touching a table rather than
+        holding one the rebuild must drop (a deadlock otherwise: the rebuild's
+        ``EXCLUSIVE`` lock lets a writer read ``raw``, then the rebuild needs that table
+        for itself while the writer waits for ``runs``).
+        """
+        def locked(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))",
+                         (self._lake_key(),))
+            action(conn)
+        self._retry(locked)
+
+    def _lake_key(self) -> str:
+        return f"kfm-prov lake {self.schema}"
 
     def _q(self, text: str) -> sql.Composed:
         """``text`` with ``{s}`` replaced by this lake's schema."""
@@ -406,7 +428,7 @@ class PgLineageIndex:
             with conn.pipeline():  # every statement in one round trip, then the commit
                 self._put_entries(conn, [entry])
                 self._put_raw(conn, raw_rows, known)
-        self._retry(write)
+        self._write(write)
 
     def _put_entries(self, conn: psycopg.Connection[Any], entries: Iterable[IndexEntry]) -> None:
         upsert_run = self._upsert("runs")
@@ -459,7 +481,7 @@ class PgLineageIndex:
             if replace_all:
                 conn.execute(self._q("DELETE FROM {s}.raw"))
             self._put_raw(conn, rows, set() if replace_all else self._known_raw(conn, rows))
-        self._retry(write)
+        self._write(write)
 
     def _known_raw(self, conn: psycopg.Connection[Any],
                    rows: Sequence[RawRow]) -> set[tuple[Any, ...]]:
@@ -490,7 +512,7 @@ class PgLineageIndex:
                 cur.executemany(self._upsert("promotions"),
                                 [tuple(r.__dict__.values()) for r in rows])
         if rows:
-            self._retry(write)
+            self._write(write)
 
     def family_lock_key(self, family: str) -> str:
         """The advisory lock (hashed) that promotions of ``family`` in this lake take."""
@@ -506,7 +528,7 @@ class PgLineageIndex:
             for table in ("io", "redactions", "runs"):
                 conn.execute(sql.SQL("DELETE FROM {s}.{t} WHERE run_id = %s").format(
                     s=self._s, t=sql.Identifier(table)), (run_id,))
-        self._retry(write)
+        self._write(write)
 
     def replace_all(self, read: Callable[[Mapping[str, IndexedRun]], Snapshot]) -> Snapshot:
         """Swap the whole content in one transaction (``index rebuild``).
@@ -525,6 +547,8 @@ class PgLineageIndex:
     def _indexed_runs(self, conn: psycopg.Connection[Any]) -> dict[str, IndexedRun]:
         """Run id → (evidence digest, run dir), with every writer of this lake held off
         until the commit (readers go on)."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (self._lake_key(),))
         self._lock_tables(conn)
         return {r[0]: IndexedRun(r[1], r[2]) for r in conn.execute(
             self._q("SELECT run_id, evidence_digest, run_dir FROM {s}.runs"))}
@@ -733,7 +757,7 @@ class PgLineageIndex:
                 rows[table] = int(count[0]) if count else 0
             return IndexStats("postgresql", self.location, self.schema,
                               str(self._version(conn) or 0), int(size[0]) if size else 0, rows)
-        return self._retry(read)
+        return self._retry(read, transaction=False)  # no table held while another is read
 
     def drop(self) -> None:
         """Remove this lake's schema and everything in it."""
