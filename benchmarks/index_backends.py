@@ -63,12 +63,13 @@ def _writer(args: tuple[str, str, str, float, int, float]) -> list[float]:
     return latencies
 
 
-def writers(pg: str, workdir: Path, seconds: float, counts: list[int]) -> list[dict[str, Any]]:
+def writers(pg: str, workdir: Path, seconds: float, counts: list[int],
+            backends: tuple[str, ...] = ("sqlite", "postgresql")) -> list[dict[str, Any]]:
     from kfm_prov.store.index import LineageIndex
     from kfm_prov.store.postgres import PgLineageIndex
 
     results = []
-    for backend in ("sqlite", "postgresql"):
+    for backend in backends:
         for procs in counts:
             lake = f"bench_writers_{procs}"
             if backend == "sqlite":
@@ -138,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--writers", default="1,4,16,32")
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.task == "writers":
         out: Any = writers(args.pg, args.workdir, args.seconds,
-                           [int(n) for n in args.writers.split(",")])
+                           [int(n) for n in args.writers.split(",")],
+                           tuple(args.backends.split(",")))
     else:
         out = lake(args.pg, args.root, args.count)
     print(json.dumps(out))

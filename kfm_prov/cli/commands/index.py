@@ -55,7 +55,7 @@ def status(ctx: click.Context, as_json: bool) -> int:
         emit_json(result.to_dict())
     else:
         stats = result.stats
-        where = stats.location + (f" (lake {stats.lake})" if stats.lake else "")
+        where = stats.location + (f" (schema {stats.lake})" if stats.lake else "")
         click.echo(f"backend        {stats.backend}\nlocation       {where}\n"
                    f"schema         {stats.schema_version}\nsize           {stats.bytes} bytes\n"
                    f"rows           " + ", ".join(f"{k} {v}" for k, v in stats.rows.items()))
@@ -97,7 +97,7 @@ def migrate(ctx: click.Context, to: str, as_json: bool) -> int:
         emit_json(result.to_dict())
         return 0
     target = result.target
-    where = target.location + (f" (lake {target.lake})" if target.lake else "")
+    where = target.location + (f" (schema {target.lake})" if target.lake else "")
     click.echo(f"copied {target.rows['runs']} runs, {target.rows['raw']} raw files and"
                f" {target.rows['promotions']} promotion rows to {where}")
     info("set [index] url in kfm-prov.toml (or KFM_PROV_INDEX_URL) to use it")
