@@ -48,7 +48,7 @@ def forget_index(lake: Lake) -> None:
     if lake.config.index.url is None:
         (lake.config.dir("cache") / "lineage.sqlite").unlink()
         return
-    from kfm_prov.store.factory import backend_for
+    from kfm_prov.store.rebuild import backend_for
 
     index = backend_for(lake.config)
     index.needs_rebuild()

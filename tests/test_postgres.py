@@ -18,10 +18,9 @@ import pytest
 
 from kfm_prov.core.crashpoints import ENV
 from kfm_prov.lake import Lake
-from kfm_prov.record import rebuild_index
-from kfm_prov.store.factory import backend_for
 from kfm_prov.store.index import PromotionRow
 from kfm_prov.store.postgres import SCHEMA_PREFIX, SCHEMA_VERSION, PgLineageIndex
+from kfm_prov.store.rebuild import backend_for, rebuild_index
 from tests.conftest import COMMIT, CliInvoker, add_raw, make_chain, one_error_line
 from tests.multi import Multi
 

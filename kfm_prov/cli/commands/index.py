@@ -48,7 +48,7 @@ def status(ctx: click.Context, as_json: bool) -> int:
     Example:
       kfm-prov index status --json
     """
-    from kfm_prov.indexadmin import index_status
+    from kfm_prov.store.admin import index_status
 
     result = index_status(get_lake(ctx).config)
     if as_json:
@@ -90,7 +90,7 @@ def migrate(ctx: click.Context, to: str, as_json: bool) -> int:
     Example:
       kfm-prov index migrate --to postgresql://kfm@db.example.org/lineage
     """
-    from kfm_prov.indexadmin import migrate_index
+    from kfm_prov.store.admin import migrate_index
 
     result = migrate_index(get_lake(ctx).config, to)
     if as_json:

@@ -40,10 +40,10 @@ class IndexStatus:
 
 def index_status(config: LakeConfig) -> IndexStatus:
     """The index in use and whether it is in step with the receipts. Reads only."""
-    from kfm_prov.publish.promote import promotion_rows
-    from kfm_prov.receipts import load_run_receipts
-    from kfm_prov.record import index_for, iter_run_dirs
     from kfm_prov.store import raw
+    from kfm_prov.store.published import promotion_rows
+    from kfm_prov.store.rebuild import index_for, iter_run_dirs
+    from kfm_prov.store.receipts import load_run_receipts
 
     with index_for(config) as index:
         stats = index.stats()
@@ -85,8 +85,7 @@ def migrate_index(config: LakeConfig, to: str) -> MigrateResult:
 
     Mutates only the target index; the configuration is left for the user to change.
     """
-    from kfm_prov.record import index_for
-    from kfm_prov.store.factory import postgres_index
+    from kfm_prov.store.rebuild import index_for, postgres_index
 
     url = parse_index_url(to, file="--to")
     target = (LineageIndex(config.dir("cache") / "lineage.sqlite") if url is None
