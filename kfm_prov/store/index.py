@@ -359,22 +359,7 @@ class LineageIndex:
 
     def resolve_run(self, text: str) -> RunRow:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
-        wanted = text.strip().upper()
-        row = self.run(wanted) or self.run(text.strip())
-        if row is None and 0 < len(wanted) < 6:
-            raise InputError(f"run id prefix {text!r} is too short: give at least 6"
-                             " characters", hint="see `kfm-prov runs`")
-        if row is None and len(wanted) >= 6:
-            matches = [r for r in self.runs() if r.run_id.upper().startswith(wanted)]
-            if len(matches) == 1:
-                row = matches[0]
-            elif len(matches) > 1:
-                raise InputError(f"run id prefix {text!r} is ambiguous:"
-                                 f" {', '.join(r.run_id for r in matches[:5])}")
-        if row is None:
-            raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
-                                " after copying runs in, `kfm-prov index rebuild`")
-        return row
+        return resolve_run(self, text)
 
     def runs(self, family: str | None = None) -> list[RunRow]:
         if family is None:
@@ -502,3 +487,24 @@ class LineageIndex:
         for start in range(0, len(unique), _BATCH):
             chunk = unique[start:start + _BATCH]
             yield from self.conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
+
+def resolve_run(store: Any, text: str) -> RunRow:
+    """A run of ``store`` (either backend) by its id or a unique prefix of at least 6
+    characters (any case): one rule for both."""
+    wanted = text.strip().upper()
+    row = store.run(wanted) or store.run(text.strip())
+    if row is None and 0 < len(wanted) < 6:
+        raise InputError(f"run id prefix {text!r} is too short: give at least 6"
+                         " characters", hint="see `kfm-prov runs`")
+    if row is None and len(wanted) >= 6:
+        matches = [r for r in store.runs() if r.run_id.upper().startswith(wanted)]
+        if len(matches) == 1:
+            row = matches[0]
+        elif len(matches) > 1:
+            raise InputError(f"run id prefix {text!r} is ambiguous:"
+                             f" {', '.join(r.run_id for r in matches[:5])}")
+    if row is None:
+        raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
+                            " after copying runs in, `kfm-prov index rebuild`")
+    return row

@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from kfm_prov.errors import InputError, NotFoundError, RefusedError
+from kfm_prov.errors import InputError, RefusedError
 from kfm_prov.store.index import (
     TABLES,
     IndexedRun,
@@ -51,6 +51,7 @@ from kfm_prov.store.index import (
     RedactionRow,
     RunRow,
     Snapshot,
+    resolve_run,
 )
 
 T = TypeVar("T")
@@ -612,22 +613,7 @@ class PgLineageIndex:
 
     def resolve_run(self, text: str) -> RunRow:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
-        wanted = text.strip().upper()
-        row = self.run(wanted) or self.run(text.strip())
-        if row is None and len(wanted) >= 6:
-            pattern = "".join("\\" + c if c in "\\%_" else c for c in wanted) + "%"
-            matches = [RunRow(*r) for r in self._fetch(
-                f"SELECT {_cols('runs')} FROM {{s}}.runs WHERE upper(run_id) LIKE %s"
-                " ORDER BY started_at, run_id", (pattern,))]
-            if len(matches) == 1:
-                row = matches[0]
-            elif len(matches) > 1:
-                raise InputError(f"run id prefix {text!r} is ambiguous:"
-                                 f" {', '.join(r.run_id for r in matches[:5])}")
-        if row is None:
-            raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
-                                " after copying runs in, `kfm-prov index rebuild`")
-        return row
+        return resolve_run(self, text)
 
     def runs(self, family: str | None = None) -> list[RunRow]:
         if family is None:
