@@ -6,7 +6,9 @@ nothing else in the package hard-codes one: code asks ``LakeConfig`` for a direc
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,8 @@ from kfm_prov.errors import InputError, NotFoundError
 
 CONFIG_NAME = "kfm-prov.toml"
 ROOT_ENV = "KFM_PROV_ROOT"
+INDEX_URL_ENV = "KFM_PROV_INDEX_URL"
+_LAKE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 DEFAULT_PATHS: dict[str, str] = {
     "raw": "data/raw",
@@ -75,6 +79,17 @@ gc_min_age_hours = 24
 # pipeline = "{name}"                 # {namespace} and {name} are replaced
 # Job namespace of the runs `kfm-prov export --format openlineage` writes.
 export_namespace = "kfm-prov"
+
+[index]
+# Where the lineage index lives. Absent: an SQLite file under the cache directory. A
+# PostgreSQL URL shares one index between runners on many machines (see docs/scaling.md);
+# $KFM_PROV_INDEX_URL overrides it. Keep passwords out of this file: use PGPASSWORD,
+# ~/.pgpass or password_file.
+# url = "postgresql://kfm@db.example.org:5432/lineage"
+# The lake's name inside that database (one schema per lake). Default: derived from the
+# lake's path, so set it when machines mount the lake at different paths.
+# lake = "kfm_main"
+# password_file = "/run/secrets/kfm-index-password"
 """
 
 
@@ -95,6 +110,19 @@ class JobRule:
     namespace: str = "*"
     name: str = "*"
     pipeline: str = "{namespace}/{name}"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Where the lineage index lives: ``url`` None is the SQLite file under the cache."""
+
+    url: str | None = None
+    lake: str | None = None  # name inside a shared database; None: derived from the root
+    password_file: str | None = None  # absolute, or relative to the lake root
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.url is None else "postgresql"
 
 
 @dataclass(frozen=True)
@@ -124,6 +152,15 @@ class LakeConfig:
                 return rule.family, pipeline[:512] or name[:512]
         family = re.sub(r"[^A-Za-z0-9_-]+", "-", namespace).strip("-_")[:64].strip("-_")
         return family or "openlineage", f"{namespace}/{name}"[:512]
+
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+    def lake_name(self) -> str:
+        """The lake's name in a shared index: ``[index] lake``, else one derived from the
+        root's path (the same lake seen at two paths is then two lakes: name it)."""
+        if self.index.lake is not None:
+            return self.index.lake
+        return "p" + hashlib.sha256(os.fsencode(self.root.resolve())).hexdigest()[:20]
 
     def dir(self, name: str) -> Path:
         """Absolute path of a configured directory (``raw``, ``runs``, ``stac`` ...)."""
@@ -177,16 +214,62 @@ def load_config(root: Path) -> LakeConfig:
     """Read ``kfm-prov.toml`` under ``root`` if present; defaults otherwise."""
     path = root / CONFIG_NAME
     if not path.exists():
-        return LakeConfig(root=root)
+        config = LakeConfig(root=root)
+    else:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"malformed TOML: {exc}", file=CONFIG_NAME) from None
+        config = _from_toml(root, data)
+    url = os.environ.get(INDEX_URL_ENV)
+    if url:
+        from dataclasses import replace
+
+        index = replace(config.index, url=parse_index_url(url, file=INDEX_URL_ENV, field=None))
+        config = replace(config, index=index)
+    return config
+
+
+def parse_index_url(value: object, *, file: str, field: str | None = None) -> str | None:
+    """A PostgreSQL URL, or None for ``sqlite`` (the default). Never echoes the value."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be a non-empty string", file=file, field=field)
+    if value.strip() == "sqlite":
+        return None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed TOML: {exc}", file=CONFIG_NAME) from None
-    return _from_toml(root, data)
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise InputError("not a valid URL", file=file, field=field) from None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise InputError("must be postgresql://[user@]host[:port]/database or sqlite",
+                         file=file, field=field)
+    return value.strip()
+
+
+def _index_table(data: dict[str, Any]) -> IndexConfig:
+    table = _table(data, "index")
+    for key in table:
+        if key not in ("url", "lake", "password_file"):
+            raise InputError("unknown index key", file=CONFIG_NAME, field=f"index.{key}")
+    url = parse_index_url(table["url"], file=CONFIG_NAME, field="index.url") \
+        if "url" in table else None
+    lake = table.get("lake")
+    if lake is not None and (not isinstance(lake, str) or not _LAKE_NAME.match(lake)):
+        raise InputError("must be lowercase letters, digits and _ (at most 40), starting"
+                         " with a letter", file=CONFIG_NAME, field="index.lake")
+    password_file = table.get("password_file")
+    if password_file is not None and (not isinstance(password_file, str)
+                                      or not password_file.strip()):
+        raise InputError("must be a non-empty string", file=CONFIG_NAME,
+                         field="index.password_file")
+    return IndexConfig(url=url, lake=lake, password_file=password_file)
 
 
 def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
-    known = {"paths", "prov", "policy", "openlineage"}
+    known = {"paths", "prov", "policy", "openlineage", "index"}
     for key in data:
         if key not in known:
             raise InputError(f"unknown section [{key}]", file=CONFIG_NAME, field=key)
@@ -212,7 +295,8 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     rules, export_namespace = _openlineage(_table(data, "openlineage"))
     return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
                       allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
-                      openlineage_jobs=rules, openlineage_namespace=export_namespace)
+                      openlineage_jobs=rules, openlineage_namespace=export_namespace,
+                      index=_index_table(data))
 
 
 def _openlineage(table: dict[str, Any]) -> tuple[tuple[JobRule, ...], str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,45 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
            ' "geometry": {"type": "Polygon", "coordinates": [[[-97.6, 38.4], [-97.4, 38.4],'
            ' [-97.4, 38.6], [-97.6, 38.6], [-97.6, 38.4]]]}}]}')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The URL of a database of its own on the real PostgreSQL server (see tests/pg.py)."""
+    from tests import pg
+
+    admin, reason = pg.admin_url()
+    if admin is None:
+        message = (f"PostgreSQL tests need a server: set {pg.URL_ENV} (unreachable:"
+                   f" {reason})")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = pg.create_database(admin)
+    try:
+        yield pg.with_database(admin, name)
+    finally:
+        pg.drop_database(admin, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_index_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``KFM_PROV_TEST_INDEX=postgres``: every lake of the session indexes into PostgreSQL."""
+    from tests import pg
+
+    if os.environ.get(pg.SUITE_ENV, "sqlite") != "postgres":
+        yield
+        return
+    url = request.getfixturevalue("pg_database")
+    previous = os.environ.get("KFM_PROV_INDEX_URL")
+    os.environ["KFM_PROV_INDEX_URL"] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("KFM_PROV_INDEX_URL", None)
+        else:
+            os.environ["KFM_PROV_INDEX_URL"] = previous
 
 
 @pytest.fixture
