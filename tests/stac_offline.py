@@ -35,3 +35,34 @@ def schema_map(folder: Path) -> dict[str, str]:
         out[url] = str(path)
         out[url + "#"] = str(path)
     return out
+
+
+def no_network(monkeypatch: object) -> None:
+    """Refuse every socket for the rest of the test (``monkeypatch`` is pytest's)."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access attempted")
+
+    for name in ("socket", "create_connection", "getaddrinfo"):
+        monkeypatch.setattr(socket, name, refuse)  # type: ignore[attr-defined]
+
+
+def validators(monkeypatch: object, mapping: dict[str, str]) -> tuple[object, object]:
+    """stac-validator's CLI and stac-check's Linter, reading schemas through ``mapping``.
+
+    stac-check has no schema-map option; both go through stac_validator's own hook for
+    local schema files (``_map_extension_url_to_local``), which is pointed at ``mapping``.
+    The package warns on import that its PyPI name moved (it is the new name already).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import stac_validator.utilities as utilities
+        from stac_check.lint import Linter
+        from stac_validator.stac_validator import cli as validator_cli
+    original = utilities._map_extension_url_to_local
+    monkeypatch.setattr(  # type: ignore[attr-defined]
+        utilities, "_map_extension_url_to_local", lambda url: mapping.get(url, original(url)))
+    return validator_cli, Linter
