@@ -409,17 +409,33 @@ def _relative_dir(value: object, field_name: str) -> str:
     return Path(value).as_posix().rstrip("/")
 
 
+def is_lake(path: Path) -> bool:
+    """A lake is a directory with ``kfm-prov.toml`` or a ``data/`` folder (what ``init``
+    makes); nothing else is opened as one, so a typo never grows a lake."""
+    return (path / CONFIG_NAME).is_file() or (path / "data").is_dir()
+
+
 def find_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
     """``--root``, else ``$KFM_PROV_ROOT``, else the nearest ancestor with the config or data/."""
     given = explicit if explicit is not None else os.environ.get(ROOT_ENV) or None
     if given is not None:
+        where = f"--root/${ROOT_ENV}" if explicit is not None else f"${ROOT_ENV}"
+        if not str(given).strip():
+            raise InputError("the lake root is an empty path", field=where,
+                             hint="pass the lake's directory, or run `kfm-prov init DIR`")
         root = Path(given).expanduser()
         if not root.is_dir():
-            raise NotFoundError("lake root does not exist or is not a directory", file=str(root))
+            raise NotFoundError("lake root does not exist or is not a directory", file=str(root),
+                                field=where, hint="check the path, or run `kfm-prov init DIR`")
+        if not is_lake(root):
+            # Opening it anyway would create data/work there and record runs in it.
+            raise NotFoundError(f"not a kfm-prov lake: no {CONFIG_NAME} and no data/ in it",
+                                file=str(root), field=where,
+                                hint=f"run `kfm-prov init {root}` to make it one")
         return root.resolve()
     start = (cwd or Path.cwd()).resolve()
     for candidate in (start, *start.parents):
-        if (candidate / CONFIG_NAME).is_file() or (candidate / "data").is_dir():
+        if is_lake(candidate):
             return candidate
     raise NotFoundError(
         "no lake found: no kfm-prov.toml or data/ in this directory or its parents",
