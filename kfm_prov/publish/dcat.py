@@ -242,6 +242,7 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
         graph.add((checksum, SPDX.checksumValue, Literal(hexdigest, datatype=XSD.hexBinary)))
         graph.add((dataset, DCAT.distribution, dist))
 
+    _upgrade_earlier(graph, ns)
     times = [
         t
         for d in graph.objects(dataset, DCAT.distribution)
@@ -251,6 +252,28 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
     graph.set((dataset, DCTERMS.modified, max(times, key=lambda t: (t.toPython(), str(t)))))
     graph.set((dataset, DCTERMS.issued, min(times, key=lambda t: (t.toPython(), str(t)))))
     return graph.serialize(format="turtle", encoding="utf-8")
+
+
+def _upgrade_earlier(graph: Graph, ns: str) -> None:
+    """Type what distributions written by an earlier kfm-prov left untyped (licenses,
+    media types) and turn their literal ``dct:rights`` into rights statements, so an
+    upgraded lake's file still conforms to DCAT-AP. Earlier distributions keep what they
+    say; nothing is invented for them."""
+    for license_iri in set(graph.objects(None, DCTERMS.license)):
+        if isinstance(license_iri, URIRef):
+            graph.add((license_iri, RDF.type, DCTERMS.LicenseDocument))
+    for media in set(graph.objects(None, DCAT.mediaType)) | set(
+            graph.objects(None, DCTERMS.format)):
+        if isinstance(media, URIRef):
+            graph.add((media, RDF.type, DCTERMS.MediaType))
+            graph.add((media, RDF.type, DCTERMS.MediaTypeOrExtent))
+    for subject, text in list(graph.subject_objects(DCTERMS.rights)):
+        if isinstance(text, Literal):
+            rights = URIRef(f"{ns}rights/{_digest(str(text))}")
+            graph.remove((subject, DCTERMS.rights, text))
+            graph.add((subject, DCTERMS.rights, rights))
+            graph.set((rights, RDF.type, DCTERMS.RightsStatement))
+            graph.set((rights, RDFS.label, Literal(str(text))))
 
 
 @dataclass(frozen=True)

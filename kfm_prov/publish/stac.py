@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
 from pystac.extensions.file import FileExtension
@@ -37,6 +37,9 @@ from kfm_prov.core.validation import shipped_schema
 from kfm_prov.errors import CheckFailed, InputError
 from kfm_prov.store.published import STAC_DIR, catalog_path, collection_path, item_id, item_path
 from kfm_prov.store.release import Release, ReleaseFile
+
+if TYPE_CHECKING:
+    from kfm_prov.publish.dcat import Extent
 
 CATALOG_PATH = f"{STAC_DIR}/catalog.json"
 CATALOG_ID = "kfm"
@@ -166,7 +169,7 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
     return out
 
 
-def collection_extent(data: bytes) -> Any:
+def collection_extent(data: bytes) -> Extent:
     """The DCAT view of a rendered collection's extent: its overall bbox (None when it is
     the whole globe, i.e. unknown) and its overall time span."""
     from kfm_prov.publish.dcat import Extent
