@@ -154,18 +154,19 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
     cat_rel = catalog_path(release.stac_dir)
     catalog = _build_catalog(release, existing.get(cat_rel), collection)
 
-    objects: list[tuple[str, Mapping[str, Any]]] = [
-        (cat_rel, catalog), (coll_rel, collection), (item_rel, new_item)]
+    out: dict[str, bytes] = {}
+    for rel, obj in ((cat_rel, catalog), (coll_rel, collection), (item_rel, new_item)):
+        validate_stac(obj, path=rel)
+        out[rel] = _dump(obj)
+    # Earlier items gain only links of a fixed, valid form. Re-validating each against the
+    # schemas would make a promotion cost O(versions) schema runs; `verify` validates
+    # every published STAC file.
     pred_rel = (item_path(family, release.predecessor_version, release.stac_dir)
                 if release.predecessor_version is not None else None)
     for rel in sorted(older):
         updated = _link_newer(older[rel], rel, item_rel, release, successor=rel == pred_rel)
         if updated != older[rel]:
-            objects.append((rel, updated))
-    out: dict[str, bytes] = {}
-    for rel, obj in objects:
-        validate_stac(obj, path=rel)
-        out[rel] = _dump(obj)
+            out[rel] = _dump(updated)
     return out
 
 
