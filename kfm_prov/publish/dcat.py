@@ -30,7 +30,7 @@ from rdflib.namespace import DCTERMS, FOAF, RDFS, SKOS
 from kfm_prov.config import Agent
 from kfm_prov.core.paths import check_name, check_normalized
 from kfm_prov.errors import InputError
-from kfm_prov.prov.document import file_id
+from kfm_prov.prov.document import version_file_id
 from kfm_prov.store.release import Release
 
 #: DCAT (the namespace IRI is the same for DCAT 2 and 3; rdflib's ``DCAT`` object is a
@@ -230,7 +230,8 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
             (DCAT.version, Literal(release.version)),
             (DCTERMS.issued, issued),
             (PROV.wasGeneratedBy, activity),
-            (PROV.specializationOf, URIRef(ns + file_id("processed", "sha256:" + hexdigest))),
+            (PROV.specializationOf,
+             URIRef(ns + version_file_id(release.family, release.version, rf.path))),
         ):
             graph.add((dist, p, o))
         if license_iri is not None:
