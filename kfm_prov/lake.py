@@ -304,11 +304,12 @@ class Lake:
         return build_site(self.config, out_dir, list(families), include_logs=include_logs)
 
     def export(self, scope: Scope | None = None, fmt: str = "prov-json", *,
-               base: Path | None = None) -> Exported:
+               base: Path | None = None, jsonld_context: str = "url") -> Exported:
         """The PROV of the lake, a family, a run or an artifact's lineage, serialized.
 
         See ``kfm_prov.export`` for how documents are merged; writes nothing.
         """
         from kfm_prov.export import Scope, export
 
-        return export(self.config, scope or Scope(), fmt, base=base)
+        return export(self.config, scope or Scope(), fmt, base=base,
+                      jsonld_context=jsonld_context)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from kfm_prov.cli.output import emit_json, get_lake, json_option
+
+
+def validation_label(status: str, overall: str) -> str:
+    """The validation as a person should read it: a run that did not succeed is never
+    promoted, so its passing gates are not shown as a "pass"."""
+    if status != "success" and overall.startswith("pass"):
+        return f"n/a (run {status})"
+    return overall
 
 
 @click.command("runs")
@@ -42,7 +52,8 @@ def runs_command(ctx: click.Context, family: str | None, status: str | None,
         table = Table("run id", "family", "pipeline", "status", "validation", "started",
                       "commit", box=None)
         for r in rows:
-            table.add_row(r.run_id, r.family, r.pipeline_id, r.status, r.overall_status,
+            table.add_row(r.run_id, r.family, r.pipeline_id, r.status,
+                          validation_label(r.status, r.overall_status),
                           r.started_at[:19], _commit(r.git_commit))
         Console(width=200).print(table)
     return 0 if rows or not (status or pipeline or last) else 1
@@ -74,11 +85,12 @@ def show_command(ctx: click.Context, run_id: str, as_json: bool) -> int:
     echo(f"run       {data['run_id']}  ({data['run_dir']})")
     echo(f"family    {data['family']}")
     echo(f"pipeline  {data['pipeline_id']} @ {data['git_commit']}")
-    echo(f"status    {data['status']}  validation {data['overall_status']}"
-         f"  exit {data['exit_code']}")
+    exit_code = "" if data["exit_code"] is None else f"  exit {data['exit_code']}"
+    echo(f"status    {data['status']}  validation"
+         f" {validation_label(data['status'], data['overall_status'])}{exit_code}")
     echo(f"time      {data['started_at']} → {data['ended_at']}")
     echo(f"spec      {data['spec_hash']}")
-    echo(f"params    {data['params']}")
+    echo("params    " + json.dumps(data["params"], sort_keys=True, ensure_ascii=False))
     for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
         echo(f"{title}:")
         for entry in data[key]:
