@@ -15,9 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/kfm-prov demo demo-lake
 
+# pytest-xdist workers: `auto` is one per CPU; `make test PYTEST_WORKERS=0` runs in-process.
+PYTEST_WORKERS ?= auto
+
 test: $(STAMP)
+	@$(BIN)/python -m tests.plan $(PYTEST_WORKERS)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

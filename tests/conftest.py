@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from tests.multi import Multi
 
 CliInvoker = Callable[..., Result]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected no test did not pass: exit 1 saying so, never pytest's 5."""
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller decides
+        return
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.config.get_terminal_writer().line(
+            "no test was collected: check the test paths, -k/-m filters and PYTEST_ADDOPTS",
+            red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
            ' "geometry": {"type": "Polygon", "coordinates": [[[-97.6, 38.4], [-97.4, 38.4],'

@@ -128,7 +128,10 @@ def test_the_readme_quick_start_is_the_two_make_targets() -> None:
                                                                            "make test"]
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "demo: $(STAMP)\n\t$(BIN)/kfm-prov demo demo-lake\n" in makefile
-    assert "test: $(STAMP)\n\t$(BIN)/ruff check .\n\t$(BIN)/python -m pytest\n" in makefile
+    test = makefile.split("\ntest: $(STAMP)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert test[0] == "\t@$(BIN)/python -m tests.plan $(PYTEST_WORKERS)"  # says what it runs
+    assert test[1:] == ["\t$(BIN)/ruff check .",
+                        "\t$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup"]
 
 
 def test_links_between_pages_resolve() -> None:
@@ -192,3 +195,17 @@ def test_mask_hides_what_changes_between_demo_runs() -> None:
             '"1b8e956d34edb9ff8fa0a1be73a4381a381d246c" "km-20261126T091503Z-19580"')
     assert gen.mask(text) == ('"kfm:run-<run id>" "<time>" "sha256:<sha256>" "<commit>"'
                               ' "<run id>"')
+
+
+def test_make_test_says_what_it_is_about_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.plan import summary
+
+    monkeypatch.setenv("CI", "true")
+    assert summary("2") == ("make test: ruff + pytest (2 workers), PG tests: on (CI: required),"
+                            " browser tests: on (CI: required)")
+    monkeypatch.delenv("CI")
+    monkeypatch.setenv("KFM_PROV_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
+    monkeypatch.setenv("PATH", "")
+    assert summary("1") == ("make test: ruff + pytest (1 worker), PG tests: on"
+                            " (KFM_PROV_TEST_PG_URL), browser tests: off (no chromium;"
+                            " apt-get install chromium)")
