@@ -103,18 +103,22 @@ class Run:
 
     @property
     def dir(self) -> Path:
+        """The run directory: receipts, ``artifacts/``, ``logs/``, ``tmp/``."""
         return self.config.root / self.rel_dir
 
     @property
     def artifacts(self) -> Path:
+        """Where outputs go; ``output(name)`` is ``artifacts/<name>``."""
         return self.dir / "artifacts"
 
     @property
     def logs(self) -> Path:
+        """``run.log`` and ``run.jsonl``; ``kfm-prov run`` adds the command's output."""
         return self.dir / "logs"
 
     @property
     def tmp(self) -> Path:
+        """Scratch space of the run, never hashed nor published."""
         return self.dir / "tmp"
 
     # -- starting ---------------------------------------------------------------------------
@@ -177,7 +181,16 @@ class Run:
     # -- what the pipeline tells us ---------------------------------------------------------
 
     def use(self, path: str | os.PathLike[str], role: str = "primary") -> Path:
-        """Declare an input (root-relative, or absolute inside the root); hashed now."""
+        """Declare an input and return its absolute path to read; it is hashed now.
+
+        ``path`` is root-relative, or absolute inside the root. ``role`` is ``primary``,
+        ``auxiliary`` or ``config``. The file is checked again when the run ends: an input
+        that changed meanwhile fails the run (gate ``inputs_unchanged``), since the
+        recorded digest would no longer be what the run read.
+
+        Raises ``UsageError`` for an unknown role; ``InputError`` when the path leaves the
+        root, is a symlink or is not a regular file.
+        """
         if role not in INPUT_ROLES:
             raise UsageError(f"input role must be one of {', '.join(INPUT_ROLES)}", field=role)
         rel = _input_rel(self.config, path)
@@ -193,7 +206,17 @@ class Run:
 
     def output(self, name: str, role: str = "intermediate",
                sensitivity: str | None = None) -> Path:
-        """Declare an output ``artifacts/<name>``; returns the path to write."""
+        """Declare an output ``artifacts/<name>`` and return the path to write.
+
+        ``role="product"`` marks what ``kfm-prov promote`` may publish; ``sensitivity``
+        labels it (``public``, ``restricted`` or ``sensitive-location``) for the gate. Outputs are
+        hashed when the run ends; a declared output never written fails the run (gate
+        ``outputs``), and files written under ``artifacts/`` without being declared are
+        recorded as intermediate outputs.
+
+        Raises ``UsageError`` for an unknown role or sensitivity; ``InputError`` for a
+        name that is absolute, contains ``..``, a NUL or a newline.
+        """
         if role not in OUTPUT_ROLES:
             raise UsageError(f"output role must be one of {', '.join(OUTPUT_ROLES)}", field=role)
         if sensitivity is not None and sensitivity not in SENSITIVITIES:
@@ -209,7 +232,15 @@ class Run:
         return path
 
     def gate(self, name: str, status: str, details: Mapping[str, Any] | None = None) -> None:
-        """Record a validation gate of the pipeline's own (schema, geometry, license...)."""
+        """Record a validation gate of the pipeline's own (schema, geometry, license...).
+
+        ``status`` is ``pass``, ``fail``, ``warn``, ``skip`` or ``waived``; one ``fail``
+        makes the run's validation report fail, so the promotion gate refuses its
+        products. ``details`` are stored in ``validation_report.json`` with secrets
+        replaced by ``[REDACTED]``.
+
+        Raises ``UsageError`` for an unknown status.
+        """
         if status not in GATE_STATUSES:
             raise UsageError(f"gate status must be one of {', '.join(GATE_STATUSES)}",
                              field=name)
@@ -223,7 +254,13 @@ class Run:
         """Declare that ``output`` is a redacted form of ``source`` with a lower sensitivity.
 
         The redaction is recorded in the manifest and becomes an activity of its own in
-        PROV; it is what lets a ``public`` product descend from sensitive data.
+        PROV; it is what lets a ``public`` product descend from sensitive data (without it
+        the gate refuses with ``sensitivity-downgrade``). ``profile`` says what was done,
+        e.g. ``{"method": "snap-to-grid", "cell_m": 5000}``. Returns the path to write,
+        as ``output`` does.
+
+        Raises ``UsageError`` for an unknown sensitivity, an empty profile, or a
+        ``source`` the run neither used nor produced.
         """
         if sensitivity not in SENSITIVITIES:
             raise UsageError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}",

@@ -142,6 +142,15 @@ class Lake:
         ``spec`` is the pipeline spec (a JSON-like value, or a JSON/YAML file in the lake)
         whose RFC 8785 hash identifies the plan; ``commit``/``git_dir`` say where the
         pipeline's code is (default: the git repository of the current directory).
+        Inside the block, declare what the run reads and writes with ``Run.use``,
+        ``Run.output``, ``Run.gate`` and ``Run.redact``.
+
+        Receipts are written however the block ends: an exception inside it records the
+        run as ``failed`` (``interrupted`` for Ctrl-C) and is re-raised; a block that ends
+        normally but left a declared output unwritten or changed an input is recorded as
+        ``failed`` and raises ``CheckFailed``. Raises ``UsageError`` before the block runs
+        for a bad family name, an empty pipeline id or params that are not JSON values,
+        and ``InputError`` for an unreadable spec file.
         """
         from kfm_prov.capture import capture
 

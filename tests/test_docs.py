@@ -168,6 +168,29 @@ def test_every_command_has_a_section_in_the_cli_reference() -> None:
         assert f"## `{name}`" in text, name
 
 
+def test_the_api_reference_is_generated_from_the_current_docstrings() -> None:
+    gen = load_gen()
+    assert (DOCS / "api.md").read_text(encoding="utf-8") == gen.api_reference(), (
+        "docs/api.md is out of date: run `make docs`")
+
+
+def test_a_user_finds_capture_and_its_errors_in_the_api_reference() -> None:
+    import kfm_prov
+
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<a id="([\w.]+)"></a>\n\n#+ `[\w.]+`\n(.*?)(?=\n<a id=|\Z)',
+                               text, re.S))
+    assert set(kfm_prov.__all__) <= set(sections), "every public name has a section"
+    for name in ("Lake.capture", "Run.use", "Run.output", "Run.gate", "Run.redact"):
+        assert name in sections, name
+        assert "Raises ``UsageError``" in sections[name], f"{name} does not name its errors"
+        assert f"- [`{name.split('.')[0]}`](#{name.split('.')[0]})" in text
+    assert "``CheckFailed``" in sections["Lake.capture"]
+    for error in ("UsageError", "InputError", "CheckFailed", "KfmProvError"):
+        assert "exit" in sections[error], error
+    assert "_inputs" not in text and "_write_receipt" not in text  # private stays out
+
+
 def test_every_reason_code_of_the_gate_is_explained() -> None:
     gen = load_gen()
     text = (DOCS / "reason-codes.md").read_text(encoding="utf-8")

@@ -48,6 +48,8 @@ LOCK_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class PromotionResult:
+    """A published version: its files and the STAC item, PROV bundle, certificate and DCAT."""
+
     family: str
     version: str
     run_id: str

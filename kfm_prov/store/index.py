@@ -88,6 +88,8 @@ CREATE INDEX IF NOT EXISTS promotions_by_run ON promotions (run_id);
 
 @dataclass(frozen=True)
 class RunRow:
+    """One run as the index knows it (a cache of its receipts: it locates, never vouches)."""
+
     run_id: str
     family: str
     pipeline_id: str
