@@ -352,9 +352,7 @@ def demo_examples(root: Path) -> dict[str, str]:
         "example-certificate": _fenced("json", json.dumps(_certificate_excerpt(certificate),
                                                           indent=2, ensure_ascii=False)),
     }
-    mermaid = _mermaid(root)
-    if mermaid is not None:
-        regions["demo-lineage-mermaid"] = _fenced("mermaid", mermaid)
+    regions["demo-lineage-mermaid"] = _fenced("mermaid", _mermaid(root))
     return regions
 
 
@@ -423,11 +421,7 @@ def _certificate_excerpt(certificate: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _mermaid(root: Path) -> str | None:
-    from kfm_prov.cli.main import cli
-
-    if "trace" not in cli.commands:
-        return None
+def _mermaid(root: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "kfm_prov.cli", "--root", str(root), "trace",
                            "data/processed/glo_land_patents/v2/parcels.geojson", "--format",
                            "mermaid"], capture_output=True, text=True, check=True,

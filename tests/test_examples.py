@@ -198,9 +198,7 @@ def test_every_run_ran_committed_code_from_the_demo_repository(demo: Demo) -> No
     assert all(r.status == "success" for r in runs)
 
 
-def test_the_trace_of_the_product_reaches_raw_when_trace_exists(demo: Demo) -> None:
-    if "trace" not in cli.commands:
-        pytest.skip("kfm-prov trace is not in this build")
+def test_the_trace_of_the_product_reaches_raw(demo: Demo) -> None:
     assert demo.result["traced"] == "data/processed/glo_land_patents/v2/parcels.geojson"
     trace = demo.result["trace"]
     assert "patents_batch2.csv" in trace and "plss_townships.csv" in trace
@@ -263,9 +261,7 @@ def test_the_docs_examples_match_a_fresh_demo_lake(demo: Demo) -> None:
     in_docs: dict[str, str] = {}
     for name in gen.DEMO_FILES:
         in_docs.update(gen.regions_in((DOCS / name).read_text(encoding="utf-8")))
-    if "trace" not in cli.commands:
-        fresh.pop("demo-lineage-mermaid", None)
-        in_docs.pop("demo-lineage-mermaid", None)
+    assert "demo-lineage-mermaid" in fresh
     assert set(fresh) <= set(in_docs)
     for name, text in fresh.items():
         assert gen.mask(in_docs[name]) == gen.mask(text), f"{name}: run `make docs`"
