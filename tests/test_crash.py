@@ -35,6 +35,7 @@ from kfm_prov.store.receipts import check_run_dir
 from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain, snapshot
 
 PY = sys.executable
+pytestmark = pytest.mark.xdist_group("crash")  # one worker builds the module's template
 FAMILY = "glo"
 
 

@@ -4,14 +4,15 @@ Shell blocks marked ``<!-- tested -->`` in the README, ``docs/*.md`` and
 ``examples/README.md`` run in order, per file, in a fresh directory, with the installed
 ``kfm-prov`` first on the PATH; ``<!-- tested: write FILE -->`` writes the next block to
 ``FILE`` first. A page whose blocks call a ``kfm-prov`` command that does not exist fails,
-naming the command.
+naming the command. The guides that begin with ``kfm-prov demo demo-lake > demo.txt`` share
+one run of exactly that command per session (``conftest.demo_build``) and go on from a copy.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from types import ModuleType
 import pytest
 
 from kfm_prov.cli.main import cli
+from tests.conftest import DEMO_COMMAND, copy_demo, user_env
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -107,20 +109,25 @@ TESTED = [page for page in PAGES if page.exists() and blocks_of(page)]
 
 
 @pytest.mark.parametrize("page", TESTED, ids=[p.relative_to(REPO).as_posix() for p in TESTED])
-def test_documented_commands_run(page: Path, tmp_path: Path) -> None:
+def test_documented_commands_run(page: Path, tmp_path: Path,
+                                 request: pytest.FixtureRequest) -> None:
     blocks = blocks_of(page)
     assert missing_commands(blocks) == [], f"{page.name} documents commands kfm-prov lacks"
-    bin_dir = Path(sys.executable).parent
-    assert (bin_dir / "kfm-prov").exists(), "kfm-prov is not installed beside this python"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KFM_", "GIT_"))}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", HOME=str(tmp_path),
-               GIT_AUTHOR_NAME="Doc Tester", GIT_AUTHOR_EMAIL="docs@example.org",
-               GIT_COMMITTER_NAME="Doc Tester", GIT_COMMITTER_EMAIL="docs@example.org",
-               GIT_CONFIG_NOSYSTEM="1")
-    script = tmp_path / "blocks.sh"
-    script.write_text(script_for(blocks), encoding="utf-8")
+    env = user_env(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
+    first = blocks[0].text.strip()
+    if not blocks[0].write and first.startswith(f"{DEMO_COMMAND} && "):
+        # The demo, exactly this command, ran once for the session (conftest.demo_build);
+        # the page goes on from a copy of what it made, with the rest of its first block.
+        demo = request.getfixturevalue("demo_build")
+        copy_demo(demo, work)
+        shutil.copyfile(demo / "demo.txt", work / "demo.txt")
+        rest = first.removeprefix(f"{DEMO_COMMAND} && ")
+        blocks = [Block(blocks[0].page, blocks[0].line, blocks[0].lang, rest + "\n", None),
+                  *blocks[1:]]
+    script = tmp_path / "blocks.sh"
+    script.write_text(script_for(blocks), encoding="utf-8")
     done = subprocess.run(["bash", str(script)], cwd=work, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, (f"{page.name}: exit {done.returncode}\n--- stdout\n"
