@@ -157,10 +157,18 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
 
 @pytest.fixture(scope="session")
 def multi_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
-    from tests.multi import build_multi
+    """The multi lake, built once per session (all workers); tests get copies of it."""
+    import dataclasses
+    import json
 
-    root = tmp_path_factory.mktemp("multi") / "lake"
-    return root, build_multi(Lake.init(root))
+    from tests.multi import Multi, build_multi
+
+    def build(target: Path) -> None:
+        made = build_multi(Lake.init(target / "lake"))
+        (target / "multi.json").write_text(json.dumps(dataclasses.asdict(made)))
+
+    target = shared_build(tmp_path_factory, "multi", build)
+    return target / "lake", Multi(**json.loads((target / "multi.json").read_text()))
 
 
 @pytest.fixture(scope="session")
