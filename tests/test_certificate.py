@@ -11,14 +11,14 @@ import pytest
 from kfm_prov.core.validation import validate_data
 from kfm_prov.gate import evaluate
 from kfm_prov.lake import Lake
-from kfm_prov.publish.certificate import (
+from kfm_prov.publish.promote import PromotionResult
+from kfm_prov.store.certificate import (
     MERKLE_ALGORITHM,
     build_certificate,
     certificate_leaves,
     merkle_root,
     verify_certificate,
 )
-from kfm_prov.publish.promote import PromotionResult
 from tests.conftest import Chain
 
 # The Certificate Transparency reference tree (RFC 6962 §2.1): the leaves are the byte
@@ -77,8 +77,8 @@ def test_build_is_deterministic_valid_and_verifies(lake: Lake, chain: Chain) -> 
                  "sensitivity": "public"}]
     args = {"version": "v9", "products": products, "promotion_id": "promotion-glo-v9",
             "issued_at": "2026-01-01T00:00:00.000000Z"}
-    cert = build_certificate(report, **args)
-    assert cert == build_certificate(report, **args)  # same proof, same bytes
+    cert = build_certificate(report, **args).to_dict()
+    assert cert == build_certificate(report, **args).to_dict()  # same proof, same bytes
     assert validate_data("certificate", cert, file="v9.certificate.json") == []
     leaves = certificate_leaves({k: v for k, v in cert.items() if k != "merkle"})
     assert cert["merkle"] == {"algorithm": MERKLE_ALGORITHM, "leaves": len(leaves),
@@ -91,7 +91,7 @@ def test_build_is_deterministic_valid_and_verifies(lake: Lake, chain: Chain) -> 
 def test_the_order_of_the_closure_does_not_change_the_root(lake: Lake, chain: Chain) -> None:
     report = evaluate(lake.config, chain.b.run_id)
     cert = build_certificate(report, version="v1", products=[], promotion_id="p",
-                             issued_at="2026-01-01T00:00:00.000000Z")
+                             issued_at="2026-01-01T00:00:00.000000Z").to_dict()
     body = {k: v for k, v in cert.items() if k != "merkle"}
     shuffled = json.loads(json.dumps(body))
     for key in ("runs", "entities", "edges"):

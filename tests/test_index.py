@@ -4,6 +4,7 @@ idempotent, transactional writes; a disposable file of one schema version."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from kfm_prov.lake import Lake
 from kfm_prov.store.index import (
     SCHEMA_VERSION,
+    IndexedRun,
     IndexEntry,
     IoRow,
     LineageIndex,
@@ -18,6 +20,7 @@ from kfm_prov.store.index import (
     RawRow,
     RedactionRow,
     RunRow,
+    Snapshot,
 )
 from tests.multi import Multi
 
@@ -127,7 +130,7 @@ def test_a_failed_write_leaves_nothing_behind(index: LineageIndex) -> None:
 
 def test_lookups_of_many_keys_are_batched_under_sqlites_limit(index: LineageIndex) -> None:
     entries = [entry(f"R{i:05d}", [], [(f"o{i}.csv", f"sha256:{i:064x}")]) for i in range(2500)]
-    index.replace_all(entries, [], [])
+    index.replace_all(lambda _: (entries, [], []))
     wanted = [f"R{i:05d}" for i in range(2500)] + ["R00001"]  # a duplicate counts once
     assert len(index.runs_by_id(wanted)) == 2500
     assert len(index.files(wanted)) == 2500
@@ -143,7 +146,14 @@ def test_replacing_all_gives_what_writing_one_by_one_gave(tmp_path: Path) -> Non
         for item in entries:
             one.put_run(item, raw)
         whole.put_run(entry("stale", [], [("gone.csv", X)]))
-        whole.replace_all(reversed(entries), raw, [])
+        seen: list[str] = []
+
+        def read(indexed: Mapping[str, IndexedRun]) -> Snapshot:
+            seen.extend(indexed)  # what is indexed now, for the caller to reconcile
+            return list(reversed(entries)), raw, []
+
+        whole.replace_all(read)
+        assert seen == ["stale"]
         assert one.dump() == whole.dump()
 
 
