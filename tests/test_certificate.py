@@ -108,11 +108,17 @@ def test_a_promoted_certificate_holds(lake: Lake, promoted: PromotionResult) -> 
 
 # --- tampering -------------------------------------------------------------------------------
 
+# what else each edit contradicts, besides the root (the receipts, the raw manifest)
+ALSO_CAUGHT = {"commit": [("certificate-edited", "/git_commit")],
+               "license": [("certificate-label-mismatch", "license")],
+               "waiver": [], "issuer": []}
+
+
 def test_any_edit_of_the_certificate_breaks_its_root(lake: Lake,
                                                      promoted: PromotionResult) -> None:
     rel = promoted.certificate
     original = _read(lake, rel)
-    for edit in ("commit", "license", "waiver", "issuer"):
+    for edit, also in ALSO_CAUGHT.items():
         cert = json.loads(json.dumps(original))
         if edit == "commit":
             cert["closure"]["runs"][0]["git_commit"] = "f" * 40
@@ -124,8 +130,8 @@ def test_any_edit_of_the_certificate_breaks_its_root(lake: Lake,
             cert["issuer"]["version"] = "9.9.9"
         _write(lake, rel, cert, reseal=False)
         findings = verify_certificate(lake.config, rel)
-        assert [(f.code, f.pointer) for f in findings] == [("certificate-edited",
-                                                            "/merkle/root")], edit
+        assert [(f.code, f.pointer) for f in findings] == [
+            ("certificate-edited", "/merkle/root"), *also], edit
 
 
 def test_a_resealed_certificate_is_still_checked_against_the_files(

@@ -139,19 +139,21 @@ def test_an_unlabelled_product_inherits_the_most_sensitive_label(lake: Lake) -> 
 
 
 @pytest.mark.multi_lake
-def test_a_certified_processed_input_ends_the_walk_and_reruns_resolve_to_the_first(
+def test_a_certified_processed_input_ends_the_walk_and_a_rerun_resolves_by_path(
         lake: Lake, multi: Multi) -> None:
     """joined used glo's promoted product (certified: the walk stops there) and a work file
-    that fam2 made twice with the same bytes (the earliest successful producer is taken)."""
+    that fam2 made twice with the same bytes (the run whose output path it read is taken)."""
     report = evaluate(lake.config, multi.joined)
     assert report.ok, report.findings
-    assert set(report.runs) == {multi.joined, multi.fam2_a}
+    assert set(report.runs) == {multi.joined, multi.fam2b_a}
     kinds = {e.path: e.kind for e in report.entities.values()}
     assert kinds[multi.glo_product] == "processed"
     assert kinds[multi.fam2_raw] == "raw"
     assert multi.glo_raw not in kinds  # glo's own lineage is vouched for by its certificate
-    assert (run_node(multi.fam2_a), file_node(sha(lake.root / multi.glo_norm.replace(
-        multi.glo_a, multi.fam2_a).replace("/glo/", "/fam2/"))), "generated") in report.edges
+    normalised = multi.glo_norm.replace(multi.glo_a, multi.fam2b_a).replace("/glo/", "/fam2/")
+    assert (run_node(multi.fam2b_a), file_node(sha(lake.root / normalised)),
+            "generated") in report.edges
+    assert run_node(multi.fam2_a) not in {a for a, _, _ in report.edges}  # same bytes, other path
 
 
 @pytest.mark.multi_lake
