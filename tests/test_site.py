@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 from kfm_prov.cli.main import cli
-from kfm_prov.config import LakeConfig
 from kfm_prov.lake import Lake
 from kfm_prov.site import render_site
 from kfm_prov.site.build import MARKER
@@ -253,13 +252,16 @@ def test_signature_present_with_its_key_id(lake_copy: Path, tmp_path: Path) -> N
 
 
 def test_family_titles_from_the_config_when_present(lake_copy: Path) -> None:
-    with (lake_copy / "kfm-prov.toml").open("a", encoding="utf-8") as handle:
-        handle.write('\n[families.glo_land_patents]\ntitle = "GLO land patents <1860>"\n'
-                     'description = "Federal land patents, Kansas"\n')
-    site = render_site(LakeConfig(root=lake_copy))
+    toml = lake_copy / "kfm-prov.toml"
+    text = toml.read_text(encoding="utf-8")
+    old_title = 'title = "GLO land patents located on the PLSS (synthetic)"'
+    assert old_title in text and 'title = "Kansas Memory items (synthetic)"\n' in text
+    toml.write_text(text.replace(old_title, 'title = "GLO land patents <1860>"').replace(
+        'title = "Kansas Memory items (synthetic)"\n', ""), encoding="utf-8")
+    site = render_site(Lake.open(lake_copy).config)  # through the config's own loader
     catalog = site.pages["index.html"].decode()
     assert "GLO land patents &lt;1860&gt;" in catalog
-    assert "Federal land patents, Kansas" in catalog
+    assert "Federal land patents in Kansas" in catalog
     assert ">kansas_memory</a>" in catalog  # no metadata: the family's name
 
 

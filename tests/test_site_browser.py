@@ -113,7 +113,9 @@ def test_catalog_lists_every_family_and_search_finds_a_digest_prefix(
     page = Page(browser, site, "index.html")
     cells = browser.find_elements(By.CSS_SELECTOR, "table.families td:first-child a")
     names = [a.text for a in cells]
-    assert sorted(names) == sorted({r.family for r in Lake.open(demo_lake).runs()})
+    config = Lake.open(demo_lake).config
+    assert sorted(names) == sorted({config.family(r.family).title or r.family
+                                    for r in Lake.open(demo_lake).runs()})
     browser.save_screenshot(str(shots / "catalog.png"))
     page.assert_clean()
     # the keyboard reaches the skip link first

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kfm_prov.config import CONFIG_NAME, SENSITIVITIES, LakeConfig
+from kfm_prov.config import SENSITIVITIES, LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.errors import InputError, NotFoundError
@@ -173,29 +172,10 @@ class SiteModel:
 # --- collecting ------------------------------------------------------------------------------
 
 def family_metadata(config: LakeConfig) -> dict[str, dict[str, str]]:
-    """``[families.NAME]`` title and description, when the lake's config has them.
-
-    Read from ``LakeConfig.families`` when the config knows that table, else from the TOML
-    file itself; anything else there is ignored here (the config loader judges it).
-    """
-    known = getattr(config, "families", None)
-    table: Any
-    if known is not None:
-        table = known
-    else:
-        path = config.root / CONFIG_NAME
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("families", {})
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-            table = {}
-    out: dict[str, dict[str, str]] = {}
-    if not isinstance(table, dict):
-        return out
-    for name, value in table.items():
-        meta = value if isinstance(value, dict) else getattr(value, "__dict__", {})
-        out[str(name)] = {k: str(meta[k]) for k in ("title", "description")
-                          if isinstance(meta.get(k), str) and meta[k].strip()}
-    return out
+    """``[families.NAME]`` title and description, as the lake's config holds them."""
+    return {name: {k: v for k, v in (("title", meta.title), ("description", meta.description))
+                   if v and v.strip()}
+            for name, meta in config.families.items()}
 
 
 def collect(config: LakeConfig, families: Sequence[str] = (), *,
