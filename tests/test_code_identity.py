@@ -126,7 +126,7 @@ def test_modified_script_under_an_explicit_commit_is_dirty(run_cli, lake: Lake,
     """``--commit`` names the code; bytes that differ from it are not that code."""
     head = git(repo, "rev-parse", "HEAD")
     write(repo / "clean.py", SCRIPT + "# changed\n")
-    result, run = run_script(run_cli, lake, repo, repo / "clean.py", "--commit", head)
+    _, run = run_script(run_cli, lake, repo, repo / "clean.py", "--commit", head)
     assert "dirty-commit" in check_codes(run_cli, run.run_id)
 
 
@@ -163,3 +163,44 @@ def test_python_capture_checks_the_calling_module(lake: Lake, repo: Path,
     assert lake.check(ids["tracked.py"]).ok
     report = lake.check(ids["untracked.py"])
     assert "untracked-code" in {f.code for f in report.findings}
+
+
+def test_v1_run_records_stay_readable() -> None:
+    """Receipts written before the code field keep validating against their own schema."""
+    from kfm_prov.core.validation import validate_data
+    from kfm_prov.receipts import RunRecord
+
+    v1 = {"schema_version": "kfm.run_record.v1", "run_id": "01HK15B7C0X8C2V61ZN8VGMM21",
+          "dataset_family": "glo", "pipeline_id": "p", "git_commit": "0" * 40,
+          "started_at": "2024-01-01T00:00:00Z", "ended_at": "2024-01-01T00:00:01Z",
+          "status": "success", "runner": {"type": "local"}}
+    assert validate_data("run_record", v1, file="r") == []
+    assert RunRecord.from_dict(v1).code is None
+    bad = {**v1, "schema_version": "kfm.run_record.v9"}
+    assert [f.code for f in validate_data("run_record", bad, file="r")] == ["schema-version"]
+    v2 = {**v1, "schema_version": "kfm.run_record.v2",
+          "code": {"repository": None, "worktree": "/x", "entry": None, "problems": ["nope"]}}
+    assert validate_data("run_record", v2, file="r")  # problems are reason codes only
+
+
+def test_credentials_are_stripped_from_remote_urls() -> None:
+    from kfm_prov.context import strip_credentials
+
+    assert strip_credentials("https://x-access-token:ghp_abc@github.com/o/r.git?t=1#f") == \
+        "https://github.com/o/r.git"
+    assert strip_credentials("https://TOKEN@gitlab.example.org:8443/o/r") == \
+        "https://gitlab.example.org:8443/o/r"
+    assert strip_credentials("git@github.com:o/r.git") == "git@github.com:o/r.git"
+    assert strip_credentials("u:pw@host:o/r.git") == "host:o/r.git"
+
+
+def test_the_entry_script_of_a_command(tmp_path: Path) -> None:
+    from kfm_prov.context import entry_script
+
+    script = write(tmp_path / "clean.py", SCRIPT)
+    data = write(tmp_path / "data.csv", "x")
+    assert entry_script([PY, "-u", str(script), str(data)], tmp_path) == script
+    assert entry_script(["python", "clean.py"], tmp_path) == script
+    assert entry_script([str(script)], tmp_path) == script
+    assert entry_script([PY, "-c", "print(1)", str(data)], tmp_path) is None
+    assert entry_script(["sh", "-c", "python clean.py"], tmp_path) is None
