@@ -143,6 +143,8 @@ class Run:
         _check_family(family)
         if not isinstance(pipeline_id, str) or not pipeline_id.strip():
             raise UsageError("pipeline id must be a non-empty string", field="pipeline_id")
+        # The pipeline id is an identifier like any other text: scrubbed by the same rules.
+        pipeline_id, pipeline_secrets = scrub_text(pipeline_id, "/pipeline_id")
         raw_params = dict(params or {})
         try:
             json.dumps(raw_params, allow_nan=False)
@@ -151,7 +153,7 @@ class Run:
         spec_data, spec_path = _load_spec(config, spec, pipeline_id, raw_params)
         run_id = str(ULID())
         rel_dir = run_dir_rel(config, family, run_id)
-        secrets: list[SecretFinding] = []
+        secrets: list[SecretFinding] = list(pipeline_secrets)
         clean_params, found = scrub_data(raw_params, "/params")
         secrets += found
         argv = env = None
@@ -203,6 +205,9 @@ class Run:
         if role not in INPUT_ROLES:
             raise UsageError(f"input role must be one of {', '.join(INPUT_ROLES)}", field=role)
         rel = _input_rel(self.config, path)
+        scrubbed, found = scrub_text(rel)
+        if found:  # the manifest would carry it; rename the file
+            raise UsageError("an input's file name holds a secret", file=scrubbed)
         absolute = resolve_inside(self.config.root, rel, file=rel)
         if absolute.is_symlink() or not absolute.is_file():
             raise InputError("input does not exist or is not a regular file", file=rel)
@@ -222,6 +227,9 @@ class Run:
             raise UsageError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}",
                              field="sensitivity")
         name = check_relative(name, field="output name")
+        scrubbed, found = scrub_text(name)
+        if found:  # the manifest would carry it: refuse before anything is written
+            raise UsageError("an output's file name holds a secret", file=scrubbed)
         rel = f"{self.rel_dir}/artifacts/{name}"
         self._outputs[rel] = _Output(rel, role, sensitivity)
         self.log(f"output {rel}", event="output", role=role, path=rel,
@@ -357,6 +365,13 @@ class Run:
             declared.setdefault(rel, _Output(rel, "intermediate", None))
         base = self.config.root.resolve() / artifacts_rel
         clean = bool(files) and base.resolve() == base
+        secret_names = []  # a file name holding a secret must not reach the manifest
+        for rel in list(declared):
+            scrubbed, found = scrub_text(rel, "/outputs")
+            if found:
+                secret_names.append(scrubbed)
+                self._secrets += found
+                del declared[rel]
         missing, refused, present = [], [], []
         for rel, out in sorted(declared.items()):
             if clean and rel in files:
@@ -379,6 +394,8 @@ class Run:
             problems["missing"] = missing
         if refused:
             problems["symlinks_refused"] = refused
+        if secret_names:
+            problems["names_holding_secrets"] = secret_names
         gate = Gate("outputs", "fail" if problems else "pass",
                     problems or {"outputs": len(entries)})
         return entries, gate

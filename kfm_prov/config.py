@@ -54,6 +54,10 @@ namespace = "https://kfm.example.org/prov/"
 # Put the runner's user name into PROV documents, which get published. Off by default:
 # it is personal data. Run records in data/work keep it either way.
 publish_user = false
+# Run parameters whose values PROV documents may publish (when the secret detector finds
+# nothing in them); every other value is published as a salted sha256 digest. The run
+# manifest in data/work keeps every value, scrubbed of secrets.
+public_params = []                     # e.g. ["year", "crs", "grid_degrees"]
 
 [policy]
 # Promote products of runs whose pipeline repository had uncommitted changes. Off by
@@ -103,6 +107,7 @@ class LakeConfig:
     paths: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
     namespace: str = DEFAULT_NAMESPACE
     publish_user: bool = False
+    public_params: frozenset[str] = frozenset()
     allow_dirty_commits: bool = False
     gc_min_age_hours: float = 24.0
     openlineage_jobs: tuple[JobRule, ...] = ()
@@ -201,6 +206,11 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     if not namespace.endswith(("/", "#", ":")):
         namespace += "/"
     publish_user = _flag(prov_table, "publish_user", "prov")
+    public_params = prov_table.get("public_params", [])
+    if not isinstance(public_params, list) or not all(
+            isinstance(k, str) and k.strip() for k in public_params):
+        raise InputError("must be a list of parameter names", file=CONFIG_NAME,
+                         field="prov.public_params")
     policy = _table(data, "policy")
     allow_dirty = _flag(policy, "allow_dirty_commits", "policy")
     min_age = policy.get("gc_min_age_hours", 24)
@@ -209,6 +219,7 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
                          field="policy.gc_min_age_hours")
     rules, export_namespace = _openlineage(_table(data, "openlineage"))
     return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
+                      public_params=frozenset(public_params),
                       allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
                       openlineage_jobs=rules, openlineage_namespace=export_namespace)
 

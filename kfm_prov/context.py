@@ -143,9 +143,9 @@ def identify_code(commit: str | None, git_dir: Path | None,
     top = _git(directory, "rev-parse", "--show-toplevel")
     where = entry.resolve() if entry is not None else None
     if top is None:
-        problems = ["unknown-commit"] + (["untracked-code"] if where is not None else [])
+        outside = ["unknown-commit"] + (["untracked-code"] if where is not None else [])
         return (commit or UNKNOWN_COMMIT), CodeIdentity(
-            None, None, str(where) if where else None, None, problems)
+            None, None, str(where) if where else None, None, outside)
     worktree = Path(top).resolve()
     named = commit or git_commit(worktree)
     base = named.removesuffix("-dirty")

@@ -43,7 +43,8 @@ def test_the_tree_goes_from_a_published_file_back_to_its_raw_source(run_cli, lak
     lines = out.splitlines()
     assert lines[0].startswith(f"{multi.glo_product}  sha256:{multi.glo_digest[7:19]} · processed")
     assert "published glo v1" in lines[0]
-    for text in (f"run {multi.glo_b}", "pipelines/glo/parcels @ 0123456789ab", f"run {multi.glo_a}",
+    for text in (f"run {multi.glo_b}", f"pipelines/glo/parcels @ {COMMIT[:12]}",
+                 f"run {multi.glo_a}",
                  "success · validation pass", multi.glo_norm, multi.glo_raw, "license CC-BY-4.0",
                  ATTRIBUTION):
         assert text in out, text
