@@ -174,46 +174,78 @@ def identify_code(commit: str | None, git_dir: Path | None,
 
 
 def check_code(git_commit: str, code: CodeIdentity | None) -> list[tuple[str, str]]:
-    """What the repository says now about a run's code: ``(reason code, message)`` pairs.
+    """:func:`check_codes` for one run."""
+    return check_codes({"": (git_commit, code)})[""]
+
+
+def check_codes(runs: Mapping[str, tuple[str, CodeIdentity | None]],
+                ) -> dict[str, list[tuple[str, str]]]:
+    """What the repository says now about each run's code: ``(reason code, message)`` pairs.
 
     For the gate, which trusts none of ``code.problems``: the checkout must still be the
     recorded repository, hold the commit, and hold the entry file at that commit with the
     blob id that ran. A run that names no repository cannot be checked: ``unknown-commit``.
     ``unknown`` and ``-dirty`` commits are the gate's own findings, not repeated here.
+    Each checkout is asked once, in one ``git cat-file --batch-check``, however many runs
+    name it (a closure of a thousand runs of one repository costs four git processes).
     """
-    base = git_commit.removesuffix("-dirty")
-    if git_commit == UNKNOWN_COMMIT:
-        return []
-    if code is None or code.worktree is None:
-        return [("unknown-commit", f"commit {base} cannot be checked: the run record names"
-                 " no repository (run_record.json v2 records `code`)")]
-    worktree = Path(code.worktree)
-    if not worktree.is_absolute() or _git(worktree, "rev-parse", "--show-toplevel") is None:
-        return [("unknown-commit", f"commit {base} cannot be checked: no git repository at"
-                 f" {code.worktree}")]
-    found: list[tuple[str, str]] = []
-    if code.repository is not None and remote_url(worktree) != code.repository:
-        found.append(("unknown-commit", f"the checkout at {code.worktree} is no longer"
-                      f" {code.repository}"))
+    found: dict[str, list[tuple[str, str]]] = {key: [] for key in runs}
+    by_worktree: dict[str, list[tuple[str, str, CodeIdentity]]] = {}
+    for key, (git_commit, code) in runs.items():
+        base = git_commit.removesuffix("-dirty")
+        if git_commit == UNKNOWN_COMMIT:
+            continue
+        if code is None or code.worktree is None:
+            found[key].append(("unknown-commit", f"commit {base} cannot be checked: the run"
+                               " record names no repository (run_record.json v2 records"
+                               " `code`)"))
+            continue
+        by_worktree.setdefault(code.worktree, []).append((key, base, code))
+    for worktree, items in by_worktree.items():
+        if not Path(worktree).is_absolute() or _git(worktree, "rev-parse",
+                                                    "--show-toplevel") is None:
+            for key, base, _ in items:
+                found[key].append(("unknown-commit", f"commit {base} cannot be checked: no"
+                                   f" git repository at {worktree}"))
+            continue
+        remote = remote_url(worktree) if any(c.repository for _, _, c in items) else None
+        queries = sorted({q for _, base, code in items for q in _queries(base, code)})
+        answers = (_git(worktree, "cat-file", "--batch-check=%(objectname) %(objecttype)",
+                        stdin="\n".join(queries) + "\n") or "").splitlines()
+        answers += ["missing"] * (len(queries) - len(answers))
+        answer = dict(zip(queries, answers, strict=True))
+        for key, base, code in items:
+            found[key] += _judge(worktree, base, code, remote, answer)
+    return found
+
+
+def _queries(base: str, code: CodeIdentity) -> list[str]:
     queries = [f"{base}^{{commit}}"]
     if code.entry is not None and not Path(code.entry).is_absolute():
         queries.append(f"{base}:{code.entry}")
-    answers = (_git(worktree, "cat-file", "--batch-check=%(objectname) %(objecttype)",
-                    stdin="\n".join(queries) + "\n") or "").splitlines()
-    answers += ["missing"] * (len(queries) - len(answers))
-    if not answers[0].endswith(" commit"):
+    return queries
+
+
+def _judge(worktree: str, base: str, code: CodeIdentity, remote: str | None,
+           answer: Mapping[str, str]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if code.repository is not None and remote != code.repository:
+        found.append(("unknown-commit", f"the checkout at {worktree} is no longer"
+                      f" {code.repository}"))
+    if not answer[f"{base}^{{commit}}"].endswith(" commit"):
         found.append(("unknown-commit", f"commit {base} is not in the repository at"
-                      f" {code.worktree}"))
+                      f" {worktree}"))
         return found
     if code.entry is None:
         return found
-    if len(queries) == 1:
+    entry = answer.get(f"{base}:{code.entry}")
+    if entry is None:
         found.append(("untracked-code", f"the code that ran, {code.entry}, is outside the"
-                      f" repository at {code.worktree}"))
-    elif not answers[1].endswith(" blob"):
+                      f" repository at {worktree}"))
+    elif not entry.endswith(" blob"):
         found.append(("untracked-code", f"the code that ran, {code.entry}, is not in commit"
                       f" {base}"))
-    elif answers[1].split()[0] != code.entry_blob:
+    elif entry.split()[0] != code.entry_blob:
         found.append(("dirty-commit", f"the code that ran, {code.entry}, differs from its"
                       f" version in commit {base}"))
     return found
