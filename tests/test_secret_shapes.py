@@ -20,11 +20,11 @@ from tests.conftest import CODE, CODE_ARGS, add_raw, snapshot, write
 
 PY = sys.executable
 # Fake values in each provider's shape, built so that no scanner flags this file itself.
-OPENAI = "sk-" + "T3stKey0penAI" * 4
+OPENAI = "sk-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0"
 OPENAI_PROJ = "sk-proj-" + "Pr0j_k3y-" * 6
 ANTHROPIC = "sk-ant-api03-" + "An7hr0pic_k3y-" * 6 + "AA"
-STRIPE = "sk_" + "live_" + "51HgT3stStr1peKey0000"
-STRIPE_RESTRICTED = "rk_" + "live_" + "51HgT3stStr1peKey0000"
+STRIPE = "sk_" + "live_" + "51HgT3stStr1peKey0000abc"
+STRIPE_RESTRICTED = "rk_" + "live_" + "51HgT3stStr1peKey0000abc"
 URL_TOKEN = "https://" + "g1tHubT0kenN0Colon42" + "@github.com/org/pipes.git"
 PEM_BODY = "MIIEowIBAAKCAQEAx1y2z3" * 3
 PREFIXED_PEM = ("2026-01-01T00:00:00Z INFO -----BEGIN RSA " + "PRIVATE KEY-----\n"
