@@ -117,7 +117,7 @@ def rebuild(out: Path, runs: int) -> dict[str, Any]:
 
     from benchmarks.synthetic import Shape, generate
     from kfm_prov.lake import Lake
-    from kfm_prov.record import iter_run_dirs
+    from kfm_prov.store.rebuild import iter_run_dirs
 
     root = out / "secrets-rebuild-lake"
     if root.exists():

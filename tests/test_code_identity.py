@@ -168,7 +168,7 @@ def test_python_capture_checks_the_calling_module(lake: Lake, repo: Path,
 def test_v1_run_records_stay_readable() -> None:
     """Receipts written before the code field keep validating against their own schema."""
     from kfm_prov.core.validation import validate_data
-    from kfm_prov.receipts import RunRecord
+    from kfm_prov.store.receipts import RunRecord
 
     v1 = {"schema_version": "kfm.run_record.v1", "run_id": "01HK15B7C0X8C2V61ZN8VGMM21",
           "dataset_family": "glo", "pipeline_id": "p", "git_commit": "0" * 40,
