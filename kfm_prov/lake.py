@@ -141,7 +141,9 @@ class Lake:
 
         ``spec`` is the pipeline spec (a JSON-like value, or a JSON/YAML file in the lake)
         whose RFC 8785 hash identifies the plan; ``commit``/``git_dir`` say where the
-        pipeline's code is (default: the git repository of the current directory).
+        pipeline's code is (default: the git repository of the current directory), and
+        ``entry`` which file it is (default: the module calling this), which must be
+        tracked and unchanged in that commit for the gate to promote the products.
         """
         from kfm_prov.capture import capture
 

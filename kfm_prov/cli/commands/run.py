@@ -71,7 +71,10 @@ def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, .
     """Run COMMAND as a captured run and exit with its exit code.
 
     The command sees KFM_RUN_ID, KFM_RUN_DIR and KFM_ARTIFACTS_DIR; its stdout and
-    stderr are shown and kept in the run's logs/. The run id is printed on stderr.
+    stderr are shown and kept in the run's logs/ (secrets scrubbed). The run id is
+    printed on stderr. The command's script (its first path-like argument that is a
+    script file) must be committed, unchanged, in the repository of --git-dir at
+    --commit (default: its HEAD): otherwise a warning now, and the gate refuses later.
 
     \b
     Example:
