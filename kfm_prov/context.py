@@ -71,11 +71,14 @@ def strip_credentials(url: str) -> str:
 
 def remote_url(worktree: Path | str) -> str | None:
     """``origin``'s URL, else the first remote's, credentials stripped; None without one."""
-    names = (_git(worktree, "remote") or "").split()
-    if not names:
+    listing = _git(worktree, "config", "--get-regexp", r"^remote\..*\.url$") or ""
+    urls: dict[str, str] = {}  # one git process: "remote.<name>.url <url>" lines
+    for line in listing.splitlines():
+        key, _, url = line.partition(" ")
+        urls.setdefault(key[len("remote."):-len(".url")], url)
+    if not urls:
         return None
-    name = "origin" if "origin" in names else names[0]
-    url = _git(worktree, "remote", "get-url", name)
+    url = urls.get("origin") or next(iter(urls.values()))
     return strip_credentials(url) if url else None
 
 
@@ -149,23 +152,27 @@ def identify_code(commit: str | None, git_dir: Path | None,
     worktree = Path(top).resolve()
     named = commit or git_commit(worktree)
     base = named.removesuffix("-dirty")
-    problems: list[str] = []
-    if named == UNKNOWN_COMMIT or _git(worktree, "cat-file", "-e", f"{base}^{{commit}}") is None:
-        problems.append("unknown-commit")
     rel = blob = None
+    inside = where is not None and worktree in where.parents
     if where is not None:
-        if worktree not in where.parents:
-            rel = str(where)
-            problems.append("untracked-code")
-        else:
-            rel = where.relative_to(worktree).as_posix()
-            blob = _git(worktree, "hash-object", "--", rel)
-            if "unknown-commit" not in problems:
-                committed = _git(worktree, "rev-parse", "--verify", "-q", f"{base}:{rel}")
-                if committed is None:
-                    problems.append("untracked-code")
-                elif committed != blob:
-                    problems.append("dirty-commit")
+        rel = where.relative_to(worktree).as_posix() if inside else str(where)
+    # One cat-file for the commit and the entry's blob at it (cost matters: every capture).
+    queries = [f"{base}^{{commit}}"] + ([f"{base}:{rel}"] if inside else [])
+    answers = (_git(worktree, "cat-file", "--batch-check=%(objectname) %(objecttype)",
+                    stdin="\n".join(queries) + "\n") or "").splitlines()
+    answers += ["missing"] * (len(queries) - len(answers))
+    problems: list[str] = []
+    if named == UNKNOWN_COMMIT or not answers[0].endswith(" commit"):
+        problems.append("unknown-commit")
+    if where is not None and not inside:
+        problems.append("untracked-code")
+    elif inside:
+        blob = _git(worktree, "hash-object", "--", str(rel))
+        if "unknown-commit" not in problems:
+            if not answers[1].endswith(" blob"):
+                problems.append("untracked-code")
+            elif answers[1].split()[0] != blob:
+                problems.append("dirty-commit")
     if named.endswith("-dirty") and "dirty-commit" not in problems:
         problems.append("dirty-commit")
     if "dirty-commit" in problems and not named.endswith("-dirty") and named != UNKNOWN_COMMIT:
