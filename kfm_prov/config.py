@@ -65,6 +65,10 @@ public_params = []                     # e.g. ["year", "crs", "grid_degrees"]
 allow_dirty_commits = false
 # A run younger than this is never removed by `kfm-prov gc`.
 gc_min_age_hours = 24
+# Where the gate finds a checkout of a repository that a run names only by its URL (runs
+# from OpenLineage events): repository URL = local path. Without one, such a run's commit
+# cannot be checked and is refused (unknown-commit).
+checkouts = {}
 
 [openlineage]
 # OpenLineage jobs become runs of a family and pipeline. The first rule whose globs match
@@ -108,6 +112,7 @@ class LakeConfig:
     namespace: str = DEFAULT_NAMESPACE
     publish_user: bool = False
     public_params: frozenset[str] = frozenset()
+    checkouts: tuple[tuple[str, str], ...] = ()  # (repository URL, local checkout)
     allow_dirty_commits: bool = False
     gc_min_age_hours: float = 24.0
     openlineage_jobs: tuple[JobRule, ...] = ()
@@ -213,6 +218,12 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
                          field="prov.public_params")
     policy = _table(data, "policy")
     allow_dirty = _flag(policy, "allow_dirty_commits", "policy")
+    checkouts = policy.get("checkouts", {})
+    if not isinstance(checkouts, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip()
+            for k, v in checkouts.items()):
+        raise InputError("must be a table of repository URL = local path", file=CONFIG_NAME,
+                         field="policy.checkouts")
     min_age = policy.get("gc_min_age_hours", 24)
     if not isinstance(min_age, int | float) or isinstance(min_age, bool) or min_age < 0:
         raise InputError("must be a non-negative number", file=CONFIG_NAME,
@@ -220,6 +231,8 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     rules, export_namespace = _openlineage(_table(data, "openlineage"))
     return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
                       public_params=frozenset(public_params),
+                      checkouts=tuple(sorted((k, str((root / v).resolve()))
+                                             for k, v in checkouts.items())),
                       allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
                       openlineage_jobs=rules, openlineage_namespace=export_namespace)
 

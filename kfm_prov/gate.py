@@ -34,7 +34,12 @@ from kfm_prov.store.index import IndexEntry, IoRow, RawRow, RunRow
 from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
 from kfm_prov.store.rebuild import index_for
-from kfm_prov.store.receipts import WAIVER_FILE, CodeIdentity, receipt_inconsistencies
+from kfm_prov.store.receipts import (
+    WAIVER_FILE,
+    CodeIdentity,
+    RunRecord,
+    receipt_inconsistencies,
+)
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -394,7 +399,7 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
             walk.fail(check, "run-not-success" if check == "receipts" else "upstream-failed",
                       f"run {run_id} ended {run.status}", file=f"{run.run_dir}/run_record.json",
                       pointer="/status", nodes=nodes)
-        code[run_id] = (receipts.record.git_commit, receipts.record.code)
+        code[run_id] = (receipts.record.git_commit, _code_of(walk, receipts.record))
     _check_code(walk, code)
 
 
@@ -406,6 +411,18 @@ _CODE_HINTS = {
     "unknown-commit": "rerun from a checkout that has the commit; the run record's `code`"
                       " says where the repository was",
 }
+
+
+def _code_of(walk: _Walk, record: RunRecord) -> CodeIdentity | None:
+    """The run's code; for a run that names its repository only by URL (OpenLineage's
+    sourceCodeLocation), the checkout configured in ``policy.checkouts``, if any."""
+    if record.code is not None:
+        return record.code
+    openlineage = record.extra.get("openlineage")
+    location = openlineage.get("source_code_location") if isinstance(openlineage, dict) else None
+    url = location.get("url") if isinstance(location, dict) else None
+    checkout = dict(walk.config.checkouts).get(url) if isinstance(url, str) else None
+    return CodeIdentity(None, checkout, None) if checkout else None
 
 
 def _check_code(walk: _Walk, records: dict[str, tuple[str, CodeIdentity | None]]) -> None:
