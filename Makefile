@@ -15,9 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/kfm-prov demo demo-lake
 
+# pytest-xdist workers: `auto` is one per CPU; `make test PYTEST_WORKERS=0` runs in-process.
+PYTEST_WORKERS ?= auto
+
 test: $(STAMP)
+	@$(BIN)/python -m tests.plan $(PYTEST_WORKERS)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,7 +40,7 @@ STRESS_TIMEOUT ?= 1500
 stress: $(STAMP)
 	KFM_PROV_EXAMPLES=$${KFM_PROV_EXAMPLES:-300} timeout --signal=INT --kill-after=30 \
 	    $(STRESS_TIMEOUT) $(BIN)/python -m pytest -p no:cacheprovider -q stress \
-	    tests/test_hostile.py tests/test_crash.py tests/test_concurrency.py tests/test_gc.py
+	    tests/test_hostile.py tests/test_crash.py tests/test_concurrency.py tests/cli/test_gc.py
 
 clean:
 	rm -rf $(VENV) demo-lake bench-out

@@ -6,6 +6,7 @@
 What is generated:
 
 - ``docs/cli.md``, all of it, from the CLI's own ``--help``;
+- ``docs/api.md``, all of it, from the docstrings of what ``kfm_prov.__all__`` exports;
 - in ``docs/reason-codes.md``, the table of reason codes, collected from the ``fail(...)``
   calls of ``kfm_prov/gate.py`` (and the secret scan it delegates to);
 - in ``docs/receipts.md``, a field table per receipt, from the shipped JSON Schemas;
@@ -85,6 +86,88 @@ def cli_reference() -> str:
         out += ["", f'<a id="{anchor(name)}"></a>', "", f"## `{name}`", "", "```text",
                 command.get_help(ctx).rstrip(), "```"]
     return "\n".join(out) + "\n"
+
+
+# --- the Python API reference -------------------------------------------------------------
+
+def api_reference() -> str:
+    """docs/api.md: every name in ``kfm_prov.__all__``, from its docstrings and signatures.
+
+    pdoc reads the objects (signatures, annotations, attribute docstrings); this renders
+    them as one Markdown page beside the CLI reference, so it is small, diffable and
+    readable where the other docs are. Only public members (no leading ``_``) appear.
+    """
+    import importlib
+
+    import pdoc.doc
+
+    import kfm_prov
+
+    names = list(kfm_prov._PUBLIC)  # reading order: Lake and Run first, errors last
+    modules: dict[str, Any] = {}
+    classes = []
+    for name in names:
+        module_name = kfm_prov._PUBLIC[name]
+        if module_name not in modules:
+            modules[module_name] = pdoc.doc.Module(importlib.import_module(module_name))
+        classes.append(modules[module_name].get(name))
+    out = ["# Python API reference", "",
+           "Generated from the docstrings by `docs/gen.py` (run `make docs` after changing a"
+           " public", "signature or docstring; a test fails while this file is out of date)."
+           " It lists what", "`kfm_prov.__all__` exports, e.g. `from kfm_prov import Lake`;"
+           " everything else is private", "and may change. Errors: every error kfm-prov"
+           " raises on purpose is a `KfmProvError`;", "`exit_code` is what the CLI exits"
+           " with (2 bad input, 1 a check failed or a refusal).", ""]
+    for cls in classes:
+        out.append(f"- [`{cls.name}`](#{cls.name}): {_first_line(cls.docstring)}")
+    for cls in classes:
+        out += ["", f'<a id="{cls.name}"></a>', "", f"## `{cls.name}`", "", "```python",
+                _class_line(cls), "```"]
+        if cls.docstring:
+            out += ["", cls.docstring.strip()]
+        members = [m for m in cls.own_members if not m.name.startswith("_")]
+        fields = [m for m in members if isinstance(m, pdoc.doc.Variable)]
+        if fields:
+            out += ["", "Attributes:", ""]
+            for var in fields:
+                kind = f": {_api_text(var.annotation_str.lstrip(': '))}" \
+                    if var.annotation_str else ""
+                doc = f" — {_first_line(var.docstring)}" if var.docstring else ""
+                out.append(f"- `{var.name}{kind}`{doc}")
+        for function in (m for m in members if isinstance(m, pdoc.doc.Function)):
+            qualname = f"{cls.name}.{function.name}"
+            decorator = ("@classmethod\n" if function.is_classmethod else
+                         "@staticmethod\n" if function.is_staticmethod else "")
+            out += ["", f'<a id="{qualname}"></a>', "", f"### `{qualname}`", "", "```python",
+                    f"{decorator}def {function.name}"
+                    f"{_api_text(str(function.signature_without_self))}", "```"]
+            if function.docstring:
+                out += ["", function.docstring.strip()]
+    return "\n".join(out) + "\n"
+
+
+def _class_line(cls: Any) -> str:
+    bases = [b for _, _, b in cls.bases]
+    init = cls.members.get("__init__")
+    if bases and not any(b.startswith("kfm_prov") for b in bases):
+        return f"class {cls.name}({', '.join(bases)})"
+    if bases:
+        return f"class {cls.name}({', '.join(b.rsplit('.', 1)[-1] for b in bases)})"
+    if init is None:
+        return f"class {cls.name}()"
+    signature = init.signature_without_self  # without private fields (``_inputs``...)
+    public = [p for p in signature.parameters.values() if not p.name.startswith("_")]
+    return f"class {cls.name}{_api_text(str(signature.replace(parameters=public)))}"
+
+
+def _api_text(text: str) -> str:
+    """Annotations as a reader writes them: ``Lake``, not ``kfm_prov.lake.Lake``."""
+    text = re.sub(r"\bkfm_prov(?:\.\w+)*\.(\w+)", r"\1", text)
+    return re.sub(r"\b(?:typing|pathlib|datetime|networkx(?:\.\w+)*)\.(\w+)", r"\1", text)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n\n", 1)[0].replace("\n", " ") if text else ""
 
 
 # --- reason codes -----------------------------------------------------------------------------
@@ -269,9 +352,7 @@ def demo_examples(root: Path) -> dict[str, str]:
         "example-certificate": _fenced("json", json.dumps(_certificate_excerpt(certificate),
                                                           indent=2, ensure_ascii=False)),
     }
-    mermaid = _mermaid(root)
-    if mermaid is not None:
-        regions["demo-lineage-mermaid"] = _fenced("mermaid", mermaid)
+    regions["demo-lineage-mermaid"] = _fenced("mermaid", _mermaid(root))
     return regions
 
 
@@ -340,11 +421,7 @@ def _certificate_excerpt(certificate: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _mermaid(root: Path) -> str | None:
-    from kfm_prov.cli.main import cli
-
-    if "trace" not in cli.commands:
-        return None
+def _mermaid(root: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "kfm_prov.cli", "--root", str(root), "trace",
                            "data/processed/glo_land_patents/v2/parcels.geojson", "--format",
                            "mermaid"], capture_output=True, text=True, check=True,
@@ -413,6 +490,7 @@ def static_outputs() -> dict[Path, Callable[[str], str]]:
     schema_regions = {region: schema_table(name) for region, name in SCHEMA_TABLES.items()}
     return {
         DOCS / "cli.md": lambda _: cli_reference(),
+        DOCS / "api.md": lambda _: api_reference(),
         DOCS / "reason-codes.md": lambda text: replace_regions(
             text, {"reason-code-table": reason_code_table()}),
         DOCS / "receipts.md": lambda text: replace_regions(text, schema_regions),

@@ -29,6 +29,7 @@ from kfm_prov.core.paths import (
     resolve_inside,
     symlink_on_the_way,
     to_relative,
+    unsafe_reason,
     walk_tree,
 )
 from kfm_prov.core.secrets import (
@@ -41,7 +42,7 @@ from kfm_prov.core.secrets import (
 )
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
-from kfm_prov.errors import CheckFailed, InputError, UsageError
+from kfm_prov.errors import CheckFailed, InputError, KfmProvError, UsageError
 from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
 from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 from kfm_prov.store.receipts import (
@@ -102,24 +103,29 @@ class Run:
     _redactions: list[_Redaction] = field(default_factory=list)
     _secrets: list[SecretFinding] = field(default_factory=list)
     _log_files: tuple[IO[str], IO[str]] | None = None
+    _unsafe_names: list[str] = field(default_factory=list)
     result: RecordedRun | None = None
 
     # -- where things are -------------------------------------------------------------------
 
     @property
     def dir(self) -> Path:
+        """The run directory: receipts, ``artifacts/``, ``logs/``, ``tmp/``."""
         return self.config.root / self.rel_dir
 
     @property
     def artifacts(self) -> Path:
+        """Where outputs go; ``output(name)`` is ``artifacts/<name>``."""
         return self.dir / "artifacts"
 
     @property
     def logs(self) -> Path:
+        """``run.log`` and ``run.jsonl``; ``kfm-prov run`` adds the command's output."""
         return self.dir / "logs"
 
     @property
     def tmp(self) -> Path:
+        """Scratch space of the run, never hashed nor published."""
         return self.dir / "tmp"
 
     # -- starting ---------------------------------------------------------------------------
@@ -201,7 +207,16 @@ class Run:
     # -- what the pipeline tells us ---------------------------------------------------------
 
     def use(self, path: str | os.PathLike[str], role: str = "primary") -> Path:
-        """Declare an input (root-relative, or absolute inside the root); hashed now."""
+        """Declare an input and return its absolute path to read; it is hashed now.
+
+        ``path`` is root-relative, or absolute inside the root. ``role`` is ``primary``,
+        ``auxiliary`` or ``config``. The file is checked again when the run ends: an input
+        that changed meanwhile fails the run (gate ``inputs_unchanged``), since the
+        recorded digest would no longer be what the run read.
+
+        Raises ``UsageError`` for an unknown role; ``InputError`` when the path leaves the
+        root, is a symlink or is not a regular file.
+        """
         if role not in INPUT_ROLES:
             raise UsageError(f"input role must be one of {', '.join(INPUT_ROLES)}", field=role)
         rel = _input_rel(self.config, path)
@@ -220,7 +235,17 @@ class Run:
 
     def output(self, name: str, role: str = "intermediate",
                sensitivity: str | None = None) -> Path:
-        """Declare an output ``artifacts/<name>``; returns the path to write."""
+        """Declare an output ``artifacts/<name>`` and return the path to write.
+
+        ``role="product"`` marks what ``kfm-prov promote`` may publish; ``sensitivity``
+        labels it (``public``, ``restricted`` or ``sensitive-location``) for the gate. Outputs are
+        hashed when the run ends; a declared output never written fails the run (gate
+        ``outputs``), and files written under ``artifacts/`` without being declared are
+        recorded as intermediate outputs.
+
+        Raises ``UsageError`` for an unknown role or sensitivity; ``InputError`` for a
+        name that is absolute, contains ``..``, a NUL or a newline.
+        """
         if role not in OUTPUT_ROLES:
             raise UsageError(f"output role must be one of {', '.join(OUTPUT_ROLES)}", field=role)
         if sensitivity is not None and sensitivity not in SENSITIVITIES:
@@ -239,7 +264,15 @@ class Run:
         return path
 
     def gate(self, name: str, status: str, details: Mapping[str, Any] | None = None) -> None:
-        """Record a validation gate of the pipeline's own (schema, geometry, license...)."""
+        """Record a validation gate of the pipeline's own (schema, geometry, license...).
+
+        ``status`` is ``pass``, ``fail``, ``warn``, ``skip`` or ``waived``; one ``fail``
+        makes the run's validation report fail, so the promotion gate refuses its
+        products. ``details`` are stored in ``validation_report.json`` with secrets
+        replaced by ``[REDACTED]``.
+
+        Raises ``UsageError`` for an unknown status.
+        """
         if status not in GATE_STATUSES:
             raise UsageError(f"gate status must be one of {', '.join(GATE_STATUSES)}",
                              field=name)
@@ -253,7 +286,13 @@ class Run:
         """Declare that ``output`` is a redacted form of ``source`` with a lower sensitivity.
 
         The redaction is recorded in the manifest and becomes an activity of its own in
-        PROV; it is what lets a ``public`` product descend from sensitive data.
+        PROV; it is what lets a ``public`` product descend from sensitive data (without it
+        the gate refuses with ``sensitivity-downgrade``). ``profile`` says what was done,
+        e.g. ``{"method": "snap-to-grid", "cell_m": 5000}``. Returns the path to write,
+        as ``output`` does.
+
+        Raises ``UsageError`` for an unknown sensitivity, an empty profile, or a
+        ``source`` the run neither used nor produced.
         """
         if sensitivity not in SENSITIVITIES:
             raise UsageError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}",
@@ -360,6 +399,10 @@ class Run:
         root = os.fspath(self.config.root)
         artifacts_rel = f"{self.rel_dir}/artifacts"
         files, links = walk_tree(self.artifacts, artifacts_rel)
+        unsafe = sorted(rel for rel in (*files, *links) if unsafe_reason(rel) is not None)
+        if unsafe:  # no receipt can hold these names: refused, and the run fails
+            files, links = files.difference(unsafe), links.difference(unsafe)
+            self._unsafe_names = [_shown(rel) for rel in unsafe]
         declared = dict(self._outputs)
         for rel in sorted((*files, *links)):
             declared.setdefault(rel, _Output(rel, "intermediate", None))
@@ -390,6 +433,8 @@ class Run:
             entries.append(FileEntry(out.rel, digest, out.role, os.stat(path).st_size,
                                      _media_type(out.rel, kinds), extra))
         problems: dict[str, Any] = {}
+        if self._unsafe_names:
+            problems["unsafe_names_refused"] = self._unsafe_names
         if missing:
             problems["missing"] = missing
         if refused:
@@ -399,6 +444,23 @@ class Run:
         gate = Gate("outputs", "fail" if problems else "pass",
                     problems or {"outputs": len(entries)})
         return entries, gate
+
+    @property
+    def unsafe_names(self) -> list[str]:
+        """Files under ``artifacts/`` refused for their names (shown escaped)."""
+        return list(self._unsafe_names)
+
+    def failure(self) -> CheckFailed:
+        """The error for a run that ended well but failed its own checks."""
+        if self._unsafe_names:
+            return CheckFailed(f"refused file name(s) no receipt can hold:"
+                               f" {', '.join(self._unsafe_names)}; run {self.run_id} is"
+                               " recorded as failed", file=f"{self.rel_dir}/artifacts",
+                               hint="name outputs with printable UTF-8 characters and '/'"
+                                    " separators")
+        return CheckFailed(f"run {self.run_id} failed its own checks (outputs written, inputs"
+                           " unchanged)", file=f"{self.rel_dir}/validation_report.json",
+                           hint=f"see kfm-prov show {self.run_id}")
 
     def _write_receipt(self, kind: str, data: dict[str, Any]) -> None:
         _write_receipt(self.dir, kind, data)
@@ -437,6 +499,11 @@ def warn_code(record: RunRecord) -> None:
         sys.stderr.flush()
 
 
+def _shown(rel: str) -> str:
+    """A path as text that fits on one line and encodes as UTF-8 (``repr`` escapes)."""
+    return repr(rel)[1:-1]
+
+
 def _media_type(rel: str, known: dict[str, str]) -> str:
     """``media_type``, computed once per chain of suffixes (all it depends on)."""
     name = rel.rpartition("/")[2]
@@ -466,9 +533,7 @@ def capture(config: LakeConfig, family: str, pipeline_id: str, **options: Any) -
         raise
     result = run.finish("success")
     if result.status != "success":
-        raise CheckFailed(f"run {run.run_id} failed its own checks (outputs written, inputs"
-                          " unchanged)", file=f"{run.rel_dir}/validation_report.json",
-                          hint=f"see kfm-prov show {run.run_id}")
+        raise run.failure()
 
 
 def _write_receipt(run_dir: Path, kind: str, data: dict[str, Any]) -> None:
@@ -595,16 +660,26 @@ def sweep_interrupted(config: LakeConfig, *, full: bool = False) -> list[str]:
             if process_alive(info.get("process")) is not False:
                 continue
             if ((config.root / rel_dir / "run_record.json").is_file()
-                    and _finish_dead_run(config, rel_dir)):
+                    and _finish_safely(config, rel_dir)):
                 done.append(marker.stem)
             marker.unlink(missing_ok=True)
         if full:
             for rel_dir in iter_run_dirs(config):
-                if rel_dir not in seen and _finish_dead_run(config, rel_dir, only_running=True):
+                if rel_dir not in seen and _finish_safely(config, rel_dir, only_running=True):
                     done.append(rel_dir.rsplit("/", 1)[-1])
         return done
     finally:
         lock.release()
+
+
+def _finish_safely(config: LakeConfig, rel_dir: str, *, only_running: bool = False) -> bool:
+    """``_finish_dead_run``, but one run directory it cannot repair never stops the sweep
+    (every command sweeps): that run stays as it is, for ``validate`` and ``index rebuild``
+    to report."""
+    try:
+        return _finish_dead_run(config, rel_dir, only_running=only_running)
+    except (KfmProvError, OSError, ValueError):
+        return False
 
 
 def _finish_dead_run(config: LakeConfig, rel_dir: str, *, only_running: bool = False) -> bool:
@@ -684,11 +759,15 @@ def _salvaged_manifest(config: LakeConfig, rel_dir: str, run_id: str) -> RunMani
             label = fields.get("sensitivity")
             roles[fields["path"]] = (role, str(label) if label in SENSITIVITIES else None)
     artifacts = run_dir / "artifacts"
-    found = sorted(p for p in artifacts.rglob("*") if p.is_file() and not p.is_symlink()
-                   ) if artifacts.is_dir() else []
+    names = sorted(walk_tree(artifacts, f"{rel_dir}/artifacts")[0]) if artifacts.is_dir() else []
+    unsafe = [rel for rel in names if unsafe_reason(rel) is not None]
+    if unsafe:  # no receipt can hold these names; the run is interrupted (failed) anyway
+        _append_log(run_dir, "file name(s) no receipt can hold, left out: "
+                    + ", ".join(_shown(rel) for rel in unsafe))
+    found = [config.root / rel for rel in names if rel not in unsafe]
     outputs = []
     for path, digest in zip(found, hash_files(found), strict=True):
-        rel = f"{rel_dir}/artifacts/{path.relative_to(artifacts).as_posix()}"
+        rel = path.relative_to(config.root).as_posix()
         role, label = roles.get(rel, ("intermediate", None))
         outputs.append(FileEntry(rel, digest, role, path.stat().st_size, media_type(rel),
                                  {"sensitivity": label} if label else {}))

@@ -6,7 +6,11 @@ nothing else in the package hard-codes one: code asks ``LakeConfig`` for a direc
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +20,8 @@ from kfm_prov.errors import InputError, NotFoundError
 
 CONFIG_NAME = "kfm-prov.toml"
 ROOT_ENV = "KFM_PROV_ROOT"
+INDEX_URL_ENV = "KFM_PROV_INDEX_URL"
+_LAKE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 DEFAULT_PATHS: dict[str, str] = {
     "raw": "data/raw",
@@ -31,6 +37,8 @@ DEFAULT_PATHS: dict[str, str] = {
 }
 DEFAULT_NAMESPACE = "https://kfm.example.org/prov/"
 SENSITIVITIES = ("public", "restricted", "sensitive-location")
+SENSITIVITY_RANK = {name: rank for rank, name in enumerate(SENSITIVITIES)}
+UNKNOWN_SENSITIVITY = "restricted"  # a capture that says nothing (SPEC §2)
 
 CONFIG_TEMPLATE = """\
 # kfm-prov configuration for this lake. Every key is optional; the values shown are the
@@ -81,6 +89,34 @@ checkouts = {}
 # pipeline = "{name}"                 # {namespace} and {name} are replaced
 # Job namespace of the runs `kfm-prov export --format openlineage` writes.
 export_namespace = "kfm-prov"
+
+[index]
+# Where the lineage index lives. Absent: an SQLite file under the cache directory. A
+# PostgreSQL URL shares one index between runners on many machines (see docs/scaling.md);
+# $KFM_PROV_INDEX_URL overrides it. Keep passwords out of this file: use PGPASSWORD,
+# ~/.pgpass or password_file.
+# url = "postgresql://kfm@db.example.org:5432/lineage"
+# The lake's name inside that database (one schema per lake). Default: derived from the
+# lake's path, so set it when machines mount the lake at different paths.
+# lake = "kfm_main"
+# password_file = "/run/secrets/kfm-index-password"
+
+# Catalog-wide metadata for DCAT (the dcat:Catalog every family's file belongs to).
+# [catalog]
+# title = "KFM processed data"
+# description = "Promoted data products of this lake."
+# publisher = { name = "Kansas Frontier Matrix", url = "https://kfm.example.org/" }
+
+# Metadata of one family, used by its STAC collection and DCAT dataset. Every key is
+# optional; without a table a family is described by its name.
+# [families.parcels]
+# title = "Kansas parcels"
+# description = "Parcel boundaries digitised from the General Land Office plats."
+# keywords = ["parcels", "land survey", "Kansas"]
+# publisher = { name = "Kansas Geological Survey", url = "https://www.kgs.ku.edu/" }
+# contact_point = { name = "KFM data desk", email = "data@kfm.example.org" }
+# temporal = { start = 1854-01-01, end = 1900-12-31 }   # what the data covers
+# bbox = [-102.05, 36.99, -94.59, 40.00]                 # overrides the products' extent
 """
 
 
@@ -101,6 +137,79 @@ class JobRule:
     namespace: str = "*"
     name: str = "*"
     pipeline: str = "{namespace}/{name}"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Where the lineage index lives: ``url`` None is the SQLite file under the cache."""
+
+    url: str | None = None
+    lake: str | None = None  # name inside a shared database; None: derived from the root
+    password_file: str | None = None  # absolute, or relative to the lake root
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.url is None else "postgresql"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A publisher or contact: a name, and optionally a web page and an e-mail address."""
+
+    name: str
+    url: str | None = None
+    email: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("name", self.name), ("url", self.url),
+                                  ("email", self.email)) if v is not None}
+
+
+@dataclass(frozen=True)
+class FamilyMetadata:
+    """What ``[families.NAME]`` says about a family; every field is optional.
+
+    STAC, DCAT and the audit site read it from here, so one edit of the config describes
+    the family everywhere at its next promotion. ``temporal`` is the period the data
+    covers (ISO 8601 dates or times, either end open); ``bbox`` replaces the extent computed
+    from the products (west, south, east, north in WGS 84).
+    """
+
+    title: str | None = None
+    description: str | None = None
+    keywords: tuple[str, ...] = ()
+    publisher: Agent | None = None
+    contact_point: Agent | None = None
+    temporal: tuple[str | None, str | None] | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.title is not None:
+            out["title"] = self.title
+        if self.description is not None:
+            out["description"] = self.description
+        if self.keywords:
+            out["keywords"] = list(self.keywords)
+        if self.publisher is not None:
+            out["publisher"] = self.publisher.to_dict()
+        if self.contact_point is not None:
+            out["contact_point"] = self.contact_point.to_dict()
+        if self.temporal is not None:
+            out["temporal"] = {k: v for k, v in zip(("start", "end"), self.temporal,
+                                                     strict=True) if v is not None}
+        if self.bbox is not None:
+            out["bbox"] = list(self.bbox)
+        return out
+
+
+@dataclass(frozen=True)
+class CatalogMetadata:
+    """``[catalog]``: the DCAT catalog that lists every family's dataset."""
+
+    title: str = "KFM processed data"
+    description: str = "Promoted data products of this lake, published by kfm-prov."
+    publisher: Agent | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +241,21 @@ class LakeConfig:
                 return rule.family, pipeline[:512] or name[:512]
         family = re.sub(r"[^A-Za-z0-9_-]+", "-", namespace).strip("-_")[:64].strip("-_")
         return family or "openlineage", f"{namespace}/{name}"[:512]
+
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+    def lake_name(self) -> str:
+        """The lake's name in a shared index: ``[index] lake``, else one derived from the
+        root's path (the same lake seen at two paths is then two lakes: name it)."""
+        if self.index.lake is not None:
+            return self.index.lake
+        return "p" + hashlib.sha256(os.fsencode(self.root.resolve())).hexdigest()[:20]
+    families: dict[str, FamilyMetadata] = field(default_factory=dict)
+    catalog: CatalogMetadata = field(default_factory=CatalogMetadata)
+
+    def family(self, name: str) -> FamilyMetadata:
+        """The family's configured metadata; empty (all defaults) if it has no table."""
+        return self.families.get(name, FamilyMetadata())
 
     def dir(self, name: str) -> Path:
         """Absolute path of a configured directory (``raw``, ``runs``, ``stac`` ...)."""
@@ -185,16 +309,62 @@ def load_config(root: Path) -> LakeConfig:
     """Read ``kfm-prov.toml`` under ``root`` if present; defaults otherwise."""
     path = root / CONFIG_NAME
     if not path.exists():
-        return LakeConfig(root=root)
+        config = LakeConfig(root=root)
+    else:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"malformed TOML: {exc}", file=CONFIG_NAME) from None
+        config = _from_toml(root, data)
+    url = os.environ.get(INDEX_URL_ENV)
+    if url:
+        from dataclasses import replace
+
+        index = replace(config.index, url=parse_index_url(url, file=INDEX_URL_ENV, field=None))
+        config = replace(config, index=index)
+    return config
+
+
+def parse_index_url(value: object, *, file: str, field: str | None = None) -> str | None:
+    """A PostgreSQL URL, or None for ``sqlite`` (the default). Never echoes the value."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be a non-empty string", file=file, field=field)
+    if value.strip() == "sqlite":
+        return None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed TOML: {exc}", file=CONFIG_NAME) from None
-    return _from_toml(root, data)
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise InputError("not a valid URL", file=file, field=field) from None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise InputError("must be postgresql://[user@]host[:port]/database or sqlite",
+                         file=file, field=field)
+    return value.strip()
+
+
+def _index_table(data: dict[str, Any]) -> IndexConfig:
+    table = _table(data, "index")
+    for key in table:
+        if key not in ("url", "lake", "password_file"):
+            raise InputError("unknown index key", file=CONFIG_NAME, field=f"index.{key}")
+    url = parse_index_url(table["url"], file=CONFIG_NAME, field="index.url") \
+        if "url" in table else None
+    lake = table.get("lake")
+    if lake is not None and (not isinstance(lake, str) or not _LAKE_NAME.match(lake)):
+        raise InputError("must be lowercase letters, digits and _ (at most 40), starting"
+                         " with a letter", file=CONFIG_NAME, field="index.lake")
+    password_file = table.get("password_file")
+    if password_file is not None and (not isinstance(password_file, str)
+                                      or not password_file.strip()):
+        raise InputError("must be a non-empty string", file=CONFIG_NAME,
+                         field="index.password_file")
+    return IndexConfig(url=url, lake=lake, password_file=password_file)
 
 
 def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
-    known = {"paths", "prov", "policy", "openlineage"}
+    known = {"paths", "prov", "policy", "openlineage", "index", "catalog", "families"}
     for key in data:
         if key not in known:
             raise InputError(f"unknown section [{key}]", file=CONFIG_NAME, field=key)
@@ -229,12 +399,16 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
         raise InputError("must be a non-negative number", file=CONFIG_NAME,
                          field="policy.gc_min_age_hours")
     rules, export_namespace = _openlineage(_table(data, "openlineage"))
+    families = {name: _family(name, table)
+                for name, table in _table(data, "families").items()}
     return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
                       public_params=frozenset(public_params),
                       checkouts=tuple(sorted((k, str((root / v).resolve()))
                                              for k, v in checkouts.items())),
                       allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
-                      openlineage_jobs=rules, openlineage_namespace=export_namespace)
+                      openlineage_jobs=rules, openlineage_namespace=export_namespace,
+                      index=_index_table(data), families=families,
+                      catalog=_catalog(_table(data, "catalog")))
 
 
 def _openlineage(table: dict[str, Any]) -> tuple[tuple[JobRule, ...], str]:
@@ -272,6 +446,132 @@ def _openlineage(table: dict[str, Any]) -> tuple[tuple[JobRule, ...], str]:
     return tuple(rules), export_namespace
 
 
+_FAMILY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_FAMILY_KEYS = ("title", "description", "keywords", "publisher", "contact_point", "temporal",
+                "bbox")
+
+
+def _family(name: str, table: object) -> FamilyMetadata:
+    where = f"families.{name}"
+    if not _FAMILY_NAME.match(name):
+        raise InputError("a family name is letters, digits, '.', '_' or '-'",
+                         file=CONFIG_NAME, field=where)
+    if not isinstance(table, dict):
+        raise InputError("must be a table", file=CONFIG_NAME, field=where)
+    for key in table:
+        if key not in _FAMILY_KEYS:
+            raise InputError(f"unknown key; one of {', '.join(_FAMILY_KEYS)}",
+                             file=CONFIG_NAME, field=f"{where}.{key}")
+    keywords = table.get("keywords", [])
+    if not isinstance(keywords, list) or not all(
+            isinstance(k, str) and k.strip() for k in keywords):
+        raise InputError("must be a list of non-empty strings", file=CONFIG_NAME,
+                         field=f"{where}.keywords")
+    return FamilyMetadata(
+        title=_text(table, "title", where), description=_text(table, "description", where),
+        keywords=tuple(dict.fromkeys(k.strip() for k in keywords)),
+        publisher=_agent(table.get("publisher"), f"{where}.publisher"),
+        contact_point=_agent(table.get("contact_point"), f"{where}.contact_point"),
+        temporal=_temporal(table.get("temporal"), f"{where}.temporal"),
+        bbox=_bbox(table.get("bbox"), f"{where}.bbox"))
+
+
+def _catalog(table: dict[str, Any]) -> CatalogMetadata:
+    for key in table:
+        if key not in ("title", "description", "publisher"):
+            raise InputError("unknown key; one of title, description, publisher",
+                             file=CONFIG_NAME, field=f"catalog.{key}")
+    default = CatalogMetadata()
+    return CatalogMetadata(
+        title=_text(table, "title", "catalog") or default.title,
+        description=_text(table, "description", "catalog") or default.description,
+        publisher=_agent(table.get("publisher"), "catalog.publisher"))
+
+
+def _text(table: dict[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be a non-empty string", file=CONFIG_NAME, field=f"{where}.{key}")
+    return value.strip()
+
+
+def _agent(value: object, where: str) -> Agent | None:
+    """``"Name"`` or ``{ name = ..., url = ..., email = ... }``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise InputError("must be a name or a table with name, url, email",
+                         file=CONFIG_NAME, field=where)
+    for key in value:
+        if key not in ("name", "url", "email"):
+            raise InputError("unknown key; one of name, url, email", file=CONFIG_NAME,
+                             field=f"{where}.{key}")
+    name = _text(value, "name", where)
+    if name is None:
+        raise InputError("an agent needs a name", file=CONFIG_NAME, field=f"{where}.name")
+    url = _text(value, "url", where)
+    if url is not None and (not url.startswith(("http://", "https://"))
+                            or re.search(r"[\s<>\"{}|\\^`]", url)):
+        raise InputError("must be an http(s) URL", file=CONFIG_NAME, field=f"{where}.url")
+    email = _text(value, "email", where)
+    if email is not None and not _EMAIL.match(email):
+        raise InputError("must be an e-mail address", file=CONFIG_NAME, field=f"{where}.email")
+    return Agent(name, url, email)
+
+
+def _temporal(value: object, where: str) -> tuple[str | None, str | None] | None:
+    """``{ start = 1854-01-01, end = 1900-12-31 }``: TOML dates or date-times (with a
+    zone), either end may be left out; kept as ISO 8601 text."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value or set(value) - {"start", "end"}:
+        raise InputError("must be a table with start and/or end", file=CONFIG_NAME,
+                         field=where)
+    ends: list[_dt.date | None] = []
+    for key in ("start", "end"):
+        item = value.get(key)
+        if isinstance(item, _dt.datetime):
+            if item.tzinfo is None:
+                raise InputError("a date-time needs a zone (or give a date)",
+                                 file=CONFIG_NAME, field=f"{where}.{key}")
+        elif item is not None and not isinstance(item, _dt.date):
+            raise InputError("must be a TOML date (1854-01-01) or date-time with a zone",
+                             file=CONFIG_NAME, field=f"{where}.{key}")
+        ends.append(item)
+    start, end = ends
+
+    def instant(d: _dt.date) -> _dt.datetime:
+        if isinstance(d, _dt.datetime):
+            return d.astimezone(_dt.UTC)
+        return _dt.datetime(d.year, d.month, d.day, tzinfo=_dt.UTC)
+
+    if start is not None and end is not None and instant(start) > instant(end):
+        raise InputError("start is after end", file=CONFIG_NAME, field=where)
+    return (None if start is None else start.isoformat(),
+            None if end is None else end.isoformat())
+
+
+def _bbox(value: object, where: str) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    numbers = [float(v) for v in value if isinstance(v, int | float)
+               and not isinstance(v, bool)] if isinstance(value, list) else []
+    ok = isinstance(value, list) and len(value) == 4 == len(numbers) and all(
+        math.isfinite(v) for v in numbers)
+    if ok:
+        west, south, east, north = numbers
+        ok = (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90)
+    if not ok:
+        raise InputError("must be [west, south, east, north] in WGS 84 degrees",
+                         file=CONFIG_NAME, field=where)
+    return (numbers[0], numbers[1], numbers[2], numbers[3])
+
+
 def _flag(table: dict[str, Any], key: str, section: str) -> bool:
     value = table.get(key, False)
     if not isinstance(value, bool):
@@ -296,17 +596,33 @@ def _relative_dir(value: object, field_name: str) -> str:
     return Path(value).as_posix().rstrip("/")
 
 
+def is_lake(path: Path) -> bool:
+    """A lake is a directory with ``kfm-prov.toml`` or a ``data/`` folder (what ``init``
+    makes); nothing else is opened as one, so a typo never grows a lake."""
+    return (path / CONFIG_NAME).is_file() or (path / "data").is_dir()
+
+
 def find_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
     """``--root``, else ``$KFM_PROV_ROOT``, else the nearest ancestor with the config or data/."""
     given = explicit if explicit is not None else os.environ.get(ROOT_ENV) or None
     if given is not None:
+        where = f"--root/${ROOT_ENV}" if explicit is not None else f"${ROOT_ENV}"
+        if not str(given).strip():
+            raise InputError("the lake root is an empty path", field=where,
+                             hint="pass the lake's directory, or run `kfm-prov init DIR`")
         root = Path(given).expanduser()
         if not root.is_dir():
-            raise NotFoundError("lake root does not exist or is not a directory", file=str(root))
+            raise NotFoundError("lake root does not exist or is not a directory", file=str(root),
+                                field=where, hint="check the path, or run `kfm-prov init DIR`")
+        if not is_lake(root):
+            # Opening it anyway would create data/work there and record runs in it.
+            raise NotFoundError(f"not a kfm-prov lake: no {CONFIG_NAME} and no data/ in it",
+                                file=str(root), field=where,
+                                hint=f"run `kfm-prov init {root}` to make it one")
         return root.resolve()
     start = (cwd or Path.cwd()).resolve()
     for candidate in (start, *start.parents):
-        if (candidate / CONFIG_NAME).is_file() or (candidate / "data").is_dir():
+        if is_lake(candidate):
             return candidate
     raise NotFoundError(
         "no lake found: no kfm-prov.toml or data/ in this directory or its parents",

@@ -137,13 +137,25 @@ def _make_dirs_writable(directory: Path) -> None:
             os.chmod(dirpath, mode | stat.S_IWUSR)
 
 
+def _init_with_metadata(root: Path) -> Lake:
+    """A new lake whose config describes the demo's families (title, coverage...)."""
+    from kfm_prov.config import CONFIG_NAME
+    from kfm_prov.core import jsonio
+    from kfm_prov.examples.data import FAMILY_METADATA
+
+    Lake.init(root)
+    config = root / CONFIG_NAME
+    jsonio.atomic_write(config, config.read_bytes() + FAMILY_METADATA.encode("utf-8"))
+    return Lake.open(root)
+
+
 class _Demo:
     """The demo's steps, in order; each narrates what it did."""
 
     def __init__(self, root: Path, echo: Echo) -> None:
         self.root = root
         self.echo = echo
-        self.lake = Lake.init(root)
+        self.lake = _init_with_metadata(root)
         # The examples' parameters are not secret: publish their values in PROV (every
         # other lake publishes digests until it says which are safe, issue 12 §6).
         config = root / "kfm-prov.toml"

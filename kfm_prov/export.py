@@ -14,6 +14,7 @@ from kfm_prov.config import LakeConfig
 from kfm_prov.errors import NotFoundError, UsageError
 from kfm_prov.prov.merge import (
     FORMATS,
+    JSONLD_CONTEXTS,
     SUFFIXES,
     Sources,
     build_document,
@@ -22,7 +23,8 @@ from kfm_prov.prov.merge import (
     serialize,
 )
 
-__all__ = ["FORMATS", "SUFFIXES", "Exported", "Scope", "Sources", "collect", "export"]
+__all__ = ["FORMATS", "JSONLD_CONTEXTS", "SUFFIXES", "Exported", "Scope", "Sources", "collect",
+           "export"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,18 @@ class Exported:
     notes: tuple[str, ...] = ()
 
 
-def export(config: LakeConfig, scope: Scope, fmt: str, *, base: Path | None = None) -> Exported:
-    """The PROV of ``scope`` serialized as ``fmt``. Reads only; the caller writes."""
+def export(config: LakeConfig, scope: Scope, fmt: str, *, base: Path | None = None,
+           jsonld_context: str = "url") -> Exported:
+    """The PROV of ``scope`` serialized as ``fmt``. Reads only; the caller writes.
+
+    ``jsonld_context`` is ``url`` (reference the PROV-JSONLD context) or ``embed``.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}",
                          field="--format")
+    if jsonld_context not in JSONLD_CONTEXTS:
+        raise UsageError(f"unknown JSON-LD context {jsonld_context!r}; one of"
+                         f" {', '.join(JSONLD_CONTEXTS)}", field="--jsonld-context")
     sources = collect(config, scope, base=base)
     if not sources.runs and not sources.bundles:
         raise NotFoundError(f"{scope.describe()} has no PROV to export: no run and no"
@@ -110,7 +119,7 @@ def export(config: LakeConfig, scope: Scope, fmt: str, *, base: Path | None = No
     doc = build_document(config, sources)
     notes: list[str] = []
     if fmt != "turtle":
-        return Exported(serialize(doc, fmt), fmt, sources)
+        return Exported(serialize(doc, fmt, jsonld_context=jsonld_context), fmt, sources)
     flat, folded = flat_document(doc)
     if folded:
         notes.append(f"Turtle has no named graphs: the documents share one graph, where"

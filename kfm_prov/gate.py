@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kfm_prov.config import LakeConfig
+from kfm_prov.config import SENSITIVITY_RANK, LakeConfig
 from kfm_prov.context import UNKNOWN_COMMIT
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
@@ -52,7 +52,6 @@ CHECKS: dict[str, str] = {
     "sensitivity": "sensitivity never falls along a path without a recorded redaction",
     "secrets": "no receipt or log of the closure holds a secret",
 }
-SENSITIVITY_RANK = {"public": 0, "restricted": 1, "sensitive-location": 2}
 _UNKNOWN_LICENSES = {"NOASSERTION", "NONE", "UNKNOWN", "OTHER"}
 # The validation gate a run gets for inputs kfm-prov could not read (a warehouse table, an
 # object store: OpenLineage intake); any run of the closure with it makes products unprovable.
@@ -156,6 +155,7 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
         _check_products(walk, run, products)
         _check_runs(walk, run)
         _check_raw(walk)
+        _check_raw_ancestry(walk, run)
         waiver = _check_validation(walk, run, now or datetime.now(UTC))
         levels = _check_sensitivity(walk, run, products)
         _check_graph(walk)
@@ -592,26 +592,45 @@ def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any]
 
 
 def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[str, str]:
-    """Propagate labels from raw to products; a drop needs a recorded redaction."""
+    """Propagate labels from raw to products; a drop needs a recorded redaction.
+
+    Sensitivity is a property of bytes: every file of the closure starts at the highest
+    label any raw capture of its digest carries, read from the manifests on disk (not the
+    index), wherever it lies and whether or not the run declared it. A redaction lowers
+    what a file inherits from its inputs, never the label of its own bytes.
+    """
     import networkx as nx
 
     graph = nx.DiGraph()
     graph.add_edges_from((a, b) for a, b, _ in walk.edges)
     for product in products:
         graph.add_edge(run_node(run.run_id), file_node(product.digest))
-    level: dict[str, int] = {}
-    for (_, digest), entity in walk.entities.items():
-        if entity.kind == "raw":
-            level[file_node(digest)] = SENSITIVITY_RANK.get(entity.sensitivity or "", 1)
-        elif entity.kind == "processed":
-            label = walk.certified.get(digest, {}).get("sensitivity", "restricted")
-            level[file_node(digest)] = SENSITIVITY_RANK.get(label, 1)
-        elif entity.kind == "orphan":
-            level[file_node(digest)] = 1  # unknown means restricted
-    redactions = {(r.run_id, r.output): r for r in walk.index.redactions(sorted(walk.runs))}
     outputs_by_run: dict[str, list[IoRow]] = defaultdict(list)
     for row in walk.index.files(sorted(walk.runs), "out"):
         outputs_by_run[row.run_id].append(row)
+    digests = ({digest for _, digest in walk.entities} | {p.digest for p in products}
+               | {o.digest for rows in outputs_by_run.values() for o in rows})
+    captures, problems = raw.captures_by_digest(walk.config, digests)
+    for problem in problems:
+        walk.fail("sensitivity", "raw-manifest-invalid", f"{problem.message}: the labels it"
+                  " records are unknown", file=problem.file, pointer=problem.pointer)
+    top = {file_node(d): raw.most_sensitive(c) for d, c in captures.items()}
+    floor = {node: raw.sensitivity_rank(c.sensitivity) for node, c in top.items() if c}
+    level: dict[str, int] = dict(floor)
+
+    def raise_to(node: str, rank: int) -> None:
+        level[node] = max(level.get(node, 0), rank)
+
+    for (_, digest), entity in walk.entities.items():  # entities sharing bytes: the highest
+        if entity.kind == "raw":
+            raise_to(file_node(digest), raw.sensitivity_rank(entity.sensitivity))
+        elif entity.kind == "processed":
+            label = walk.certified.get(digest, {}).get("sensitivity")
+            raise_to(file_node(digest), raw.sensitivity_rank(label))
+        elif entity.kind == "orphan":
+            raise_to(file_node(digest), raw.sensitivity_rank(None))  # unknown: restricted
+    origin = dict(level)  # what each file is by itself, before anything is inherited
+    redactions = {(r.run_id, r.output): r for r in walk.index.redactions(sorted(walk.runs))}
     for run_id in _upstream_first(walk):
         inputs = walk.inputs_of.get(run_id, [])
         own_outputs = {o.path for o in outputs_by_run.get(run_id, [])}
@@ -623,23 +642,64 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
                 considered = []  # redacting the run's own result supersedes all it came from
             else:
                 considered = [i for i in inputs if i.path != redaction.source]
-            floor = SENSITIVITY_RANK[redaction.sensitivity] if redaction else 0
-            derived = max([floor] + [level.get(file_node(i.digest), 1) for i in considered])
-            key = file_node(out.digest)
-            level[key] = max(level.get(key, 0), derived)
+            floor_of_redaction = SENSITIVITY_RANK[redaction.sensitivity] if redaction else 0
+            derived = max([floor_of_redaction]
+                          + [level.get(file_node(i.digest), 1) for i in considered])
+            raise_to(file_node(out.digest), derived)
     names = {rank: name for name, rank in SENSITIVITY_RANK.items()}
     result: dict[str, str] = {}
     for product in products:
-        derived = level.get(file_node(product.digest), 1)
+        node = file_node(product.digest)
+        derived = level.get(node, 1)
         declared = product.sensitivity
         if declared is not None and SENSITIVITY_RANK[declared] < derived:
-            source = _most_sensitive_source(walk, graph, run.run_id, product, derived, level)
-            walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path} is"
-                      f" declared {declared} but descends from {names[derived]} data with no"
-                      " recorded redaction", file=product.path, nodes=source,
-                      hint="redact with run.redact(...) (e.g. snap coordinates to a grid)")
-        result[product.path] = declared or names[derived]
+            same = top.get(node)
+            if same is not None and floor[node] == derived:
+                walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path} is"
+                          f" declared {declared} but has the bytes of {same.path}, recorded"
+                          f" {same.sensitivity}", file=product.path,
+                          nodes=[node, run_node(run.run_id), node],
+                          hint="publish a redacted derivative (run.redact), not the capture")
+            else:
+                source = _most_sensitive_source(walk, graph, run.run_id, product, derived,
+                                                origin)
+                start = source[0] if source else None
+                capture = top.get(start) if start is not None else None
+                bytes_of = (f" (the bytes of {capture.path}, recorded {capture.sensitivity})"
+                            if capture is not None and floor.get(start or "") == derived
+                            else "")
+                walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path}"
+                          f" is declared {declared} but descends from {names[derived]}"
+                          f" data{bytes_of} with no recorded redaction", file=product.path,
+                          nodes=source,
+                          hint="redact with run.redact(...) (e.g. snap coordinates to a grid)")
+        result[product.path] = declared if declared is not None and not (
+            SENSITIVITY_RANK[declared] < derived) else names[derived]
     return result
+
+
+def _check_raw_ancestry(walk: _Walk, run: RunRow) -> None:
+    """"Reconstructible from raw" is not vacuously true: some input must lead to raw.
+
+    A run with no declared inputs, or whose inputs are all orphans, proves nothing; only
+    a recorded raw capture or a certified product counts as where a path begins.
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_edges_from((a, b) for a, b, _ in walk.edges)
+    start = run_node(run.run_id)
+    sources = {file_node(digest) for (_, digest), e in walk.entities.items()
+               if e.kind == "raw" or (e.kind == "processed" and digest in walk.certified)}
+    if start in graph and sources & nx.ancestors(graph, start):
+        return
+    declared = len(walk.inputs_of.get(run.run_id, []))
+    walk.fail("raw-sources", "no-raw-ancestry", f"run {run.run_id} has no raw ancestry:"
+              + (" it declared no inputs" if not declared else
+                 " none of its inputs leads to a recorded raw file or a certified product"),
+              file=f"{run.run_dir}/run_manifest.json", pointer="/inputs", nodes=[start],
+              hint="declare what the run read (kfm-prov run -i PATH, run.use(PATH)) and record"
+                   " sources with kfm-prov raw add")
 
 
 def _upstream_first(walk: _Walk) -> list[str]:
@@ -665,13 +725,15 @@ def _upstream_first(walk: _Walk) -> list[str]:
 
 def _most_sensitive_source(walk: _Walk, graph: Any, run_id: str, product: IoRow, rank: int,
                            level: dict[str, int]) -> list[str] | None:
-    """The lineage path from a source at ``rank`` to the product, for the finding."""
+    """The lineage path from a source at ``rank`` to the product, for the finding.
+
+    ``level`` is what each file is by itself: a raw, certified or orphan file's label, or
+    the label recorded for its bytes (an intermediate copy of a sensitive capture).
+    """
     import networkx as nx
 
     target = file_node(product.digest)
-    sources = sorted({file_node(d) for (_, d), e in walk.entities.items()
-                      if e.kind in ("raw", "processed", "orphan")
-                      and level.get(file_node(d)) == rank})
+    sources = sorted(node for node, own in level.items() if own == rank)
     for source in sources:
         if source == target:  # the product has the very bytes of the source
             return [source, run_node(run_id), target]

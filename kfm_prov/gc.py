@@ -64,6 +64,8 @@ class Protected:
 
 @dataclass
 class GcPlan:
+    """What ``gc`` removes (``entries``) and keeps on purpose (``protected``), and why."""
+
     keep: int
     family: str | None
     min_age_hours: float

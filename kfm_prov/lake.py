@@ -144,6 +144,15 @@ class Lake:
         pipeline's code is (default: the git repository of the current directory), and
         ``entry`` which file it is (default: the module calling this), which must be
         tracked and unchanged in that commit for the gate to promote the products.
+        Inside the block, declare what the run reads and writes with ``Run.use``,
+        ``Run.output``, ``Run.gate`` and ``Run.redact``.
+
+        Receipts are written however the block ends: an exception inside it records the
+        run as ``failed`` (``interrupted`` for Ctrl-C) and is re-raised; a block that ends
+        normally but left a declared output unwritten or changed an input is recorded as
+        ``failed`` and raises ``CheckFailed``. Raises ``UsageError`` before the block runs
+        for a bad family name, an empty pipeline id or params that are not JSON values,
+        and ``InputError`` for an unreadable spec file.
         """
         from kfm_prov.capture import capture
 
@@ -326,11 +335,12 @@ class Lake:
         return build_site(self.config, out_dir, list(families), include_logs=include_logs)
 
     def export(self, scope: Scope | None = None, fmt: str = "prov-json", *,
-               base: Path | None = None) -> Exported:
+               base: Path | None = None, jsonld_context: str = "url") -> Exported:
         """The PROV of the lake, a family, a run or an artifact's lineage, serialized.
 
         See ``kfm_prov.export`` for how documents are merged; writes nothing.
         """
         from kfm_prov.export import Scope, export
 
-        return export(self.config, scope or Scope(), fmt, base=base)
+        return export(self.config, scope or Scope(), fmt, base=base,
+                      jsonld_context=jsonld_context)

@@ -38,6 +38,8 @@ from kfm_prov.store.receipts import (
 
 @dataclass(frozen=True)
 class RecordedRun:
+    """A run as it was taken into the lake: where its receipts are and how it ended."""
+
     run_id: str
     run_dir: str  # root-relative
     status: str

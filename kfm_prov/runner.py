@@ -32,8 +32,14 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
                 outputs: Sequence[tuple[str, str] | tuple[str, str, str | None]] = (),
                 params: Mapping[str, Any] | None = None, spec: str | None = None,
                 commit: str | None = None, git_dir: Path | None = None,
-                runner_type: str | None = None, echo: bool = True) -> tuple[RecordedRun, int]:
+                runner_type: str | None = None, echo: bool = True,
+                cwd: str | os.PathLike[str] | None = None) -> tuple[RecordedRun, int]:
     """Run ``command`` as a captured run; returns what was recorded and the exit code to use.
+
+    The command runs in the lake root, where ``inputs`` are read from too, so the same
+    relative path means the same file to kfm-prov and to the command wherever the user
+    stands; ``cwd`` (relative to the root, or absolute) runs it elsewhere. It sees the
+    variables of ``command_env``.
 
     ``outputs`` are ``(name, role)`` or ``(name, role, sensitivity)``. The spec file is
     identified by its hash and path in the manifest, not used as an input: it lives with
@@ -44,6 +50,10 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
     """
     if not command:
         raise UsageError("no command given after --", field="CMD")
+    workdir = config.root if cwd is None else config.root / Path(cwd).expanduser()
+    if not workdir.is_dir():
+        raise InputError("working directory does not exist or is not a directory",
+                         file=str(cwd), field="--cwd")
     for path, _ in inputs:
         rel = _input_rel(config, path)
         absolute = resolve_inside(config.root, rel, file=rel)
@@ -62,22 +72,42 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
     except BaseException as exc:
         run.finish("failed", error=exc)
         raise
-    code, interrupted = _execute(run, command, echo=echo)
+    code, interrupted = _execute(run, command, echo=echo, cwd=workdir)
     status = "interrupted" if interrupted else ("success" if code == 0 else "failed")
     result = run.finish(status, exit_code=code)
+    if run.unsafe_names:  # recorded as failed; say which file, whatever the command said
+        raise run.failure()
     if code == 0 and result.status != "success":
         return result, 1
     return result, code if code >= 0 else 128 - code
 
 
-def _execute(run: Run, command: Sequence[str], *, echo: bool) -> tuple[int, bool]:
+#: What the command finds in its environment, besides the caller's (``run --help``).
+COMMAND_ENV = {
+    "KFM_PROV_ROOT": "the lake root (absolute); the command's working directory unless --cwd",
+    "KFM_RUN_ID": "the run's id (a ULID)",
+    "KFM_RUN_DIR": "the run's directory (absolute): <runs>/<family>/<run id>",
+    "KFM_ARTIFACTS_DIR": "where to write the declared outputs (absolute): <run dir>/artifacts",
+}
+
+
+def command_env(run: Run) -> dict[str, str]:
+    """The variables of ``COMMAND_ENV`` for ``run``."""
+    return {"KFM_PROV_ROOT": str(run.config.root), "KFM_RUN_ID": run.run_id,
+            "KFM_RUN_DIR": str(run.dir), "KFM_ARTIFACTS_DIR": str(run.artifacts)}
+
+
+def _execute(run: Run, command: Sequence[str], *, echo: bool, cwd: Path) -> tuple[int, bool]:
     env = dict(os.environ)
-    env.update(KFM_RUN_ID=run.run_id, KFM_RUN_DIR=str(run.dir),
-               KFM_ARTIFACTS_DIR=str(run.artifacts), KFM_PROV_ROOT=str(run.config.root))
-    run.log("command: " + " ".join(command), event="exec")
+    env.update(command_env(run))
+    where = cwd.resolve()
+    root = run.config.root.resolve()
+    shown = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+    run.log("command: " + " ".join(command) + f" (in {shown if shown != '.' else 'the root'})",
+            event="exec")
     try:
         process = subprocess.Popen(list(command), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=env)
+                                   stderr=subprocess.PIPE, env=env, cwd=cwd)
     except OSError as exc:
         run.log(f"could not start the command: {exc.strerror}", level="error")
         return 127, False

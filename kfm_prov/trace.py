@@ -667,8 +667,18 @@ def _zone_of(data: TraceNode, path: str | None) -> str:
     return "?"
 
 
-def node_lines(result: Trace, node: str, path: str | None = None) -> list[str]:
-    """A node's label as lines (first line: what it is; then details)."""
+#: How many other paths of the same bytes a graph label names before it only counts them.
+SHOWN_PATHS = 3
+RANKDIRS = ("TB", "LR", "BT", "RL")
+
+
+def node_lines(result: Trace, node: str, path: str | None = None, *,
+               all_paths: bool = False) -> list[str]:
+    """A node's label as lines (first line: what it is; then details).
+
+    In a graph (``path`` None) each content state is one node: its other paths are named,
+    up to ``SHOWN_PATHS`` of them unless ``all_paths``, then counted.
+    """
     data = result.nodes[node]
     kind = data["kind"]
     if kind == "run":
@@ -687,9 +697,13 @@ def node_lines(result: Trace, node: str, path: str | None = None) -> list[str]:
         lines.append(f"license {raw.get('license') or '?'} · {raw.get('attribution') or '?'}")
     for promoted in data["promotions"]:
         lines.append(f"published {promoted['family']} {promoted['version']}")
-    others = len(data["copies"]) - 1
-    if path is None and others > 0:  # a graph shows each node once: say it has more copies
-        lines.append(f"+{others} more path{'s' if others > 1 else ''}")
+    others = [c["path"] for c in data["copies"] if c["path"] != shown]
+    if path is None and others:  # a graph shows each node once: name its other copies
+        named = others if all_paths else others[:SHOWN_PATHS]
+        lines += [f"also {p}" for p in named]
+        if len(others) > len(named):
+            rest = len(others) - len(named)
+            lines.append(f"+{rest} more path{'s' if rest > 1 else ''} (--all-paths)")
     return lines
 
 
@@ -771,17 +785,27 @@ def _dot_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(result: Trace) -> str:
-    """Graphviz DOT: runs as boxes, files as ellipses, STAC items as notes; cause → effect."""
+def _check_rankdir(rankdir: str) -> str:
+    if rankdir not in RANKDIRS:
+        raise InputError(f"unknown direction {rankdir!r}; one of {', '.join(RANKDIRS)}",
+                         field="--rankdir")
+    return rankdir
+
+
+def to_dot(result: Trace, *, rankdir: str = "TB", all_paths: bool = False) -> str:
+    """Graphviz DOT: runs as boxes, files as ellipses, STAC items as notes; cause → effect,
+    top to bottom unless ``rankdir`` says otherwise (LR suits wide screens)."""
     shapes = {"run": 'shape=box, style="rounded,filled", fillcolor="#9FB1FC"',
               "file": 'shape=ellipse, style=filled, fillcolor="#FFFC87"',
               "item": 'shape=note, style=filled, fillcolor="#E8D5FF"'}
     broken = {i.node for i in result.issues}
-    lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
+    lines = ["digraph lineage {", f"  rankdir={_check_rankdir(rankdir)};",
+             '  node [fontname="Helvetica"];',
              '  edge [fontname="Helvetica", fontsize=10];']
     for node in sorted(result.nodes):
         data = result.nodes[node]
-        attrs = [f"label={_dot_string(chr(10).join(node_lines(result, node)))}",
+        label = chr(10).join(node_lines(result, node, all_paths=all_paths))
+        attrs = [f"label={_dot_string(label)}",
                  shapes[data["kind"]]]
         if node in broken:
             attrs.append('color="#D00000", penwidth=2')
@@ -804,15 +828,17 @@ def _mermaid_text(text: str) -> str:
     return out
 
 
-def to_mermaid(result: Trace) -> str:
-    """A Mermaid flowchart (renders on GitHub/GitLab): n0, n1, ... in sorted id order."""
+def to_mermaid(result: Trace, *, rankdir: str = "TB", all_paths: bool = False) -> str:
+    """A Mermaid flowchart (renders on GitHub/GitLab): n0, n1, ... in sorted id order,
+    top to bottom unless ``rankdir`` says otherwise."""
     ids = {node: f"n{i}" for i, node in enumerate(sorted(result.nodes))}
     opening = {"run": ('["', '"]'), "file": ('(["', '"])'), "item": ('[["', '"]]')}
-    lines = ["flowchart LR"]
+    lines = [f"flowchart {_check_rankdir(rankdir)}"]
     for node, short in ids.items():
         data = result.nodes[node]
         left, right = opening[data["kind"]]
-        label = "<br/>".join(_mermaid_text(line) for line in node_lines(result, node))
+        label = "<br/>".join(_mermaid_text(line)
+                             for line in node_lines(result, node, all_paths=all_paths))
         lines.append(f"  %% {short} = {node}")
         lines.append(f"  {short}{left}{label}{right}")
     for edge in result.edges:
@@ -882,8 +908,10 @@ def _newest_zone_first(zone: str) -> int:
     return -zone_rank(zone) if zone_rank(zone) < zone_rank("external") else 1
 
 
-def render(config: LakeConfig, result: Trace, fmt: str) -> str:
-    """``result`` in one of ``FORMATS`` (``tree`` as plain text)."""
+def render(config: LakeConfig, result: Trace, fmt: str, *, rankdir: str = "TB",
+           all_paths: bool = False) -> str:
+    """``result`` in one of ``FORMATS`` (``tree`` as plain text); ``rankdir`` and
+    ``all_paths`` shape the graphs (dot, mermaid)."""
     import json
 
     if fmt == "tree":
@@ -891,9 +919,9 @@ def render(config: LakeConfig, result: Trace, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "dot":
-        return to_dot(result)
+        return to_dot(result, rankdir=rankdir, all_paths=all_paths)
     if fmt == "mermaid":
-        return to_mermaid(result)
+        return to_mermaid(result, rankdir=rankdir, all_paths=all_paths)
     if fmt == "prov-json":
         from kfm_prov.prov.document import prov_json_bytes
 

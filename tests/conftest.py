@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +24,17 @@ if TYPE_CHECKING:
     from tests.multi import Multi
 
 CliInvoker = Callable[..., Result]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected no test did not pass: exit 1 saying so, never pytest's 5."""
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller decides
+        return
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.config.get_terminal_writer().line(
+            "no test was collected: check the test paths, -k/-m filters and PYTEST_ADDOPTS",
+            red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _pipeline_repository() -> tuple[Path, str]:
@@ -61,13 +75,115 @@ GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "prop
            ' [-97.4, 38.6], [-97.6, 38.6], [-97.6, 38.4]]]}}]}')
 
 
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The URL of a database of its own on the real PostgreSQL server (see tests/pg.py)."""
+    from tests import pg
+
+    admin, reason = pg.admin_url()
+    if admin is None:
+        message = (f"PostgreSQL tests need a server: set {pg.URL_ENV} (unreachable:"
+                   f" {reason})")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = pg.create_database(admin)
+    try:
+        yield pg.with_database(admin, name)
+    finally:
+        pg.drop_database(admin, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_index_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``KFM_PROV_TEST_INDEX=postgres``: every lake of the session indexes into PostgreSQL."""
+    from tests import pg
+
+    if os.environ.get(pg.SUITE_ENV, "sqlite") != "postgres":
+        yield
+        return
+    url = request.getfixturevalue("pg_database")
+    previous = os.environ.get("KFM_PROV_INDEX_URL")
+    os.environ["KFM_PROV_INDEX_URL"] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("KFM_PROV_INDEX_URL", None)
+        else:
+            os.environ["KFM_PROV_INDEX_URL"] = previous
+# --- expensive things built once per session, shared by the xdist workers ------------------
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory, name: str,
+                 build: Callable[[Path], None]) -> Path:
+    """A directory ``build`` fills once per test session, whichever worker asks first.
+
+    Under pytest-xdist every worker has its own base temp beside the others; the build goes
+    one level up, under a file lock, so the other workers wait for it and reuse it. Callers
+    treat it as read-only and copy what they change.
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    target = base / f"shared-{name}"
+    with FileLock(str(target) + ".lock"):
+        if not (target / ".built").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            (target / ".built").touch()
+    return target
+
+
+def user_env(home: Path) -> dict[str, str]:
+    """The environment a user's shell has: the installed ``kfm-prov`` first on the PATH, no
+    KFM_* settings, a git identity and an empty HOME."""
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "kfm-prov").exists(), "kfm-prov is not installed beside this python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KFM_", "GIT_"))}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", HOME=str(home),
+               GIT_AUTHOR_NAME="Doc Tester", GIT_AUTHOR_EMAIL="docs@example.org",
+               GIT_COMMITTER_NAME="Doc Tester", GIT_COMMITTER_EMAIL="docs@example.org",
+               GIT_CONFIG_NOSYSTEM="1")
+    return env
+
+
+DEMO_COMMAND = "kfm-prov demo demo-lake > demo.txt"
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``kfm-prov demo demo-lake > demo.txt``, run once per session by the installed CLI as a
+    user types it; holds ``demo-lake/`` and ``demo.txt`` (the walkthrough). The guides that
+    start with this command and tests/test_examples.py start from copies of it."""
+    def build(target: Path) -> None:
+        home = target / "home"
+        home.mkdir()
+        done = subprocess.run(["bash", "-c", f"set -euo pipefail\n{DEMO_COMMAND}\n"],
+                              cwd=target, env=user_env(home), capture_output=True, text=True,
+                              timeout=600, check=False)
+        assert done.returncode == 0, done.stderr
+        # the demo wrote inside its own directory only (demo.txt is the shell's)
+        assert sorted(p.name for p in target.iterdir()) == ["demo-lake", "demo.txt", "home"]
+        assert list(home.iterdir()) == []
+
+    return shared_build(tmp_path_factory, "demo", build)
+
+
+def copy_demo(demo_build: Path, directory: Path) -> Path:
+    """A private copy of the session's demo lake at ``directory/demo-lake``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copytree(demo_build / "demo-lake", directory / "demo-lake",
+                                symlinks=True))
+
+
 @pytest.fixture
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     """An empty lake; in a module marked ``multi_lake``, a copy of the shared multi lake."""
     if request.node.get_closest_marker("multi_lake") is None:
         return Lake.init(tmp_path / "lake")
-    import shutil
-
     shutil.copytree(request.getfixturevalue("multi_built")[0], tmp_path / "lake",
                     symlinks=True)
     return Lake.open(tmp_path / "lake")
@@ -75,10 +191,18 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
 
 @pytest.fixture(scope="session")
 def multi_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Multi]:
-    from tests.multi import build_multi
+    """The multi lake, built once per session (all workers); tests get copies of it."""
+    import dataclasses
+    import json
 
-    root = tmp_path_factory.mktemp("multi") / "lake"
-    return root, build_multi(Lake.init(root))
+    from tests.multi import Multi, build_multi
+
+    def build(target: Path) -> None:
+        made = build_multi(Lake.init(target / "lake"))
+        (target / "multi.json").write_text(json.dumps(dataclasses.asdict(made)))
+
+    target = shared_build(tmp_path_factory, "multi", build)
+    return target / "lake", Multi(**json.loads((target / "multi.json").read_text()))
 
 
 @pytest.fixture(scope="session")

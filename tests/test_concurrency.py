@@ -43,6 +43,18 @@ def finish(processes: list[subprocess.Popen[str]], timeout: float = 180) -> list
     return results
 
 
+def forget_index(lake: Lake) -> None:
+    """Remove the lake's index (the SQLite file, or its PostgreSQL schema)."""
+    if lake.config.index.url is None:
+        (lake.config.dir("cache") / "lineage.sqlite").unlink()
+        return
+    from kfm_prov.store.rebuild import backend_for
+
+    index = backend_for(lake.config)
+    index.needs_rebuild()
+    index.drop()  # type: ignore[attr-defined]
+
+
 def index_dump(lake: Lake) -> dict:
     with lake.index() as index:
         return index.dump()
@@ -67,7 +79,7 @@ def test_many_runs_of_several_families_at_once(lake: Lake) -> None:
               ".write(os.environ['KFM_RUN_ID'])\n")
     # The index is new to every process: one of them creates it and rebuilds it from
     # the files while the others index their own runs.
-    (lake.config.dir("cache") / "lineage.sqlite").unlink()
+    forget_index(lake)
     runs = [spawn(lake.root, "run", "-f", family, "-p", f"pipelines/{family}", *CODE_ARGS,
                   "-i", f"data/raw/{family}/source.csv", "-o", "out.csv:product",
                   "--json", "--", PY, "-c", script, str(go), str(ready))

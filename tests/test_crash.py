@@ -1,7 +1,9 @@
 """SIGKILL at every crash point: the next command finds the lake whole.
 
-``kfm-prov promote`` runs as a real subprocess with ``KFM_PROV_CRASH_AT`` naming a point
-(see ``kfm_prov.core.crashpoints``); the points are discovered by tracing one clean promotion,
+``kfm-prov promote`` runs in a process of its own with ``KFM_PROV_CRASH_AT`` naming a point
+(see ``kfm_prov.core.crashpoints``): for the kill points a child forked from a warm
+interpreter (``Zygote``), elsewhere a new interpreter; the points are discovered by tracing
+one clean promotion,
 so a new write in the promotion gets its own kill test. After each kill the next command
 (opening the lake) must leave the new version either fully published, with a certificate
 that holds, or not visible at all, with ``data/raw/`` unchanged and the index equal to a
@@ -44,6 +46,8 @@ from tests.conftest import (
 )
 
 PY = sys.executable
+# The tests of the module-scoped ``template`` go to one xdist worker, which builds it once.
+ON_TEMPLATE = pytest.mark.xdist_group("crash-template")
 FAMILY = "glo"
 
 
@@ -58,6 +62,69 @@ def kfm(root: Path, *args: str, crash: str | None = None, trace: Path | None = N
     return subprocess.run([PY, "-m", "kfm_prov.cli", "--root", str(root), *args], cwd=root,
                           env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
+
+
+# A zygote: one interpreter that imports what ``kfm-prov promote`` needs once, then forks a
+# fresh child per request that runs the real CLI entry point with the crash point set. Each
+# kill point then costs the promotion itself, not a new interpreter importing everything.
+# The zygote is single-threaded, so forking it is safe; the children share nothing with
+# the test process.
+ZYGOTE = """
+import json, os, sys
+import jsonschema, networkx, prov.model, pystac, rdflib
+import kfm_prov.cli.main, kfm_prov.gate, kfm_prov.prov.bundle, kfm_prov.publish.dcat
+import kfm_prov.publish.promote, kfm_prov.publish.stac
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+        os.chdir(request["root"])
+        os.environ[request["env"]] = request["crash"]
+        code = 0
+        try:
+            kfm_prov.cli.main.main(request["argv"])
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        sys.stderr.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+class Zygote:
+    """``kfm-prov`` commands with a crash point, forked from a warm interpreter."""
+
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in (ENV, TRACE_ENV, "KFM_PROV_ROOT")}
+        self.process = subprocess.Popen([PY, "-c", ZYGOTE], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env, text=True)
+
+    def run(self, root: Path, *args: str, crash: str) -> tuple[int, str]:
+        """(exit code, negative for the signal that ended it; stderr) of one command."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        stderr = root.parent / f"{root.name}.stderr"
+        self.process.stdin.write(json.dumps({
+            "root": str(root), "argv": ["--root", str(root), *args], "env": ENV,
+            "crash": crash, "stderr": str(stderr)}) + "\n")
+        self.process.stdin.flush()
+        code = int(self.process.stdout.readline())
+        return code, stderr.read_text(encoding="utf-8", errors="replace")
+
+    def close(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self.process.wait(timeout=60)
+
+
+def pattern(point: str) -> str:
+    """The crash point to set for a traced point (the journal file's name has an id)."""
+    return "write:promote-*.json" if point.startswith("write:promote-") else point
 
 
 def published(root: Path) -> dict[str, str]:
@@ -143,6 +210,7 @@ def assert_whole(root: Path, template: dict, *, expect: str | None = None) -> st
     return state
 
 
+@ON_TEMPLATE
 def test_every_promotion_crash_point_leaves_all_or_nothing(template: dict,
                                                            tmp_path: Path) -> None:
     points = template["points"]
@@ -158,16 +226,24 @@ def test_every_promotion_crash_point_leaves_all_or_nothing(template: dict,
         roots.append(tmp_path / f"p{number}")
         shutil.copytree(template["root"], roots[-1], symlinks=True)
 
-    def kill(number: int) -> subprocess.CompletedProcess[str]:
-        point = points[number]
-        pattern = "write:promote-*.json" if point.startswith("write:promote-") else point
-        return kfm(roots[number], "promote", template["run"], crash=pattern)
+    def kill_every_other(lane: int) -> dict[int, tuple[int, str]]:
+        zygote = Zygote()  # one per lane; two lanes at a time (the lakes are independent)
+        try:
+            return {number: zygote.run(roots[number], "promote", template["run"],
+                                       crash=pattern(points[number]))
+                    for number in range(lane, len(points), 2)}
+        finally:
+            zygote.close()
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the lakes are independent copies
-        killed = list(pool.map(kill, range(len(points))))
+    results: dict[int, tuple[int, str]] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for lane in pool.map(kill_every_other, (0, 1)):
+            results |= lane
+    killed = [results[number] for number in range(len(points))]
     for number, (point, root) in enumerate(zip(points, roots, strict=True)):
-        assert killed[number].returncode == -signal.SIGKILL, (point, killed[number].stderr)
-        assert "Traceback" not in killed[number].stderr
+        code, stderr = killed[number]
+        assert code == -signal.SIGKILL, (point, code, stderr)
+        assert "Traceback" not in stderr
         state = assert_whole(root, template,
                              expect="none" if number < journaled else "all")
         if number in (0, journaled, len(points) - 1):  # the lake is usable afterwards
@@ -176,6 +252,7 @@ def test_every_promotion_crash_point_leaves_all_or_nothing(template: dict,
             assert json.loads(again.stdout)["version"] == ("v2" if state == "none" else "v3")
 
 
+@ON_TEMPLATE
 @pytest.mark.parametrize(("first", "second"), [("move-3", "moved-4"),
                                                ("after-journal", "before-index"),
                                                ("moved-0", "move-0")])
@@ -188,6 +265,7 @@ def test_a_crash_during_recovery_is_recovered_too(template: dict, tmp_path: Path
     assert_whole(root, template, expect="all")
 
 
+@ON_TEMPLATE
 def test_a_version_taken_meanwhile_rolls_the_journal_back(template: dict,
                                                           tmp_path: Path) -> None:
     root = fresh(template, tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rdflib import BNode, Graph, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 
 from kfm_prov.errors import InputError
 from kfm_prov.publish.dcat import dataset_iri, dcat_path, distribution_iri, render_dcat
@@ -21,6 +21,8 @@ NS = "https://kfm.example.org/prov/"
 PREFIXES = """
 PREFIX dcat: <http://www.w3.org/ns/dcat#>
 PREFIX dct: <http://purl.org/dc/terms/>
+PREFIX foaf: <http://xmlns.com/foaf/0.1/>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX prov: <http://www.w3.org/ns/prov#>
 PREFIX spdx: <http://spdx.org/rdf/terms#>
 PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>
@@ -134,7 +136,8 @@ def test_the_dataset_is_described_once() -> None:
             + """
         SELECT ?ds ?title ?id ?license ?holder ?modified WHERE {
           ?ds a dcat:Dataset ; dct:title ?title ; dct:identifier ?id ; dct:license ?license ;
-              dct:rightsHolder ?holder ; dct:modified ?modified .
+              dct:rightsHolder [ a foaf:Agent ; foaf:name ?holder ] ; dct:modified ?modified .
+          ?license a dct:LicenseDocument .
         }"""
         )
     )
@@ -226,7 +229,9 @@ def test_spdx_expression_is_kept_as_rights_not_a_license_iri() -> None:
     graph = parse(render_dcat(make_release(license="MIT OR Apache-2.0"), existing=None))
     dct = "http://purl.org/dc/terms/"
     assert not list(graph.objects(None, URIRef(dct + "license")))
-    assert {str(o) for o in graph.objects(None, URIRef(dct + "rights"))} == {"MIT OR Apache-2.0"}
+    rows = graph.query(PREFIXES + """SELECT DISTINCT ?label WHERE {
+        ?d dct:rights ?r . ?r a dct:RightsStatement ; rdfs:label ?label }""")
+    assert {str(r[0]) for r in rows} == {"MIT OR Apache-2.0"}  # type: ignore[index]
 
 
 def test_dcat_path() -> None:
@@ -273,3 +278,23 @@ def test_bad_file_fields_are_input_errors() -> None:
 def test_bad_base_url_is_an_input_error() -> None:
     with pytest.raises(InputError):
         render_dcat(make_release(), existing=None, base_url="lake/relative")
+
+
+def test_a_file_from_an_earlier_kfm_prov_is_upgraded_to_conform() -> None:
+    """Literal rights and untyped licenses of earlier versions are typed on the next
+    render; what those distributions say is kept."""
+    old_dist = URIRef(NS + "distribution/parcels/v0/old.csv")
+    old = f"""
+    @prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .
+    <{NS}dataset/parcels> a dcat:Dataset ; dct:rightsHolder "KGS" ; dcat:distribution <{old_dist}> .
+    <{old_dist}> a dcat:Distribution ; dct:rights "MIT OR Apache-2.0" ;
+        dct:license <http://spdx.org/licenses/MIT> ;
+        dcat:mediaType <https://www.iana.org/assignments/media-types/text/plain> .
+    """.encode()
+    graph = parse(render_dcat(make_release(), existing=old))
+    rows = graph.query(PREFIXES + f"""SELECT ?label WHERE {{
+        <{old_dist}> dct:rights [ a dct:RightsStatement ; rdfs:label ?label ] ;
+            dct:license [ a dct:LicenseDocument ] ; dcat:mediaType [ a dct:MediaType ] }}""")
+    assert [str(r[0]) for r in rows] == ["MIT OR Apache-2.0"]  # type: ignore[index]
+    assert not any(isinstance(o, Literal) for o in graph.objects(
+        None, URIRef("http://purl.org/dc/terms/rightsHolder")))

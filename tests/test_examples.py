@@ -1,7 +1,9 @@
 """The example lake, end to end: ``kfm-prov demo`` runs every example pipeline, twice.
 
-One module-scoped demo lake (built twice in the same directory, so a rerun replacing the
-previous demo lake is exercised too) serves every test here; each test reads it only.
+One module-scoped demo lake serves every test here; each test reads it only. Its first run
+is the session's ``kfm-prov demo demo-lake`` (``conftest.demo_build``, shared with the
+guides), copied; the second runs here in the same directory, so a rerun replacing the
+previous demo lake is exercised too.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from kfm_prov.examples.data import CAPTURES, LATER_CAPTURES
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, validate_prov_json
 from kfm_prov.store.certificate import verify_certificate
+from tests.conftest import copy_demo
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.xdist_group("examples")  # one worker builds the module's demo
 
 
 @dataclass
@@ -53,14 +57,13 @@ def _processed(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    root = tmp_path_factory.mktemp("demo") / "demo-lake"
-    first = CliRunner().invoke(cli, ["demo", str(root)], catch_exceptions=False)
-    assert first.exit_code == 0, first.stderr
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_build: Path) -> Demo:
+    root = copy_demo(demo_build, tmp_path_factory.mktemp("demo"))
+    first_output = (demo_build / "demo.txt").read_text(encoding="utf-8")
     products = _processed(root)
     second = CliRunner().invoke(cli, ["demo", str(root), "--json"], catch_exceptions=False)
     assert second.exit_code == 0, second.stderr
-    return Demo(root, first.stdout, products, json.loads(second.stdout), second.stderr)
+    return Demo(root, first_output, products, json.loads(second.stdout), second.stderr)
 
 
 # --- the walkthrough ----------------------------------------------------------------------------
@@ -198,9 +201,7 @@ def test_every_run_ran_committed_code_from_the_demo_repository(demo: Demo) -> No
     assert all(r.status == "success" for r in runs)
 
 
-def test_the_trace_of_the_product_reaches_raw_when_trace_exists(demo: Demo) -> None:
-    if "trace" not in cli.commands:
-        pytest.skip("kfm-prov trace is not in this build")
+def test_the_trace_of_the_product_reaches_raw(demo: Demo) -> None:
     assert demo.result["traced"] == "data/processed/glo_land_patents/v2/parcels.geojson"
     trace = demo.result["trace"]
     assert "patents_batch2.csv" in trace and "plss_townships.csv" in trace
@@ -263,9 +264,7 @@ def test_the_docs_examples_match_a_fresh_demo_lake(demo: Demo) -> None:
     in_docs: dict[str, str] = {}
     for name in gen.DEMO_FILES:
         in_docs.update(gen.regions_in((DOCS / name).read_text(encoding="utf-8")))
-    if "trace" not in cli.commands:
-        fresh.pop("demo-lineage-mermaid", None)
-        in_docs.pop("demo-lineage-mermaid", None)
+    assert "demo-lineage-mermaid" in fresh
     assert set(fresh) <= set(in_docs)
     for name, text in fresh.items():
         assert gen.mask(in_docs[name]) == gen.mask(text), f"{name}: run `make docs`"

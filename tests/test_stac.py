@@ -164,7 +164,8 @@ def test_item_validates_with_its_extensions(tmp_path: Path) -> None:
     for rel in out:
         validate_stac(loads(out, rel), path=rel)
     props = item["properties"]
-    assert props["datetime"] == "2026-11-26T10:00:00Z"
+    assert props["datetime"] == "2026-11-26T09:30:00Z"  # the product's time, within the run
+    assert props["created"] == "2026-11-26T10:00:00Z"  # the promotion wrote the item
     assert props["start_datetime"] == "2026-11-26T09:00:00Z"
     assert props["end_datetime"] == "2026-11-26T09:30:00Z"
     assert props["processing:datetime"] == "2026-11-26T09:30:00Z"
@@ -250,7 +251,9 @@ def test_links_to_provenance_certificate_and_hierarchy(tmp_path: Path) -> None:
     assert ("root", "../../catalog.json") in links
     assert ("parent", "../collection.json") in links
     assert ("collection", "../collection.json") in links
-    assert not any(lk["rel"] == "self" for lk in item["links"])
+    assert links[("self", "./parcels-v1.json")]["type"] == "application/geo+json"
+    for rel in ("root", "parent", "collection"):
+        assert next(lk for lk in item["links"] if lk["rel"] == rel).get("title"), rel
     assert not any(lk["rel"] == "predecessor-version" for lk in item["links"])
 
 
@@ -281,7 +284,14 @@ def test_v2_links_its_predecessor_and_the_collection_covers_both(tmp_path: Path)
             "title": "parcels v1",
         }
     ]
-    assert ITEM_V1 not in out2, "earlier items are immutable and are not rewritten"
+    # The earlier item gains links to the newer version, and nothing else changes.
+    old, new = loads(out1, ITEM_V1), loads(out2, ITEM_V1)
+    added = [lk for lk in new["links"] if lk not in old["links"]]
+    assert added == [
+        {"rel": rel, "href": "../parcels-v2/parcels-v2.json", "type": "application/geo+json",
+         "title": "parcels v2"} for rel in ("latest-version", "successor-version")]
+    assert {k: v for k, v in new.items() if k != "links"} == {
+        k: v for k, v in old.items() if k != "links"}
 
     coll = loads(out2, COLLECTION)
     box = coll["extent"]["spatial"]["bbox"][0]
@@ -289,8 +299,8 @@ def test_v2_links_its_predecessor_and_the_collection_covers_both(tmp_path: Path)
         b = item["bbox"]
         assert box[0] <= b[0] and box[1] <= b[1] and box[2] >= b[2] and box[3] >= b[3]
     assert box == [-101.5, 36.0, -97.25, 39.0]
-    assert coll["extent"]["temporal"]["interval"] == [
-        ["2026-11-26T10:00:00Z", "2026-11-28T10:00:00Z"]
+    assert coll["extent"]["temporal"]["interval"] == [  # from v1's start to v2's end
+        ["2026-11-26T09:00:00Z", "2026-11-28T09:30:00Z"]
     ]
     assert [lk["href"] for lk in coll["links"] if lk["rel"] == "item"] == [
         "./parcels-v1/parcels-v1.json",

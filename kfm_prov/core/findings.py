@@ -12,6 +12,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem found by a check: a stable ``code``, what is wrong, and where to look."""
+
     code: str  # stable, e.g. "schema", "digest-mismatch", "orphan-input"
     message: str
     file: str | None = None  # root-relative where possible

@@ -115,6 +115,19 @@ def _reject_constant(name: str) -> Any:
     raise _NotFinite(name)
 
 
+_MAX_INT_DIGITS = 4300  # Python's own limit for int(str); past it json raises ValueError
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _TooLong(len(text))
+    return int(text)
+
+
+class _TooLong(ValueError):
+    pass
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if value in (math.inf, -math.inf):
@@ -143,13 +156,17 @@ def loads(text: str | bytes, *, file: str) -> Any:
     """
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicates,
-                          parse_constant=_reject_constant, parse_float=_finite_float)
+                          parse_constant=_reject_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)
     except _DuplicateKey as exc:
         raise InputError(f"duplicate key {exc.key!r} in JSON object", file=file,
                          field=exc.key) from None
     except _NotFinite as exc:
         raise InputError(f"malformed JSON: {exc.args[0]} is not a JSON number",
                          file=file) from None
+    except _TooLong as exc:
+        raise InputError(f"malformed JSON: an integer of {exc.args[0]} digits (at most"
+                         f" {_MAX_INT_DIGITS})", file=file) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                          file=file) from None
@@ -157,7 +174,23 @@ def loads(text: str | bytes, *, file: str) -> Any:
         raise InputError("file is not UTF-8 text", file=file) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", file=file) from None
-    return check_depth(data, file=file)
+    check_depth(data, file=file)
+    if ("\\ud" in text or "\\uD" in text) if isinstance(text, str) else (
+            b"\\ud" in text or b"\\uD" in text):
+        _check_no_lone_surrogate(data, file)
+    return data
+
+
+def _check_no_lone_surrogate(data: Any, file: str) -> None:
+    """A ``\\udXXX`` escape that is not half of a pair is no character: refuse it here,
+    before it reaches a file or database that must encode it as UTF-8."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("malformed JSON: a \\u escape names half of a surrogate pair",
+                         file=file) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", file=file) from None
 
 
 def read_json(path: Path, *, display: str | None = None, max_bytes: int = MAX_JSON_BYTES) -> Any:

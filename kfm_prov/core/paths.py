@@ -15,17 +15,33 @@ from kfm_prov.errors import InputError
 
 _FORBIDDEN_CHARS = ("\x00", "\n", "\r")
 _MAX_NAME, _MAX_PATH = 255, 4096  # bytes, as on Linux and macOS
+# C0 controls, DEL and the C1 controls: a name holding one cannot be shown on one line,
+# in a log or a terminal, without being mistaken for something else.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # bytes that are not UTF-8 (surrogateescape)
+
+
+def unsafe_reason(rel: str) -> str | None:
+    """Why the text of a path cannot be recorded, or None; names are shown with ``repr``."""
+    if any(ch in rel for ch in _FORBIDDEN_CHARS):
+        return f"path contains a NUL or newline: {rel!r}"
+    if _CONTROL.search(rel):
+        return f"path contains a control character: {rel!r}"
+    if _SURROGATE.search(rel):
+        return f"path is not valid UTF-8: {rel!r}"
+    if "\\" in rel:
+        return f"path must use '/' separators: {rel!r}"
+    return None
 
 
 def check_relative(rel: str, *, file: str | None = None, field: str | None = None) -> str:
     """Validate the text of a root-relative path and return it normalised (POSIX, no ``./``)."""
     if not isinstance(rel, str) or not rel:
         raise InputError("path must be a non-empty string", file=file, field=field)
-    if any(ch in rel for ch in _FORBIDDEN_CHARS):
-        raise InputError("path contains a NUL or newline", file=file, field=field)
     _check_length(rel, file=file, field=field)
-    if "\\" in rel:
-        raise InputError(f"path must use '/' separators: {rel!r}", file=file, field=field)
+    reason = unsafe_reason(rel)
+    if reason is not None:
+        raise InputError(reason, file=file, field=field)
     pure = PurePosixPath(rel)
     if pure.is_absolute():
         raise InputError(f"path must be relative to the lake root: {rel!r}", file=file, field=field)

@@ -231,6 +231,57 @@ LATER_CAPTURES: tuple[Capture, ...] = (
 )
 
 
+# What the demo's kfm-prov.toml says about the lake and its families (SPEC §2): the STAC
+# collections and DCAT datasets take their titles, descriptions and coverage from here.
+FAMILY_METADATA = r'''
+[catalog]
+title = "Kansas Frontier Matrix: processed data (demo)"
+description = "Promoted data products of the kfm-prov demo lake; every source is synthetic."
+publisher = { name = "Kansas Frontier Matrix (demo)", url = "https://kfm.example.org/" }
+
+[families.glo_land_patents]
+title = "GLO land patents located on the PLSS (synthetic)"
+description = """\
+Federal land patents in Kansas from General Land Office records, located on the \
+Public Land Survey System townships. Synthetic data for the kfm-prov demo."""
+keywords = ["land patents", "General Land Office", "PLSS", "Kansas"]
+publisher = { name = "Kansas Frontier Matrix (demo)", url = "https://kfm.example.org/" }
+contact_point = { name = "KFM data desk (demo)", email = "data@kfm.example.org" }
+temporal = { start = 1854-05-30, end = 1900-12-31 }
+bbox = [-102.05, 36.99, -94.59, 40.0]
+
+[families.khri_sites]
+title = "Historic resource sites on a 0.5-degree grid (synthetic)"
+description = """\
+Counts of Kansas Historic Resources Inventory sites per 0.5-degree cell; precise \
+locations are redacted. Synthetic data for the kfm-prov demo."""
+keywords = ["historic sites", "archaeology", "Kansas"]
+publisher = { name = "Kansas Frontier Matrix (demo)", url = "https://kfm.example.org/" }
+contact_point = { name = "KFM data desk (demo)", email = "data@kfm.example.org" }
+bbox = [-102.05, 36.99, -94.59, 40.0]
+
+[families.nhgis_tracts]
+title = "Census tracts 2020 with NHGIS attributes (synthetic)"
+description = """\
+Kansas census tracts of 2020 joined with their NHGIS tables. Synthetic data for \
+the kfm-prov demo."""
+keywords = ["census", "tracts", "NHGIS", "Kansas"]
+publisher = { name = "Kansas Frontier Matrix (demo)", url = "https://kfm.example.org/" }
+contact_point = { name = "KFM data desk (demo)", email = "data@kfm.example.org" }
+temporal = { start = 2020-01-01, end = 2020-12-31 }
+
+[families.kansas_memory]
+title = "Kansas Memory items (synthetic)"
+description = """\
+A table of digitised items from the Kansas Historical Society's Kansas Memory. \
+Synthetic data for the kfm-prov demo."""
+keywords = ["archives", "Kansas Memory", "Kansas"]
+publisher = { name = "Kansas Frontier Matrix (demo)", url = "https://kfm.example.org/" }
+contact_point = { name = "KFM data desk (demo)", email = "data@kfm.example.org" }
+bbox = [-102.05, 36.99, -94.59, 40.0]
+'''
+
+
 def record_captures(lake: Lake, captures: Sequence[Capture] = CAPTURES) -> list[str]:
     """Write ``captures`` into the lake's raw zone and record them; their root-relative paths.
 

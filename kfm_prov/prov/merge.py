@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from prov.model import ProvDocument
 
 FORMATS = ("prov-json", "provn", "provx", "turtle", "trig", "jsonld")
+JSONLD_CONTEXTS = ("url", "embed")
 SUFFIXES = {"prov-json": ".json", "provn": ".provn", "provx": ".provx", "turtle": ".ttl",
             "trig": ".trig", "jsonld": ".jsonld"}
 PROV_NS = "http://www.w3.org/ns/prov#"
@@ -200,7 +201,9 @@ def flat_document(doc: ProvDocument) -> tuple[ProvDocument, list[str]]:
         ProvDocument,
     )
 
-    scopes = list(doc.bundles)
+    # The document's own statements come first: the prov:Bundle entity of every bundle
+    # and its attribution, which name where each group of statements came from.
+    scopes = [doc, *doc.bundles]
     rank: dict[Any, tuple[bool, str, str]] = {}
     makers: dict[Any, set[Any]] = defaultdict(set)
     for scope in scopes:
@@ -242,8 +245,13 @@ def flat_document(doc: ProvDocument) -> tuple[ProvDocument, list[str]]:
 
 # --- serializing -------------------------------------------------------------------------------
 
-def serialize(doc: ProvDocument, fmt: str) -> bytes:
-    """``doc`` in one of ``FORMATS``; deterministic for a given document."""
+def serialize(doc: ProvDocument, fmt: str, *, jsonld_context: str = "url") -> bytes:
+    """``doc`` in one of ``FORMATS``; deterministic for a given document.
+
+    JSON-LD references the PROV-JSONLD context by its URL (``jsonld_context="url"``), the
+    form the PROV-JSONLD schema and catalogs expect; ``"embed"`` inlines the context so an
+    offline JSON-LD processor can read the file without the network.
+    """
     if fmt == "prov-json":
         from kfm_prov.prov.document import prov_json_bytes
 
@@ -255,7 +263,10 @@ def serialize(doc: ProvDocument, fmt: str) -> bytes:
         doc.serialize(out, format="xml")
         return out.getvalue()
     if fmt == "jsonld":
-        text = doc.serialize(format="jsonld", context="embed", indent=2)
+        if jsonld_context not in JSONLD_CONTEXTS:
+            raise UsageError(f"unknown JSON-LD context {jsonld_context!r}; one of"
+                             f" {', '.join(JSONLD_CONTEXTS)}", field="--jsonld-context")
+        text = doc.serialize(format="jsonld", context=jsonld_context, indent=2)
         return f"{text}\n".encode()
     if fmt == "trig":
         return prov_o(doc, "trig")

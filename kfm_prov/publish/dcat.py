@@ -18,15 +18,19 @@ IRIs, all under the lake's PROV namespace ``ns``:
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCTERMS
+from rdflib.namespace import DCTERMS, FOAF, RDFS, SKOS
 
+from kfm_prov.config import Agent
 from kfm_prov.core.paths import check_name, check_normalized
 from kfm_prov.errors import InputError
+from kfm_prov.prov.document import version_file_id
 from kfm_prov.store.release import Release
 
 #: DCAT (the namespace IRI is the same for DCAT 2 and 3; rdflib's ``DCAT`` object is a
@@ -34,6 +38,12 @@ from kfm_prov.store.release import Release
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 PROV = Namespace("http://www.w3.org/ns/prov#")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+GSP = Namespace("http://www.opengis.net/ont/geosparql#")
+DCATAP = Namespace("http://data.europa.eu/r5r/")
+#: The EU planned-availability concept for data kept as long as the lake: promoted
+#: versions are immutable and never removed by kfm-prov.
+STABLE = URIRef("http://publications.europa.eu/resource/authority/planned-availability/STABLE")
 SPDX_LICENSES = "http://spdx.org/licenses/"
 IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 
@@ -59,14 +69,21 @@ def distribution_iri(namespace: str, family: str, version: str, name: str) -> UR
     return URIRef(f"{namespace}distribution/{_seg(family)}/{_seg(version)}/{_seg(name)}")
 
 
-def render_dcat(release: Release, *, existing: bytes | None, base_url: str | None = None) -> bytes:
+def render_dcat(release: Release, *, existing: bytes | None, base_url: str | None = None,
+                extent: Extent | None = None) -> bytes:
     """Add the release's distributions to the family's DCAT Turtle and return it.
 
-    ``existing`` is the current Turtle (earlier versions) or None. The dataset's title,
-    identifier, license and rights holder are written when the dataset first appears and
-    left alone after; its ``dct:modified`` follows the newest distribution. This version's
-    distributions are replaced wholesale, so rendering the same release twice adds nothing.
-    Writes nothing to disk.
+    ``existing`` is the current Turtle (earlier versions) or None. The dataset's
+    description (title, description, keywords, publisher, contact point, temporal and
+    spatial coverage, license, rights holder) is rewritten from this release and the
+    family's ``[families.NAME]`` config, so an edited config shows at the next promotion;
+    its ``dct:modified`` follows the newest distribution. ``extent`` is the family's bbox
+    and time span as the STAC collection computed them; the config's ``bbox`` and
+    ``temporal`` take precedence. This version's distributions are replaced wholesale, so
+    rendering the same release twice adds nothing. Writes nothing to disk.
+
+    The dataset belongs to the lake's ``dcat:Catalog`` (the same IRI in every family's
+    file), so the union of the folder's files is one catalog listing every dataset.
     """
     ns = _check_namespace(release.namespace)
     check_name(release.family, "family")
@@ -79,15 +96,21 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
     if not release.files:
         raise InputError(f"release {release.family} {release.version} has no files", field="files")
     base = _check_base_url(base_url) if base_url is not None else ns
-    license_iri, rights = _license(release.license)
+    license_iri, rights_text = _license(release.license)
     target = dcat_path(release.family)
+    meta = release.metadata
 
     graph = Graph(bind_namespaces="none")
     for prefix, iri in (
         ("dcat", DCAT),
+        ("dcatap", DCATAP),
         ("dct", DCTERMS),
+        ("foaf", FOAF),
         ("prov", PROV),
+        ("rdfs", RDFS),
+        ("skos", SKOS),
         ("spdx", SPDX),
+        ("vcard", VCARD),
         ("xsd", XSD),
     ):
         graph.bind(prefix, iri)
@@ -95,19 +118,73 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
         graph += _parse(existing, target)
 
     dataset = dataset_iri(ns, release.family)
-    if (dataset, RDF.type, DCAT.Dataset) not in graph:
-        graph.add((dataset, RDF.type, DCAT.Dataset))
-        graph.add((dataset, DCTERMS.identifier, Literal(release.family)))
-        graph.add((dataset, DCTERMS.title, Literal(release.title or release.family)))
-        if release.description:
-            graph.add((dataset, DCTERMS.description, Literal(release.description)))
-        if license_iri is not None:
-            graph.add((dataset, DCTERMS.license, license_iri))
-        if rights is not None:
-            graph.add((dataset, DCTERMS.rights, rights))
-        if release.attribution:
-            graph.add((dataset, DCTERMS.rightsHolder, Literal(release.attribution)))
+    rights = None
+    if rights_text is not None:
+        rights = URIRef(f"{ns}rights/{_digest(rights_text)}")
+        graph.set((rights, RDF.type, DCTERMS.RightsStatement))
+        graph.set((rights, RDFS.label, Literal(rights_text)))
+    if license_iri is not None:
+        graph.set((license_iri, RDF.type, DCTERMS.LicenseDocument))
+    holder = _agent(graph, ns, Agent(release.attribution)) if release.attribution else None
+    publisher = meta.publisher or release.catalog.publisher
+    publisher_iri = _agent(graph, ns, publisher) if publisher is not None else None
 
+    for p in (DCTERMS.title, DCTERMS.description, DCAT.keyword, DCTERMS.publisher,
+              DCAT.contactPoint, DCTERMS.temporal, DCTERMS.spatial, DCTERMS.license,
+              DCTERMS.rights, DCTERMS.rightsHolder):
+        graph.remove((dataset, p, None))
+    graph.set((dataset, RDF.type, DCAT.Dataset))
+    graph.set((dataset, DCTERMS.identifier, Literal(release.family)))
+    graph.add((dataset, DCTERMS.title, Literal(release.title or meta.title or release.family)))
+    graph.add((dataset, DCTERMS.description, Literal(
+        release.description or meta.description
+        or f"Promoted versions of {release.family}, published by kfm-prov.")))
+    for keyword in meta.keywords:
+        graph.add((dataset, DCAT.keyword, Literal(keyword)))
+    if license_iri is not None:
+        graph.add((dataset, DCTERMS.license, license_iri))
+    if rights is not None:
+        graph.add((dataset, DCTERMS.rights, rights))
+    if holder is not None:
+        graph.add((dataset, DCTERMS.rightsHolder, holder))
+    if publisher_iri is not None:
+        graph.add((dataset, DCTERMS.publisher, publisher_iri))
+    if meta.contact_point is not None:
+        graph.add((dataset, DCAT.contactPoint,
+                   _contact(graph, ns, release.family, meta.contact_point)))
+    bbox = meta.bbox or (tuple(extent.bbox) if extent and extent.bbox else None)
+    if bbox is not None:
+        location = URIRef(f"{ns}location/{_seg(release.family)}")
+        graph.remove((location, None, None))
+        graph.add((location, RDF.type, DCTERMS.Location))
+        graph.add((location, DCAT.bbox, Literal(_wkt_box(bbox), datatype=GSP.wktLiteral)))
+        centre = f"POINT({(bbox[0] + bbox[2]) / 2:g} {(bbox[1] + bbox[3]) / 2:g})"
+        graph.add((location, DCAT.centroid, Literal(centre, datatype=GSP.wktLiteral)))
+        graph.add((dataset, DCTERMS.spatial, location))
+    period = meta.temporal or (extent.interval if extent else None)
+    if period is not None and any(period):
+        period_iri = URIRef(f"{ns}period/{_seg(release.family)}")
+        graph.remove((period_iri, None, None))
+        graph.add((period_iri, RDF.type, DCTERMS.PeriodOfTime))
+        for p, value in ((DCAT.startDate, period[0]), (DCAT.endDate, period[1])):
+            if value is not None:
+                graph.add((period_iri, p, _date_literal(value)))
+        graph.add((dataset, DCTERMS.temporal, period_iri))
+
+    catalog = URIRef(f"{ns}catalog")
+    for p in (DCTERMS.title, DCTERMS.description, DCTERMS.publisher):
+        graph.remove((catalog, p, None))
+    graph.set((catalog, RDF.type, DCAT.Catalog))
+    graph.add((catalog, DCTERMS.title, Literal(release.catalog.title)))
+    graph.add((catalog, DCTERMS.description, Literal(release.catalog.description)))
+    catalog_publisher = release.catalog.publisher or publisher or (
+        Agent(release.attribution) if release.attribution else Agent("kfm-prov"))
+    graph.add((catalog, DCTERMS.publisher, _agent(graph, ns, catalog_publisher)))
+    graph.add((catalog, DCAT.dataset, dataset))
+
+    graph.set((SPDX.checksumAlgorithm_sha256, RDF.type, SPDX.ChecksumAlgorithm))
+    graph.set((STABLE, RDF.type, SKOS.Concept))
+    graph.set((STABLE, SKOS.prefLabel, Literal("stable", lang="en")))
     issued = _datetime(release.promoted_at)
     activity = URIRef(ns + release.promotion_id)
     prefix = f"{release.processed_dir}/{release.family}/{release.version}/"
@@ -132,18 +209,29 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
         graph.remove((dist, None, None))
         graph.remove((checksum, None, None))
         url = URIRef(base + _seg(rf.path))
+        media_iri = URIRef(IANA_MEDIA_TYPES + media.group(1).lower())
+        graph.add((media_iri, RDF.type, DCTERMS.MediaType))
+        graph.add((media_iri, RDF.type, DCTERMS.MediaTypeOrExtent))
         for p, o in (
             (RDF.type, DCAT.Distribution),
             (DCTERMS.identifier, Literal(rf.path)),
             (DCTERMS.title, Literal(name)),
+            (DCTERMS.description, Literal(
+                f"{name} of {release.family} {release.version}, promoted from run "
+                f"{release.run_id}; its lineage is in {release.prov_bundle_path} and its "
+                f"reconstructibility certificate in {release.certificate_path}.")),
             (DCAT.byteSize, Literal(rf.size, datatype=XSD.nonNegativeInteger)),
-            (DCAT.mediaType, URIRef(IANA_MEDIA_TYPES + media.group(1).lower())),
+            (DCAT.mediaType, media_iri),
+            (DCTERMS.format, media_iri),
+            (DCATAP.availability, STABLE),  # versions are immutable and kept
             (SPDX.checksum, checksum),
             (DCAT.accessURL, url),
             (DCAT.downloadURL, url),
             (DCAT.version, Literal(release.version)),
             (DCTERMS.issued, issued),
             (PROV.wasGeneratedBy, activity),
+            (PROV.specializationOf,
+             URIRef(ns + version_file_id(release.family, release.version, rf.path))),
         ):
             graph.add((dist, p, o))
         if license_iri is not None:
@@ -155,6 +243,7 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
         graph.add((checksum, SPDX.checksumValue, Literal(hexdigest, datatype=XSD.hexBinary)))
         graph.add((dataset, DCAT.distribution, dist))
 
+    _upgrade_earlier(graph, ns)
     times = [
         t
         for d in graph.objects(dataset, DCAT.distribution)
@@ -162,7 +251,81 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
         if isinstance(t, Literal)
     ]
     graph.set((dataset, DCTERMS.modified, max(times, key=lambda t: (t.toPython(), str(t)))))
+    graph.set((dataset, DCTERMS.issued, min(times, key=lambda t: (t.toPython(), str(t)))))
     return graph.serialize(format="turtle", encoding="utf-8")
+
+
+def _upgrade_earlier(graph: Graph, ns: str) -> None:
+    """Type what distributions written by an earlier kfm-prov left untyped (licenses,
+    media types) and turn their literal ``dct:rights`` into rights statements, so an
+    upgraded lake's file still conforms to DCAT-AP. Earlier distributions keep what they
+    say; nothing is invented for them."""
+    for license_iri in set(graph.objects(None, DCTERMS.license)):
+        if isinstance(license_iri, URIRef):
+            graph.add((license_iri, RDF.type, DCTERMS.LicenseDocument))
+    for media in set(graph.objects(None, DCAT.mediaType)) | set(
+            graph.objects(None, DCTERMS.format)):
+        if isinstance(media, URIRef):
+            graph.add((media, RDF.type, DCTERMS.MediaType))
+            graph.add((media, RDF.type, DCTERMS.MediaTypeOrExtent))
+    for subject, text in list(graph.subject_objects(DCTERMS.rights)):
+        if isinstance(text, Literal):
+            rights = URIRef(f"{ns}rights/{_digest(str(text))}")
+            graph.remove((subject, DCTERMS.rights, text))
+            graph.add((subject, DCTERMS.rights, rights))
+            graph.set((rights, RDF.type, DCTERMS.RightsStatement))
+            graph.set((rights, RDFS.label, Literal(str(text))))
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What the lake knows of a family's coverage: the bbox of its products (west, south,
+    east, north) and the span of its items (ISO 8601 start and end), either unknown."""
+
+    bbox: tuple[float, ...] | None = None
+    interval: tuple[str | None, str | None] | None = None
+
+
+def _agent(graph: Graph, ns: str, agent: Agent) -> URIRef:
+    """A ``foaf:Agent`` named by its name: the IRI holds a digest of the exact name, so two
+    spellings never merge into one agent with two names."""
+    iri = URIRef(f"{ns}agent/{_slug(agent.name)}-{_digest(agent.name)[:8]}")
+    graph.set((iri, RDF.type, FOAF.Agent))
+    graph.set((iri, FOAF.name, Literal(agent.name)))
+    if agent.url is not None:
+        graph.set((iri, FOAF.homepage, URIRef(agent.url)))
+    if agent.email is not None:
+        graph.set((iri, FOAF.mbox, URIRef("mailto:" + agent.email)))
+    return iri
+
+
+def _contact(graph: Graph, ns: str, family: str, agent: Agent) -> URIRef:
+    iri = URIRef(f"{ns}contact/{_seg(family)}")
+    graph.remove((iri, None, None))
+    graph.add((iri, RDF.type, VCARD.Kind))
+    graph.add((iri, VCARD.fn, Literal(agent.name)))
+    if agent.email is not None:
+        graph.add((iri, VCARD.hasEmail, URIRef("mailto:" + agent.email)))
+    if agent.url is not None:
+        graph.add((iri, VCARD.hasURL, URIRef(agent.url)))
+    return iri
+
+
+def _wkt_box(bbox: tuple[float, ...]) -> str:
+    w, s, e, n = (f"{v:g}" for v in bbox[:4])
+    return f"POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"
+
+
+def _date_literal(value: str) -> Literal:
+    return Literal(value, datatype=XSD.dateTime if "T" in value else XSD.date)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "agent"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _parse(data: bytes, path: str) -> Graph:
@@ -174,20 +337,20 @@ def _parse(data: bytes, path: str) -> Graph:
     return graph
 
 
-def _license(value: str) -> tuple[URIRef | None, Literal | None]:
+def _license(value: str) -> tuple[URIRef | None, str | None]:
     """An SPDX id gives its SPDX IRI; ``other`` or an expression has no single license
     IRI, so it is kept as a ``dct:rights`` statement instead of being misread as one."""
     from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 
     if value == "other":
-        return None, Literal("other")
+        return None, "other"
     try:
         canonical = canonicalize_license_expression(value)
     except InvalidLicenseExpression as exc:
         raise InputError(f"license {value!r} is not an SPDX id: {exc}", field="license") from exc
     if re.fullmatch(r"[\w.+-]+", canonical) and not canonical.startswith("LicenseRef-"):
         return URIRef(SPDX_LICENSES + canonical), None
-    return None, Literal(canonical)
+    return None, canonical
 
 
 def _datetime(value: str) -> Literal:

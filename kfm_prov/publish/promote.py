@@ -48,6 +48,8 @@ LOCK_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class PromotionResult:
+    """A published version: its files and the STAC item, PROV bundle, certificate and DCAT."""
+
     family: str
     version: str
     run_id: str
@@ -203,7 +205,9 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
         dcat_rel = dcat.dcat_path(family, config.rel("dcat"))
         dcat_file = config.root / dcat_rel
         outputs[dcat_rel] = dcat.render_dcat(
-            release, existing=dcat_file.read_bytes() if dcat_file.exists() else None)
+            release, existing=dcat_file.read_bytes() if dcat_file.exists() else None,
+            extent=stac.collection_extent(
+                outputs[stac.collection_path(family, config.rel("stac"))]))
         item_rel = stac.item_path(family, version, config.rel("stac"))
         names = [f["path"].removeprefix(f"{version_rel}/") for f in files]
         subjects = [str(dcat.distribution_iri(config.namespace, family, version, name))
@@ -321,6 +325,9 @@ def _release(config: LakeConfig, report: GateReport, version: str, files: list[d
         predecessor_version=previous, derived_from_items=tuple(derived),
         software={"kfm-prov": __version__, run.pipeline_id: run.git_commit},
         stac_dir=config.rel("stac"), processed_dir=config.rel("processed"),
+        title=config.family(run.family).title,
+        description=config.family(run.family).description,
+        metadata=config.family(run.family), catalog=config.catalog,
         lineage=(f"Promoted from run {run.run_id} of {run.pipeline_id} at {run.git_commit};"
                  f" proven reconstructible from {len(raws)} raw file(s) through"
                  f" {len(report.runs)} run(s), see {cert_rel}."),

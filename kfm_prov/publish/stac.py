@@ -7,9 +7,9 @@ atomic step. Every object is validated offline (:func:`validate_stac`) before it
 returned; the schemas are pystac's bundled core schemas plus the extension schemas that
 ship in ``kfm_prov/schemas/stac/``. Nothing here opens a socket.
 
-Hrefs are relative and no self links are written, so the catalog stays valid wherever the
-lake is copied. Output is a pure function of the release and the existing bytes: no wall
-clock, sorted keys, one trailing newline.
+Hrefs are relative, self links included (``./<file name>``), so the catalog stays valid
+wherever the lake is copied or served. Output is a pure function of the release and the
+existing bytes: no wall clock, sorted keys, one trailing newline.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
 from pystac.extensions.file import FileExtension
@@ -37,6 +37,9 @@ from kfm_prov.core.validation import shipped_schema
 from kfm_prov.errors import CheckFailed, InputError
 from kfm_prov.store.published import STAC_DIR, catalog_path, collection_path, item_id, item_path
 from kfm_prov.store.release import Release, ReleaseFile
+
+if TYPE_CHECKING:
+    from kfm_prov.publish.dcat import Extent
 
 CATALOG_PATH = f"{STAC_DIR}/catalog.json"
 CATALOG_ID = "kfm"
@@ -122,6 +125,7 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
             raise InputError("not a STAC collection", file=coll_rel, field="type")
     summaries = [new_summary]
     item_links: list[str] = []
+    older: dict[str, dict[str, Any]] = {}
     if coll_data is not None:
         for rel in _item_link_paths(coll_data, coll_rel, release.stac_dir):
             item_links.append(rel)
@@ -133,7 +137,9 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
                     file=coll_rel,
                     hint="pass every linked item in existing (see existing_stac_files)",
                 )
-            summaries.append(_summarize_item(_load_json(existing[rel], rel), rel))
+            data = _load_json(existing[rel], rel)
+            summaries.append(_summarize_item(data, rel))
+            older[rel] = data
     if release.predecessor_version is not None:
         pred = item_path(family, release.predecessor_version, release.stac_dir)
         if pred not in item_links:
@@ -152,7 +158,52 @@ def render_stac(release: Release, *, existing: Mapping[str, bytes], root: Path) 
     for rel, obj in ((cat_rel, catalog), (coll_rel, collection), (item_rel, new_item)):
         validate_stac(obj, path=rel)
         out[rel] = _dump(obj)
+    # Earlier items gain only links of a fixed, valid form. Re-validating each against the
+    # schemas would make a promotion cost O(versions) schema runs; `verify` validates
+    # every published STAC file.
+    pred_rel = (item_path(family, release.predecessor_version, release.stac_dir)
+                if release.predecessor_version is not None else None)
+    for rel in sorted(older):
+        updated = _link_newer(older[rel], rel, item_rel, release, successor=rel == pred_rel)
+        if updated != older[rel]:
+            out[rel] = _dump(updated)
     return out
+
+
+def collection_extent(data: bytes) -> Extent:
+    """The DCAT view of a rendered collection's extent: its overall bbox (None when it is
+    the whole globe, i.e. unknown) and its overall time span."""
+    from kfm_prov.publish.dcat import Extent
+
+    coll = _load_json(data, "collection.json")
+    try:
+        box = coll["extent"]["spatial"]["bbox"][0]
+        start, end = coll["extent"]["temporal"]["interval"][0]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise InputError("STAC collection has no extent", field="extent") from exc
+    half = len(box) // 2
+    bbox = [box[0], box[1], box[half], box[half + 1]]
+    return Extent(None if bbox == _GLOBAL_BBOX else tuple(bbox), (start, end))
+
+
+def _link_newer(item: dict[str, Any], rel: str, latest_rel: str, release: Release, *,
+                successor: bool) -> dict[str, Any]:
+    """An older item with its ``latest-version`` link (and, for the predecessor, its
+    ``successor-version`` link) pointing at the new version; other links kept as they are.
+    Returns a new dict; ``item`` is not changed."""
+    links = item.get("links")
+    if not isinstance(links, list):
+        raise InputError("malformed links", file=rel, field="links")
+    title = f"{release.family} {release.version}"
+    href = _href(latest_rel, posixpath.dirname(rel))
+    kept = [lk for lk in links
+            if not (isinstance(lk, dict) and lk.get("rel") in (
+                VersionRelType.LATEST, *((VersionRelType.SUCCESSOR,) if successor else ())))]
+    kept.append({"rel": VersionRelType.LATEST, "href": href, "type": GEOJSON, "title": title})
+    if successor:
+        kept.append({"rel": VersionRelType.SUCCESSOR, "href": href, "type": GEOJSON,
+                     "title": title})
+    return {**item, "links": kept}
 
 
 def _build_item(release: Release, root: Path) -> dict[str, Any]:
@@ -169,6 +220,7 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
         "kfm:sensitivity": release.sensitivity,
         "license": license_id,
         "processing:datetime": _stac_time(release.run_ended_at, "run_ended_at"),
+        "created": _stac_time(release.promoted_at, "promoted_at"),
     }
     if release.software:
         properties["processing:software"] = dict(sorted(release.software.items()))
@@ -185,7 +237,7 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
         id=item_id(release.family, release.version),
         geometry=geometry,
         bbox=bbox,
-        datetime=_utc(release.promoted_at, "promoted_at"),
+        datetime=_utc(release.run_ended_at, "run_ended_at"),  # within start..end
         start_datetime=_utc(release.run_started_at, "run_started_at"),
         end_datetime=_utc(release.run_ended_at, "run_ended_at"),
         properties=properties,
@@ -204,9 +256,10 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
     def link(rel: str, target: str, media_type: str, title: str | None = None) -> None:
         item.add_link(pystac.Link(rel, _href(target, item_dir), media_type, title=title))
 
-    link("root", catalog_path(release.stac_dir), _JSON)
-    link("parent", collection_path(release.family, release.stac_dir), _JSON)
-    link("collection", collection_path(release.family, release.stac_dir), _JSON)
+    coll_title = release.title or release.metadata.title or release.family
+    link("root", catalog_path(release.stac_dir), _JSON, release.catalog.title)
+    link("parent", collection_path(release.family, release.stac_dir), _JSON, coll_title)
+    link("collection", collection_path(release.family, release.stac_dir), _JSON, coll_title)
     if release.predecessor_version is not None:
         link(
             VersionRelType.PREDECESSOR,
@@ -222,7 +275,8 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
         item.add_link(lic)
 
     item.stac_extensions = sorted({*item.stac_extensions, PROCESSING_SCHEMA})
-    return item.to_dict(include_self_link=False, transform_hrefs=False)
+    return _with_self(item.to_dict(include_self_link=False, transform_hrefs=False),
+                      "./" + posixpath.basename(item_rel), GEOJSON)
 
 
 def _build_collection(
@@ -234,7 +288,7 @@ def _build_collection(
     if existing is None:
         collection = pystac.Collection(
             id=family,
-            description=release.description or f"Promoted versions of {family}.",
+            description=f"Promoted versions of {family}.",
             extent=pystac.Extent(
                 pystac.SpatialExtent([_GLOBAL_BBOX]), pystac.TemporalExtent(_OPEN_INTERVAL)
             ),
@@ -249,18 +303,40 @@ def _build_collection(
                 field="id",
             )
         collection = _from_dict(pystac.Collection, existing, coll_rel)
-        if release.title and not collection.title:
-            collection.title = release.title
+    # The config describes the family: its values win at every promotion.
+    meta = release.metadata
+    title = release.title or meta.title
+    if title:
+        collection.title = title
+    description = release.description or meta.description
+    if description:
+        collection.description = description
+    if meta.keywords:
+        collection.keywords = list(meta.keywords)
 
     boxes = [s.bbox for s in summaries if s.bbox is not None]
+    if meta.bbox is not None:  # the configured coverage, widened to every item's bbox
+        boxes.append(list(meta.bbox))
     spatial = [_union(boxes)] if boxes else [_GLOBAL_BBOX]
-    times = sorted(s.datetime for s in summaries)
+    starts = sorted(s.start for s in summaries)
+    ends = sorted(s.end for s in summaries)
     collection.extent = pystac.Extent(
-        pystac.SpatialExtent(spatial), pystac.TemporalExtent([[times[0], times[-1]]])
+        pystac.SpatialExtent(spatial), pystac.TemporalExtent([[starts[0], ends[-1]]])
     )
+    collection.summaries = pystac.Summaries({
+        "kfm:sensitivity": sorted({s.sensitivity for s in summaries if s.sensitivity}),
+        "kfm:pipeline_id": sorted({s.pipeline for s in summaries if s.pipeline}),
+        "version": [s.version for s in sorted(summaries, key=lambda s: (s.start, s.version))
+                    if s.version],
+    })
     licenses = sorted({s.license for s in summaries if s.license})
     collection.license = licenses[0] if len(licenses) == 1 else "other"
     providers: dict[str, dict[str, Any]] = {}
+    if meta.publisher is not None:
+        host: dict[str, Any] = {"name": meta.publisher.name, "roles": ["host"]}
+        if meta.publisher.url:
+            host["url"] = meta.publisher.url
+        providers[json.dumps(host, sort_keys=True)] = host
     for s in summaries:
         for p in s.providers:
             providers.setdefault(json.dumps(p, sort_keys=True), p)
@@ -296,13 +372,15 @@ def _build_collection(
             for lic in s.license_links:
                 by_href.setdefault(lic["href"], lic)
         license_links = [pystac.Link.from_dict(by_href[h]) for h in sorted(by_href)]
+    cat_href = _href(catalog_path(release.stac_dir), coll_dir)
     collection.links = [
-        pystac.Link("root", _href(catalog_path(release.stac_dir), coll_dir), _JSON),
-        pystac.Link("parent", _href(catalog_path(release.stac_dir), coll_dir), _JSON),
+        pystac.Link("root", cat_href, _JSON, title=release.catalog.title),
+        pystac.Link("parent", cat_href, _JSON, title=release.catalog.title),
         *kept,
         *license_links,
     ]
-    return collection.to_dict(include_self_link=False, transform_hrefs=False)
+    return _with_self(collection.to_dict(include_self_link=False, transform_hrefs=False),
+                      "./collection.json", _JSON)
 
 
 def _build_catalog(
@@ -311,8 +389,8 @@ def _build_catalog(
     if existing is None:
         catalog = pystac.Catalog(
             id=CATALOG_ID,
-            description="Promoted data products of this lake, published by kfm-prov.",
-            title="KFM processed data",
+            description=release.catalog.description,
+            title=release.catalog.title,
         )
     else:
         cat_rel = catalog_path(release.stac_dir)
@@ -333,8 +411,21 @@ def _build_catalog(
                 title=collection.get("title") or release.family,
             )
         )
-    catalog.links = [pystac.Link("root", "./catalog.json", _JSON), *kept]
-    return catalog.to_dict(include_self_link=False, transform_hrefs=False)
+    catalog.links = [
+        pystac.Link("root", "./catalog.json", _JSON, title=catalog.title),
+        *kept,
+    ]
+    return _with_self(catalog.to_dict(include_self_link=False, transform_hrefs=False),
+                      "./catalog.json", _JSON)
+
+
+def _with_self(obj: dict[str, Any], href: str, media_type: str) -> dict[str, Any]:
+    """The object with a relative ``self`` link first. pystac drops self links from a
+    dict unless they are absolute; ours is relative, so the catalog stays valid wherever
+    it is copied or served."""
+    links = [lk for lk in obj.get("links", []) if lk.get("rel") != "self"]
+    obj["links"] = [{"rel": "self", "href": href, "type": media_type}, *links]
+    return obj
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,10 +437,14 @@ class _ItemSummary:
     """The few fields of an item that the collection aggregates."""
 
     bbox: list[float] | None
-    datetime: datetime
+    start: datetime
+    end: datetime
     license: str | None
     providers: list[dict[str, Any]]
     license_links: list[dict[str, Any]]
+    sensitivity: str | None = None
+    pipeline: str | None = None
+    version: str | None = None
 
 
 def _summarize_item(item: Any, rel: str) -> _ItemSummary:
@@ -372,6 +467,11 @@ def _summarize_item(item: Any, rel: str) -> _ItemSummary:
     when = props.get("datetime") or props.get("start_datetime")
     if not isinstance(when, str):
         raise InputError("STAC item has no datetime", file=rel, field="properties/datetime")
+    start = props.get("start_datetime") or when
+    end = props.get("end_datetime") or when
+    if not isinstance(start, str) or not isinstance(end, str):
+        raise InputError("STAC item has a malformed time range", file=rel,
+                         field="properties/start_datetime")
     license_ = props.get("license")
     providers = props.get("providers") or []
     if not isinstance(providers, list) or not all(isinstance(p, dict) for p in providers):
@@ -384,12 +484,20 @@ def _summarize_item(item: Any, rel: str) -> _ItemSummary:
         for lk in links
         if isinstance(lk, dict) and lk.get("rel") == "license" and isinstance(lk.get("href"), str)
     ]
+    def text(key: str) -> str | None:
+        value = props.get(key)
+        return value if isinstance(value, str) else None
+
     return _ItemSummary(
         box,
-        _utc(when, "properties/datetime", file=rel),
+        _utc(start, "properties/start_datetime", file=rel),
+        _utc(end, "properties/end_datetime", file=rel),
         license_ if isinstance(license_, str) else None,
         providers,
         license_links,
+        text("kfm:sensitivity"),
+        text("kfm:pipeline_id"),
+        text("version"),
     )
 
 
@@ -445,7 +553,8 @@ def _asset_keys(release: Release) -> Iterator[tuple[str, ReleaseFile]]:
 def _product_extent(
     release: Release, root: Path
 ) -> tuple[list[float] | None, dict[str, Any] | None]:
-    """Bbox over every coordinate of every GeoJSON product; the bbox polygon as geometry.
+    """Bbox over every coordinate of every GeoJSON product (else the family's configured
+    ``bbox``, else none); the bbox polygon as geometry.
 
     A convex hull would be tighter; the bbox polygon is what STAC search needs. Products
     that cross the antimeridian get a bbox spanning the whole longitude range in between.
@@ -458,6 +567,8 @@ def _product_extent(
         box = _geojson_bbox(data, rf.path)
         if box is not None:
             boxes.append(box)
+    if not boxes and release.metadata.bbox is not None:
+        boxes.append(list(release.metadata.bbox))  # no geometry: the configured coverage
     if not boxes:
         return None, None
     minx, miny, maxx, maxy = _union(boxes)

@@ -88,6 +88,8 @@ CREATE INDEX IF NOT EXISTS promotions_by_run ON promotions (run_id);
 
 @dataclass(frozen=True)
 class RunRow:
+    """One run as the index knows it (a cache of its receipts: it locates, never vouches)."""
+
     run_id: str
     family: str
     pipeline_id: str
@@ -165,6 +167,21 @@ _BULK_CACHE_KIB = 192 * 1024  # page cache while rebuilding (see replace_rows)
 TABLES = ("runs", "io", "redactions", "raw", "promotions")
 
 
+@dataclass(frozen=True)
+class IndexStats:
+    """What ``index status`` says about an index itself."""
+
+    backend: str  # "sqlite" or "postgresql"
+    location: str  # the file, or postgresql://host:port/db (never credentials)
+    lake: str | None  # the schema of the lake in a shared database
+    schema_version: str
+    bytes: int
+    rows: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 class IndexedRun(NamedTuple):
     """What ``replace_all`` tells its reader about a run indexed now."""
 
@@ -181,6 +198,12 @@ class IndexEntry:
     redactions: Sequence[RedactionRow] = ()
 
 
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """A file that is not (or no longer) a database, as opposed to a busy or locked one."""
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
 class LineageIndex:
     """The SQLite lineage index (a ``LineageStore``); every write is one transaction."""
 
@@ -194,10 +217,29 @@ class LineageIndex:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = connect(self.db_path)
-            self.stale = self._migrate(conn)
+            try:
+                conn = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not _corrupt(exc):
+                    raise
+                self._discard()  # disposable: a file that is no database is rebuilt
+                conn = self._open()
             self._conn = conn
         return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.db_path)
+        try:
+            self.stale = self._migrate(conn)
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # reads a page of data
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _discard(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> bool:
@@ -344,22 +386,7 @@ class LineageIndex:
 
     def resolve_run(self, text: str) -> RunRow:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
-        wanted = text.strip().upper()
-        row = self.run(wanted) or self.run(text.strip())
-        if row is None and 0 < len(wanted) < 6:
-            raise InputError(f"run id prefix {text!r} is too short: give at least 6"
-                             " characters", hint="see `kfm-prov runs`")
-        if row is None and len(wanted) >= 6:
-            matches = [r for r in self.runs() if r.run_id.upper().startswith(wanted)]
-            if len(matches) == 1:
-                row = matches[0]
-            elif len(matches) > 1:
-                raise InputError(f"run id prefix {text!r} is ambiguous:"
-                                 f" {', '.join(r.run_id for r in matches[:5])}")
-        if row is None:
-            raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
-                                " after copying runs in, `kfm-prov index rebuild`")
-        return row
+        return resolve_run(self, text)
 
     def runs(self, family: str | None = None) -> list[RunRow]:
         if family is None:
@@ -467,6 +494,15 @@ class LineageIndex:
         return [RedactionRow(*r) for r in self._in(
             "SELECT * FROM redactions WHERE run_id IN ({marks})", run_ids)]
 
+    def stats(self) -> IndexStats:
+        """Size on disk (with the WAL) and row counts."""
+        conn = self.conn
+        rows = {table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in TABLES}
+        size = sum(p.stat().st_size for p in (self.db_path, self.db_path.with_name(
+            self.db_path.name + "-wal")) if p.exists())
+        return IndexStats("sqlite", str(self.db_path), None, SCHEMA_VERSION, size, rows)
+
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, sorted: two indexes that answer alike dump alike."""
         return {table: sorted(self.conn.execute(f"SELECT * FROM {table}").fetchall(),
@@ -478,3 +514,24 @@ class LineageIndex:
         for start in range(0, len(unique), _BATCH):
             chunk = unique[start:start + _BATCH]
             yield from self.conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
+
+def resolve_run(store: Any, text: str) -> RunRow:
+    """A run of ``store`` (either backend) by its id or a unique prefix of at least 6
+    characters (any case): one rule for both."""
+    wanted = text.strip().upper()
+    row = store.run(wanted) or store.run(text.strip())
+    if row is None and 0 < len(wanted) < 6:
+        raise InputError(f"run id prefix {text!r} is too short: give at least 6"
+                         " characters", hint="see `kfm-prov runs`")
+    if row is None and len(wanted) >= 6:
+        matches = [r for r in store.runs() if r.run_id.upper().startswith(wanted)]
+        if len(matches) == 1:
+            row = matches[0]
+        elif len(matches) > 1:
+            raise InputError(f"run id prefix {text!r} is ambiguous:"
+                             f" {', '.join(r.run_id for r in matches[:5])}")
+    if row is None:
+        raise NotFoundError(f"no run {text!r} in the index", hint="see `kfm-prov runs`;"
+                            " after copying runs in, `kfm-prov index rebuild`")
+    return row

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from kfm_prov.store.index import (
     IndexedRun,
     IndexEntry,
+    IndexStats,
     IoRow,
     PromotionRow,
     RawRow,
@@ -93,4 +94,8 @@ class LineageStore(Protocol):
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row, sorted: for tests and ``index status`` comparisons."""
+        ...
+
+    def stats(self) -> IndexStats:
+        """Backend, location (no credentials), schema version, size and row counts."""
         ...

@@ -11,15 +11,16 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kfm_prov.config import SENSITIVITIES, LakeConfig
+from kfm_prov.config import SENSITIVITIES, SENSITIVITY_RANK, UNKNOWN_SENSITIVITY, LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
-from kfm_prov.core.paths import is_under, resolve_inside
+from kfm_prov.core.paths import check_relative, is_under, resolve_inside
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError, RefusedError
@@ -85,13 +86,14 @@ def read_manifest(path: Path, *, display: str) -> dict[str, Any]:
     return data
 
 
-def read_checksums(path: Path, *, display: str,
-                   only: Collection[str] | None = None) -> dict[str, str]:
+def read_checksums(path: Path, *, display: str, only: Collection[str] | None = None,
+                   digests: Collection[str] | None = None) -> dict[str, str]:
     """``sha256sum`` format: ``<hex>  <path>`` (or ``<hex> *<path>``) → {path: digest}.
 
     Streamed a line at a time and bounded (``MAX_CHECKSUMS_BYTES``): every line is
-    checked, but with ``only`` just those names are kept, so looking up a few files in a
-    family of a million costs a pass over the file, not a million entries in memory.
+    checked, but with ``only`` just those names (with ``digests`` just those digests) are
+    kept, so looking up a few files in a family of a million costs a pass over the file,
+    not a million entries in memory.
     """
     entries: dict[str, str] = {}
     try:
@@ -101,6 +103,7 @@ def read_checksums(path: Path, *, display: str,
     except IsADirectoryError:
         raise InputError("expected a file, found a directory", file=display) from None
     wanted = None if only is None else set(only)
+    wanted_digests = None if digests is None else set(digests)
     with handle:
         size = os.fstat(handle.fileno()).st_size
         if size > MAX_CHECKSUMS_BYTES:
@@ -119,24 +122,25 @@ def read_checksums(path: Path, *, display: str,
                 raise InputError("file is not UTF-8 text", file=display) from None
             for line in text.splitlines():
                 number += 1
-                _checksum_line(line, number, display, entries, wanted)
+                _checksum_line(line, number, display, entries, wanted, wanted_digests)
     return entries
 
 
 def _checksum_line(line: str, number: int, display: str, entries: dict[str, str],
-                   wanted: set[str] | None) -> None:
+                   wanted: set[str] | None, wanted_digests: set[str] | None) -> None:
     if not line.strip() or line.startswith("#"):
         return
     digest, sep, name = line.partition(" ")
     if not sep or not name or name[0] not in " *":
         raise InputError("expected '<sha256 hex>  <path>'", file=display, field=f"line {number}")
-    name = name[1:]
     digest = normalize_digest(digest, file=display, field=f"line {number}")
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or name.startswith("\\"):
-        raise InputError(f"unsafe path {name!r}", file=display, field=f"line {number}")
-    name = pure.as_posix()
-    if wanted is not None and name not in wanted:
+    try:  # the one path validator: no '..', no control characters, no over-long names
+        name = check_relative(name[1:], file=display, field=f"line {number}")
+    except InputError as exc:
+        raise InputError(f"unsafe path: {exc.message}", file=display,
+                         field=f"line {number}") from None
+    if (wanted is not None and name not in wanted) or (
+            wanted_digests is not None and digest not in wanted_digests):
         return
     if name in entries and entries[name] != digest:
         raise InputError(f"{name!r} is listed twice with different digests", file=display,
@@ -217,7 +221,7 @@ def _info(rel: str, digest: str, manifest: dict[str, Any], own: dict[str, Any],
 
     return RawInfo(path=rel, digest=digest, license=pick("license"),
                    attribution=pick("attribution"),
-                   sensitivity=pick("sensitivity", "restricted"),
+                   sensitivity=pick("sensitivity", UNKNOWN_SENSITIVITY),
                    source=dict(pick("source", {}) or {}), captured_at=pick("captured_at"),
                    manifest=display)
 
@@ -240,6 +244,76 @@ def iter_recorded(config: LakeConfig) -> Iterator[RawInfo | Finding]:
         files = manifest.get("files", {})
         for name, digest in sorted(checksums.items()):
             yield _info(f"{directory}/{name}", digest, manifest, files.get(name, {}), display)
+
+
+def captures_by_digest(config: LakeConfig, digests: Collection[str],
+                       ) -> tuple[dict[str, list[RawInfo]], list[Finding]]:
+    """Every raw capture, in any family, whose recorded digest is one of ``digests``.
+
+    Sensitivity is a property of bytes (SPEC §5), so what counts is every path that
+    recorded them, read from the manifests and checksums on disk: a stale or edited index
+    cannot hide a sensitive capture. One streamed pass over each checksums file of the raw
+    zone; only the manifests of directories with a hit are parsed. A checksums file with no
+    manifest beside it (a capture interrupted by an older kfm-prov) gives its files the
+    label of an unknown capture, ``restricted``. Unreadable files are findings.
+    """
+    found: dict[str, list[RawInfo]] = {}
+    findings: list[Finding] = []
+    raw_dir = config.dir("raw")
+    wanted = set(digests)
+    wanted_hex = {hex_of(d).encode() for d in wanted}
+    if not wanted or not raw_dir.is_dir():
+        return found, findings
+    for dirpath, dirnames, filenames in os.walk(raw_dir):
+        dirnames.sort()
+        if CHECKSUMS not in filenames:
+            continue
+        directory = Path(dirpath).relative_to(config.root).as_posix()
+        try:
+            if not _may_list(Path(dirpath) / CHECKSUMS, wanted_hex):
+                continue
+            hits = read_checksums(Path(dirpath) / CHECKSUMS, display=f"{directory}/{CHECKSUMS}",
+                                  digests=wanted)
+            if not hits:
+                continue
+            if MANIFEST in filenames:
+                display = f"{directory}/{MANIFEST}"
+                manifest = read_manifest(Path(dirpath) / MANIFEST, display=display)
+            else:
+                display, manifest = f"{directory}/{CHECKSUMS}", {}
+        except InputError as exc:
+            findings.append(Finding("raw-manifest-invalid", exc.message, exc.file, exc.field))
+            continue
+        files = manifest.get("files", {})
+        for name, digest in sorted(hits.items()):
+            found.setdefault(digest, []).append(
+                _info(f"{directory}/{name}", digest, manifest, files.get(name, {}), display))
+    return found, findings
+
+
+_HEX64 = re.compile(rb"[0-9a-fA-F]{64}")
+
+
+def _may_list(path: Path, wanted_hex: set[bytes]) -> bool:
+    """Whether a checksums file may list one of the digests: one regex pass in C over its
+    bytes, so only files with a hit pay for the line-by-line parse (and its checks)."""
+    try:
+        with open(path, "rb") as handle:
+            blob = handle.read(MAX_CHECKSUMS_BYTES + 1)
+    except OSError:
+        return True  # let read_checksums say what is wrong
+    if len(blob) > MAX_CHECKSUMS_BYTES:
+        return True
+    return any(token.lower() in wanted_hex for token in _HEX64.findall(blob))
+
+
+def most_sensitive(captures: Sequence[RawInfo]) -> RawInfo | None:
+    """The capture with the highest label (an unknown label counts as ``restricted``)."""
+    return max(captures, key=lambda c: (sensitivity_rank(c.sensitivity), c.path), default=None)
+
+
+def sensitivity_rank(label: str | None) -> int:
+    return SENSITIVITY_RANK.get(label or "", SENSITIVITY_RANK[UNKNOWN_SENSITIVITY])
 
 
 # --- raw add ------------------------------------------------------------------------------
@@ -303,6 +377,7 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
     staged: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
     results: list[AddResult] = []
     refusals: list[str] = []
+    added: list[RawInfo] = []
     for rel, digest in zip(rels, digests, strict=True):
         directory = _manifest_dir_for(config, rel)
         if directory not in staged:
@@ -311,28 +386,57 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
         name = PurePosixPath(rel).relative_to(directory).as_posix()
         display = f"{directory}/{MANIFEST}"
         recorded = checksums.get(name)
-        if recorded == digest:
+        if recorded == digest and manifest:
             results.append(AddResult(rel, digest, "unchanged", display))
             continue
-        if recorded is not None:
+        if recorded is not None and recorded != digest:
             refusals.append(f"{rel} (recorded {recorded[:19]}…, now {digest[:19]}…)")
             continue
+        # not recorded, or listed in a checksums file that has no manifest yet (a capture
+        # killed between the two by an older kfm-prov): record it, label and all
         _apply_meta(manifest, name, meta)
         checksums[name] = digest
+        added.append(_info(rel, digest, manifest, manifest.get("files", {}).get(name, {}),
+                           display))
         results.append(AddResult(rel, digest, "added", display))
     if refusals:
         raise RefusedError("raw is write-once; bytes changed since they were recorded: "
                            + "; ".join(refusals),
                            hint="capture the new bytes under a new path")
+    _refuse_lower_labels(config, added)
     for directory, (manifest, checksums) in staged.items():
         if any(r.status == "added" and r.manifest == f"{directory}/{MANIFEST}" for r in results):
             findings = validate_data("raw_manifest", manifest, file=f"{directory}/{MANIFEST}")
             if findings:
                 raise InputError(findings[0].message, file=findings[0].file,
                                  field=findings[0].pointer)
-            jsonio.atomic_write(config.root / directory / CHECKSUMS, render_checksums(checksums))
+            # The manifest first: killed between the two, the new file is not recorded yet
+            # (a retry records it); the other way round it would be recorded without its
+            # label and inherit the manifest's default.
             jsonio.atomic_write(config.root / directory / MANIFEST, _dump_yaml(manifest))
+            jsonio.atomic_write(config.root / directory / CHECKSUMS, render_checksums(checksums))
     return results
+
+
+def _refuse_lower_labels(config: LakeConfig, added: list[RawInfo]) -> None:
+    """Bytes recorded at a higher sensitivity may not be recorded again under a lower label.
+
+    A second capture of sensitive-location bytes labelled public would let a product made
+    from it be published as public; lowering a label takes an explicit, recorded relabel.
+    """
+    if not added:
+        return
+    existing, _ = captures_by_digest(config, {info.digest for info in added})
+    for info in added:
+        others = existing.get(info.digest, []) + [a for a in added if a.digest == info.digest]
+        top = most_sensitive([o for o in others if o.path != info.path])
+        if top is not None and sensitivity_rank(top.sensitivity) > sensitivity_rank(
+                info.sensitivity):
+            raise RefusedError(
+                f"{info.path} has the bytes of {top.path}, recorded {top.sensitivity}; refusing"
+                f" to record them as {info.sensitivity}", file=top.manifest,
+                hint=f"record it with --sensitivity {top.sensitivity} (a steward lowers a label"
+                     " only by a recorded relabel)")
 
 
 def _manifest_dir_for(config: LakeConfig, rel: str) -> str:
@@ -362,6 +466,10 @@ def _apply_meta(manifest: dict[str, Any], name: str, meta: dict[str, Any]) -> No
         return
     own = {key: value for key, value in meta.items()
            if value is not None and manifest.get(key) != value and key != "captured_at"}
+    files = manifest.setdefault("files", {})
+    files.pop(name, None)  # left by a capture killed before its checksums were written
     if own:
         own["captured_at"] = meta["captured_at"]
-        manifest.setdefault("files", {})[name] = own
+        files[name] = own
+    if not files:
+        del manifest["files"]

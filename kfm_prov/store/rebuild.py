@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kfm_prov.config import LakeConfig
@@ -33,8 +34,29 @@ from kfm_prov.store.receipts import load_run_receipts
 
 
 def backend_for(config: LakeConfig) -> LineageStore:
-    """The lake's index, unopened: the one place that chooses its backend."""
-    return LineageIndex(config.dir("cache") / "lineage.sqlite")
+    """The lake's index, unopened: the one place that chooses its backend.
+
+    SQLite under the cache directory unless ``[index] url`` (or ``$KFM_PROV_INDEX_URL``)
+    names a PostgreSQL database; psycopg is imported only then.
+    """
+    if config.index.url is None:
+        return LineageIndex(config.dir("cache") / "lineage.sqlite")
+    return postgres_index(config, config.index.url)
+
+
+def postgres_index(config: LakeConfig, url: str) -> LineageStore:
+    """The lake's index in the PostgreSQL database at ``url`` (also ``index migrate --to``)."""
+    try:
+        from kfm_prov.store.postgres import PgLineageIndex
+    except ImportError:
+        raise InputError("a PostgreSQL index needs psycopg: pip install 'kfm-prov[postgres]'",
+                         file="kfm-prov.toml", field="index.url") from None
+    password_file = None
+    if config.index.password_file is not None:
+        password_file = Path(config.index.password_file).expanduser()
+        if not password_file.is_absolute():
+            password_file = config.root / password_file
+    return PgLineageIndex(url, config.lake_name(), password_file=password_file)
 
 
 def index_for(config: LakeConfig) -> LineageStore:
@@ -159,13 +181,15 @@ def _read_chunk(config: LakeConfig, run_dirs: Sequence[str],
                 ) -> tuple[list[IndexEntry], list[Finding]]:
     entries: list[IndexEntry] = []
     skipped: list[Finding] = []
-    for run_dir in run_dirs:
+    for run_dir in run_dirs:  # one run that cannot be read is a finding, never the end
         try:
             receipts = load_run_receipts(config.root / run_dir, display=run_dir)
+            entries.append(entry_from_disk(config, run_dir, receipts))
         except InputError as exc:
             skipped.append(Finding("run-not-indexed", exc.message, exc.file, exc.field))
-            continue
-        entries.append(entry_from_disk(config, run_dir, receipts))
+        except OSError as exc:
+            skipped.append(Finding("run-not-indexed", f"cannot read the run: {exc.strerror}",
+                                   run_dir))
     return entries, skipped
 
 

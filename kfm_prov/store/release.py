@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kfm_prov.config import CatalogMetadata, FamilyMetadata
+
 
 @dataclass(frozen=True)
 class ReleaseFile:
@@ -50,3 +52,5 @@ class Release:
     description: str | None = None
     stac_dir: str = "data/stac"  # the lake's configured folders, root-relative
     processed_dir: str = "data/processed"
+    metadata: FamilyMetadata = field(default_factory=FamilyMetadata)  # [families.NAME]
+    catalog: CatalogMetadata = field(default_factory=CatalogMetadata)  # [catalog]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kfm_prov.cli.output import get_lake, info
-from kfm_prov.export import FORMATS
+from kfm_prov.export import FORMATS, JSONLD_CONTEXTS
 
 
 @click.command("export")
@@ -15,6 +15,10 @@ from kfm_prov.export import FORMATS
 @click.option("--format", "fmt", type=click.Choice((*FORMATS, "openlineage")),
               default="prov-json", show_default=True,
               help="Serialization; openlineage: RunEvents as JSON Lines.")
+@click.option("--jsonld-context", type=click.Choice(JSONLD_CONTEXTS), default="url",
+              show_default=True,
+              help="JSON-LD: reference the PROV-JSONLD context by URL, or embed it for"
+                   " offline readers.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to this file (atomically) instead of stdout.")
 @click.option("--emit", "emit_url", metavar="URL",
@@ -22,18 +26,21 @@ from kfm_prov.export import FORMATS
                    " (API key from $OPENLINEAGE_API_KEY).")
 @click.pass_context
 def command(ctx: click.Context, family: str | None, run_id: str | None,
-            artifact: str | None, fmt: str, output: str | None, emit_url: str | None) -> int:
+            artifact: str | None, fmt: str, jsonld_context: str, output: str | None,
+            emit_url: str | None) -> int:
     """Export the lake's PROV (or one family's, run's or artifact's) for external catalogs.
 
     Each run document and each promotion bundle becomes a named bundle (a named graph in
     TriG). PROV-O output (turtle, trig) also carries the direct relations such as
-    prov:wasDerivedFrom; JSON-LD embeds its context, so reading it needs no network.
+    prov:wasDerivedFrom. JSON-LD references the PROV-JSONLD context by URL, as the
+    PROV-JSONLD schema expects; --jsonld-context embed inlines it for offline readers.
 
     \b
     Example:
       kfm-prov export --family parcels --format trig -o parcels-prov.trig
       kfm-prov export --artifact parcels-v2 --format jsonld
       kfm-prov export --family parcels --format openlineage --emit http://marquez:5000
+      kfm-prov export --format jsonld --jsonld-context embed -o lake.jsonld
     """
     from pathlib import Path
 
@@ -65,7 +72,7 @@ def command(ctx: click.Context, family: str | None, run_id: str | None,
         jsonio.atomic_write(target if target.is_absolute() else Path.cwd() / target, data)
         info(f"wrote {output}: {len(events)} OpenLineage event(s)")
         return 0
-    result = lake.export(scope, fmt)
+    result = lake.export(scope, fmt, jsonld_context=jsonld_context)
     for note in result.notes:
         info(f"kfm-prov: note: {note}")
     if output is None:

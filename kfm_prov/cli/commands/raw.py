@@ -29,7 +29,8 @@ def add(ctx: click.Context, paths: tuple[str, ...], license_: str, attribution: 
     """Record PATHS (files under data/raw/<family>/) in their manifest.yml and checksums.
 
     Re-adding an unchanged file does nothing; a file whose bytes changed since it was
-    recorded is refused (exit 1) and nothing is written.
+    recorded is refused (exit 1) and nothing is written, as are bytes some other capture
+    recorded at a higher sensitivity, under a lower label (the error names that capture).
 
     \b
     Example:

@@ -59,6 +59,9 @@ def parse_params(values: tuple[str, ...]) -> dict[str, object]:
 @click.option("--git-dir", type=click.Path(file_okay=False),
               help="Where the pipeline's code lives (default: here).")
 @click.option("--commit", help="The pipeline's git commit, when it cannot be detected.")
+@click.option("--cwd", type=click.Path(file_okay=False),
+              help="Run COMMAND in this directory (relative to the lake root; default: the"
+                   " lake root).")
 @click.option("--runner", "runner_type", type=click.Choice(["ci", "local", "cluster"]),
               help="Runner kind (default: detected from CI/cluster variables).")
 @json_option
@@ -66,15 +69,23 @@ def parse_params(values: tuple[str, ...]) -> dict[str, object]:
 @click.pass_context
 def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, ...],
             outputs: tuple[str, ...], params: tuple[str, ...], spec: str | None,
-            git_dir: str | None, commit: str | None, runner_type: str | None, as_json: bool,
-            command: tuple[str, ...]) -> int:
+            git_dir: str | None, commit: str | None, cwd: str | None, runner_type: str | None,
+            as_json: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND as a captured run and exit with its exit code.
 
-    The command sees KFM_RUN_ID, KFM_RUN_DIR and KFM_ARTIFACTS_DIR; its stdout and
-    stderr are shown and kept in the run's logs/ (secrets scrubbed). The run id is
-    printed on stderr. The command's script (its first path-like argument that is a
-    script file) must be committed, unchanged, in the repository of --git-dir at
-    --commit (default: its HEAD): otherwise a warning now, and the gate refuses later.
+    COMMAND runs in the lake root (or --cwd), the directory --input and --spec paths are
+    read from, so a relative path names the same file to both. Its stdout and stderr are
+    shown and kept in the run's logs/ (secrets scrubbed); the run id is printed on
+    stderr. The command's script (its first path-like argument that is a script file)
+    must be committed, unchanged, in the repository of --git-dir at --commit (default:
+    its HEAD): otherwise a warning now, and the gate refuses later.
+
+    \b
+    Besides your environment, COMMAND sees:
+      KFM_PROV_ROOT      the lake root (absolute)
+      KFM_RUN_ID         the run's id (a ULID)
+      KFM_RUN_DIR        the run's directory (absolute)
+      KFM_ARTIFACTS_DIR  where to write the declared --output files (absolute)
 
     \b
     Example:
@@ -91,7 +102,7 @@ def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, .
         outputs=[_split_output(o) for o in outputs],
         params=parse_params(params), spec=spec, commit=commit,
         git_dir=Path(git_dir) if git_dir else None, runner_type=runner_type,
-        echo=not as_json)
+        echo=not as_json, cwd=cwd)
     info(f"kfm-prov: run {result.run_id} {result.status} ({result.run_dir})")
     if as_json:
         emit_json({**result.__dict__, "exit_code": code})

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from kfm_prov.cli.output import emit_json, get_lake, info, json_option
+
+
+def validation_label(status: str, overall: str) -> str:
+    """The validation as a person should read it: a run that did not succeed is never
+    promoted, so its passing gates are not shown as a "pass"."""
+    if status != "success" and overall.startswith("pass"):
+        return f"n/a (run {status})"
+    return overall
 
 
 @click.command("runs")
@@ -43,7 +53,8 @@ def runs_command(ctx: click.Context, family: str | None, status: str | None,
         table = Table("run id", "family", "pipeline", "status", "validation", "started",
                       "commit", "code", box=None)
         for r in rows:
-            table.add_row(r.run_id, r.family, r.pipeline_id, r.status, r.overall_status,
+            table.add_row(r.run_id, r.family, r.pipeline_id, r.status,
+                          validation_label(r.status, r.overall_status),
                           r.started_at[:19], _commit(r.git_commit),
                           " ".join(problems[r.run_id]) or "ok")
         Console(width=220).print(table)
@@ -85,11 +96,12 @@ def show_command(ctx: click.Context, run_id: str, as_json: bool) -> int:
     problems = code.get("problems") if data.get("code") else ["unknown-commit"]
     if problems:
         echo(f"warning   code: {', '.join(problems)}; the gate will refuse its products")
-    echo(f"status    {data['status']}  validation {data['overall_status']}"
-         f"  exit {data['exit_code']}")
+    exit_code = "" if data["exit_code"] is None else f"  exit {data['exit_code']}"
+    echo(f"status    {data['status']}  validation"
+         f" {validation_label(data['status'], data['overall_status'])}{exit_code}")
     echo(f"time      {data['started_at']} → {data['ended_at']}")
     echo(f"spec      {data['spec_hash']}")
-    echo(f"params    {data['params']}")
+    echo("params    " + json.dumps(data["params"], sort_keys=True, ensure_ascii=False))
     for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
         echo(f"{title}:")
         for entry in data[key]:

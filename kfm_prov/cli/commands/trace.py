@@ -6,7 +6,7 @@ import click
 
 from kfm_prov.cli.output import error_line, get_lake, json_option
 from kfm_prov.errors import UsageError
-from kfm_prov.trace import FORMATS
+from kfm_prov.trace import FORMATS, RANKDIRS, SHOWN_PATHS
 
 
 @click.command("trace")
@@ -19,10 +19,16 @@ from kfm_prov.trace import FORMATS
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tree", show_default=True,
               help="tree, the JSON lineage (kfm.lineage.v1), a PROV-JSON document, Graphviz"
                    " DOT or a Mermaid flowchart.")
+@click.option("--rankdir", type=click.Choice(RANKDIRS), default="TB", show_default=True,
+              help="dot and mermaid: the direction the graph reads in (TB top to bottom,"
+                   " LR left to right).")
+@click.option("--all-paths", is_flag=True,
+              help="dot and mermaid: name every path of each file's bytes, not the first"
+                   f" {SHOWN_PATHS}.")
 @json_option
 @click.pass_context
 def command(ctx: click.Context, artifact: str, down: bool, verify: bool, fmt: str,
-            as_json: bool) -> int:
+            rankdir: str, all_paths: bool, as_json: bool) -> int:
     """Show the lineage of ARTIFACT back to its raw sources (or --down to its products).
 
     ARTIFACT is a path in any zone, a sha256: digest, a run id (or a unique prefix), or a
@@ -35,6 +41,7 @@ def command(ctx: click.Context, artifact: str, down: bool, verify: bool, fmt: st
       kfm-prov trace data/processed/parcels/v2/parcels.geojson
       kfm-prov trace data/raw/parcels/parcels.csv --down
       kfm-prov trace parcels-v2 --format mermaid > lineage.mmd
+      kfm-prov trace parcels-v2 --format dot --rankdir LR | dot -Tsvg > lineage.svg
     """
     if as_json and fmt not in ("tree", "json"):
         raise UsageError(f"--json and --format {fmt} do not go together", field="--json")
@@ -54,7 +61,8 @@ def command(ctx: click.Context, artifact: str, down: bool, verify: bool, fmt: st
     else:
         from kfm_prov.trace import render
 
-        click.echo(render(lake.config, result, fmt), nl=False)
+        click.echo(render(lake.config, result, fmt, rankdir=rankdir, all_paths=all_paths),
+                   nl=False)
     if result.ok:
         return 0
     codes = ", ".join(sorted({i.code for i in result.issues}))

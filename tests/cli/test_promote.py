@@ -92,8 +92,9 @@ def test_orphan_input_is_refused(run_cli, lake: Lake) -> None:
     with lake.capture("glo", "p", **CODE) as run:
         run.use(stray)
         run.output("p.csv", role="product").write_text("p")
-    data = refused(run_cli, lake, run.run_id, "orphan-input")
-    assert data["findings"][0]["file"] == "data/work/handmade.csv"
+    data = refused(run_cli, lake, run.run_id, "orphan-input", "no-raw-ancestry")
+    orphan = next(f for f in data["findings"] if f["code"] == "orphan-input")
+    assert orphan["file"] == "data/work/handmade.csv"
 
 
 def test_transient_and_unrecorded_raw_inputs_are_refused(run_cli, lake: Lake) -> None:
@@ -270,7 +271,9 @@ def test_use_before_generation_is_refused(run_cli, lake: Lake) -> None:
 
 
 def test_a_run_without_products_is_bad_input(run_cli, lake: Lake) -> None:
+    src = add_raw(lake, "data/raw/glo/o.csv", "o")
     with lake.capture("glo", "p", **CODE) as run:
+        run.use(src)
         run.output("o.csv").write_text("o")
     assert "no product outputs" in one_error_line(run_cli("check", run.run_id, expect=2))
     assert "no output" in one_error_line(run_cli("check", run.run_id, "--output", "x.csv",

@@ -167,13 +167,14 @@ def test_every_format_is_deterministic_in_process(run_cli, lake: Lake) -> None:
             "export", "--format", fmt).stdout_bytes, fmt
 
 
-def test_jsonld_embeds_its_context(run_cli, lake: Lake,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jsonld_embed_inlines_its_context(run_cli, lake: Lake,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     from rdflib import Dataset
 
-    text = run_cli("export", "--format", "jsonld", "--family", "fam2").stdout
+    text = run_cli("export", "--format", "jsonld", "--family", "fam2",
+                   "--jsonld-context", "embed").stdout
     assert all(isinstance(c, dict) for c in json.loads(text)["@context"])  # no URL
 
     def no_network(*args: object, **kwargs: object) -> None:

@@ -12,7 +12,7 @@ from kfm_prov.cli.main import cli
 from kfm_prov.lake import Lake
 from tests.conftest import Chain, one_error_line, write
 
-DATA = Path(__file__).parent / "data" / "prov"
+DATA = Path(__file__).parent.parent / "data" / "prov"
 
 
 def check(*args: str, expect: int):

@@ -184,13 +184,13 @@ def parse_dot(text: str) -> tuple[dict[str, str], set[tuple[str, str, str]]]:
         elif node := re.fullmatch(rf"  {DOT_STRING} \[(.*)\];", line):
             nodes[node.group(1)] = node.group(2)
         else:
-            assert re.fullmatch(r"  (rankdir=LR|node \[.*\]|edge \[.*\]);", line), line
+            assert re.fullmatch(r"  (rankdir=TB|node \[.*\]|edge \[.*\]);", line), line
     return nodes, found
 
 
 def parse_mermaid(text: str) -> tuple[dict[str, tuple[str, str]], set[tuple[str, str, str]]]:
     lines = text.splitlines()
-    assert lines[0] == "flowchart LR"
+    assert lines[0] == "flowchart TB"
     ids = dict(re.findall(r"^  %% (n\d+) = (\S+)$", text, re.M))
     nodes, found = {}, set()
     for line in lines[1:]:
