@@ -272,7 +272,7 @@ def reason_code_table() -> str:
 
 # --- receipt schemas --------------------------------------------------------------------------
 
-SCHEMA_TABLES = {"schema-run-record": "run_record.v1.json",
+SCHEMA_TABLES = {"schema-run-record": "run_record.v2.json",
                  "schema-run-manifest": "run_manifest.v1.json",
                  "schema-validation-report": "validation_report.v1.json",
                  "schema-waiver": "waiver.v1.json",

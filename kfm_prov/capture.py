@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from kfm_prov import __version__
 from kfm_prov.config import SENSITIVITIES, LakeConfig
-from kfm_prov.context import current_runner, git_commit, recorded_environment
+from kfm_prov.context import calling_module, current_runner, identify_code, recorded_environment
 from kfm_prov.core import jsonio
 from kfm_prov.core.crashpoints import crash_point
 from kfm_prov.core.mediatypes import media_type
@@ -32,7 +32,14 @@ from kfm_prov.core.paths import (
     unsafe_reason,
     walk_tree,
 )
-from kfm_prov.core.secrets import SecretFinding, scrub_argv, scrub_data, scrub_env, scrub_text
+from kfm_prov.core.secrets import (
+    SecretFinding,
+    find_secrets,
+    scrub_argv,
+    scrub_data,
+    scrub_env,
+    scrub_text,
+)
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import CheckFailed, InputError, KfmProvError, UsageError
@@ -128,13 +135,22 @@ class Run:
               params: Mapping[str, Any] | None = None, spec: Any = None,
               commit: str | None = None, git_dir: Path | None = None,
               runner: Runner | None = None, command: Sequence[str] | None = None,
-              environment: Mapping[str, str] | None = None) -> Run:
-        """Create the run directory and write a ``running`` run record."""
+              environment: Mapping[str, str] | None = None,
+              entry: str | os.PathLike[str] | None = None) -> Run:
+        """Create the run directory and write a ``running`` run record.
+
+        ``entry`` is the file of code that runs: by default the module that called
+        ``capture``; ``""`` when there is none (inline code in ``command``). It must be
+        tracked and unchanged in the commit (``git_dir``'s HEAD, or ``commit``), or the
+        gate refuses the products; capture records what is wrong and warns at the end.
+        """
         from ulid import ULID
 
         _check_family(family)
         if not isinstance(pipeline_id, str) or not pipeline_id.strip():
             raise UsageError("pipeline id must be a non-empty string", field="pipeline_id")
+        # The pipeline id is an identifier like any other text: scrubbed by the same rules.
+        pipeline_id, pipeline_secrets = scrub_text(pipeline_id, "/pipeline_id")
         raw_params = dict(params or {})
         try:
             json.dumps(raw_params, allow_nan=False)
@@ -143,7 +159,7 @@ class Run:
         spec_data, spec_path = _load_spec(config, spec, pipeline_id, raw_params)
         run_id = str(ULID())
         rel_dir = run_dir_rel(config, family, run_id)
-        secrets: list[SecretFinding] = []
+        secrets: list[SecretFinding] = list(pipeline_secrets)
         clean_params, found = scrub_data(raw_params, "/params")
         secrets += found
         argv = env = None
@@ -154,13 +170,23 @@ class Run:
         if env_source:
             env, found = scrub_env(env_source)
             secrets += [_prefixed(f, "/environment") for f in found]
+        if entry is None:
+            entry_path = calling_module()
+        else:
+            entry_path = Path(entry) if os.fspath(entry) else None
+        git_commit, code = identify_code(commit, Path(git_dir) if git_dir else None,
+                                         entry_path)
+        if find_secrets(code.to_dict()):
+            raise UsageError(f"the location of the pipeline's code holds a secret:"
+                             f" {scrub_text(str(code.worktree or code.entry))[0]}",
+                             field="git_dir")
         record = RunRecord(
             run_id=run_id, dataset_family=family, pipeline_id=pipeline_id,
-            git_commit=commit or git_commit(git_dir or Path.cwd()), started_at=now_utc(),
+            git_commit=git_commit, started_at=now_utc(),
             ended_at=None, status="running", runner=runner or current_runner(),
             command=argv, environment=env or None,
             software={"kfm-prov": __version__, "python": sys.version.split()[0]},
-            extra={"process": this_process()},
+            extra={"process": this_process()}, code=code,
         )
         run = cls(config=config, run_id=run_id, family=family, pipeline_id=pipeline_id,
                   params=clean_params, spec_hash=spec_hash(spec_data), spec_path=spec_path,
@@ -194,6 +220,9 @@ class Run:
         if role not in INPUT_ROLES:
             raise UsageError(f"input role must be one of {', '.join(INPUT_ROLES)}", field=role)
         rel = _input_rel(self.config, path)
+        scrubbed, found = scrub_text(rel)
+        if found:  # the manifest would carry it; rename the file
+            raise UsageError("an input's file name holds a secret", file=scrubbed)
         absolute = resolve_inside(self.config.root, rel, file=rel)
         if absolute.is_symlink() or not absolute.is_file():
             raise InputError("input does not exist or is not a regular file", file=rel)
@@ -223,6 +252,9 @@ class Run:
             raise UsageError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}",
                              field="sensitivity")
         name = check_relative(name, field="output name")
+        scrubbed, found = scrub_text(name)
+        if found:  # the manifest would carry it: refuse before anything is written
+            raise UsageError("an output's file name holds a secret", file=scrubbed)
         rel = f"{self.rel_dir}/artifacts/{name}"
         self._outputs[rel] = _Output(rel, role, sensitivity)
         self.log(f"output {rel}", event="output", role=role, path=rel,
@@ -331,6 +363,8 @@ class Run:
         self.record.exit_code = exit_code
         self.result = _write_run(self.config, self.rel_dir,
                                  RunReceipts(self.record, manifest, report))
+        if status == "success":
+            warn_code(self.record)
         return self.result
 
     def _recheck_inputs(self) -> tuple[list[FileEntry], Gate]:
@@ -374,6 +408,13 @@ class Run:
             declared.setdefault(rel, _Output(rel, "intermediate", None))
         base = self.config.root.resolve() / artifacts_rel
         clean = bool(files) and base.resolve() == base
+        secret_names = []  # a file name holding a secret must not reach the manifest
+        for rel in list(declared):
+            scrubbed, found = scrub_text(rel, "/outputs")
+            if found:
+                secret_names.append(scrubbed)
+                self._secrets += found
+                del declared[rel]
         missing, refused, present = [], [], []
         for rel, out in sorted(declared.items()):
             if clean and rel in files:
@@ -398,6 +439,8 @@ class Run:
             problems["missing"] = missing
         if refused:
             problems["symlinks_refused"] = refused
+        if secret_names:
+            problems["names_holding_secrets"] = secret_names
         gate = Gate("outputs", "fail" if problems else "pass",
                     problems or {"outputs": len(entries)})
         return entries, gate
@@ -430,6 +473,30 @@ class Run:
             for handle in self._log_files:
                 handle.close()
             self._log_files = None
+
+
+def code_warning(record: RunRecord) -> str | None:
+    """One line saying why the gate will refuse this run's code, or None."""
+    code = record.code
+    if code is None or not code.problems:
+        return None
+    what = {"unknown-commit": f"commit {record.git_commit.removesuffix('-dirty')} is not in"
+                              f" the repository{f' at {code.worktree}' if code.worktree else ''}",
+            "untracked-code": f"{code.entry} is "
+                              + ("outside the repository" if code.entry and Path(code.entry)
+                                 .is_absolute() else "untracked (not in the commit)"),
+            "dirty-commit": f"{code.entry or 'the checkout'} has uncommitted changes"}
+    details = "; ".join(what[p] for p in code.problems if p in what)
+    return (f"kfm-prov: warning: run {record.run_id}: {details}"
+            f" ({', '.join(code.problems)}); the gate will refuse its products")
+
+
+def warn_code(record: RunRecord) -> None:
+    """Say at capture what the gate would refuse later, on stderr."""
+    line = code_warning(record)
+    if line is not None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def _shown(rel: str) -> str:

@@ -62,6 +62,10 @@ namespace = "https://kfm.example.org/prov/"
 # Put the runner's user name into PROV documents, which get published. Off by default:
 # it is personal data. Run records in data/work keep it either way.
 publish_user = false
+# Run parameters whose values PROV documents may publish (when the secret detector finds
+# nothing in them); every other value is published as a salted sha256 digest. The run
+# manifest in data/work keeps every value, scrubbed of secrets.
+public_params = []                     # e.g. ["year", "crs", "grid_degrees"]
 
 [policy]
 # Promote products of runs whose pipeline repository had uncommitted changes. Off by
@@ -69,6 +73,10 @@ publish_user = false
 allow_dirty_commits = false
 # A run younger than this is never removed by `kfm-prov gc`.
 gc_min_age_hours = 24
+# Where the gate finds a checkout of a repository that a run names only by its URL (runs
+# from OpenLineage events): repository URL = local path. Without one, such a run's commit
+# cannot be checked and is refused (unknown-commit).
+checkouts = {}
 
 [openlineage]
 # OpenLineage jobs become runs of a family and pipeline. The first rule whose globs match
@@ -212,6 +220,8 @@ class LakeConfig:
     paths: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
     namespace: str = DEFAULT_NAMESPACE
     publish_user: bool = False
+    public_params: frozenset[str] = frozenset()
+    checkouts: tuple[tuple[str, str], ...] = ()  # (repository URL, local checkout)
     allow_dirty_commits: bool = False
     gc_min_age_hours: float = 24.0
     openlineage_jobs: tuple[JobRule, ...] = ()
@@ -371,8 +381,19 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     if not namespace.endswith(("/", "#", ":")):
         namespace += "/"
     publish_user = _flag(prov_table, "publish_user", "prov")
+    public_params = prov_table.get("public_params", [])
+    if not isinstance(public_params, list) or not all(
+            isinstance(k, str) and k.strip() for k in public_params):
+        raise InputError("must be a list of parameter names", file=CONFIG_NAME,
+                         field="prov.public_params")
     policy = _table(data, "policy")
     allow_dirty = _flag(policy, "allow_dirty_commits", "policy")
+    checkouts = policy.get("checkouts", {})
+    if not isinstance(checkouts, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip()
+            for k, v in checkouts.items()):
+        raise InputError("must be a table of repository URL = local path", file=CONFIG_NAME,
+                         field="policy.checkouts")
     min_age = policy.get("gc_min_age_hours", 24)
     if not isinstance(min_age, int | float) or isinstance(min_age, bool) or min_age < 0:
         raise InputError("must be a non-negative number", file=CONFIG_NAME,
@@ -381,6 +402,9 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     families = {name: _family(name, table)
                 for name, table in _table(data, "families").items()}
     return LakeConfig(root=root, paths=paths, namespace=namespace, publish_user=publish_user,
+                      public_params=frozenset(public_params),
+                      checkouts=tuple(sorted((k, str((root / v).resolve()))
+                                             for k, v in checkouts.items())),
                       allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
                       openlineage_jobs=rules, openlineage_namespace=export_namespace,
                       index=_index_table(data), families=families,

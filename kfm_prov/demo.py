@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 MARKER = ".kfm-prov-demo"
 PIPELINES = "pipelines"
+# Parameters of the example pipelines whose values PROV documents may publish.
+DEMO_PUBLIC_PARAMS = ["crs", "date_formats", "decimals", "grid", "grid_degrees", "group_by",
+                      "join_key", "label", "year"]
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "kfm-prov demo", "GIT_AUTHOR_EMAIL": "demo@example.org",
                 "GIT_COMMITTER_NAME": "kfm-prov demo", "GIT_COMMITTER_EMAIL": "demo@example.org",
                 # a fixed date makes the same example sources the same commit everywhere
@@ -153,6 +156,13 @@ class _Demo:
         self.root = root
         self.echo = echo
         self.lake = _init_with_metadata(root)
+        # The examples' parameters are not secret: publish their values in PROV (every
+        # other lake publishes digests until it says which are safe, issue 12 §6).
+        config = root / "kfm-prov.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            "public_params = []", "public_params = " + json.dumps(DEMO_PUBLIC_PARAMS)),
+            encoding="utf-8")
+        self.lake = Lake.open(root)
         self.pipelines = root / PIPELINES
         self.result = DemoResult(root=root, commit="")
         self.env = _child_env(root)

@@ -34,7 +34,12 @@ from kfm_prov.store.index import IndexEntry, IoRow, RawRow, RunRow
 from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
 from kfm_prov.store.rebuild import index_for
-from kfm_prov.store.receipts import WAIVER_FILE, receipt_inconsistencies
+from kfm_prov.store.receipts import (
+    WAIVER_FILE,
+    CodeIdentity,
+    RunRecord,
+    receipt_inconsistencies,
+)
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -356,6 +361,7 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
     believe either. The secret scan runs on those same files.
     """
     evidence = read_evidence(walk.config, [run.run_dir for run in walk.runs.values()])
+    code: dict[str, tuple[str, CodeIdentity | None]] = {}  # commit and code, per run
     for run_id, indexed in sorted(walk.runs.items()):
         ev = evidence[indexed.run_dir]
         nodes = [run_node(run_id)]
@@ -393,15 +399,61 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
             walk.fail(check, "run-not-success" if check == "receipts" else "upstream-failed",
                       f"run {run_id} ended {run.status}", file=f"{run.run_dir}/run_record.json",
                       pointer="/status", nodes=nodes)
-        if run.git_commit == UNKNOWN_COMMIT:
-            walk.fail("upstream-runs", "missing-git-commit", f"run {run_id} has no git commit",
-                      file=f"{run.run_dir}/run_record.json", pointer="/git_commit", nodes=nodes,
-                      hint="run pipelines from a git checkout (or pass --commit)")
-        elif run.git_commit.endswith("-dirty") and not walk.config.allow_dirty_commits:
-            walk.fail("upstream-runs", "dirty-commit", f"run {run_id} ran uncommitted code"
-                      f" ({run.git_commit})", file=f"{run.run_dir}/run_record.json",
-                      pointer="/git_commit", nodes=nodes,
-                      hint="commit the pipeline and rerun, or set policy.allow_dirty_commits")
+        code[run_id] = (receipts.record.git_commit, _code_of(walk, receipts.record))
+    _check_code(walk, code)
+
+
+_CODE_HINTS = {
+    "missing-git-commit": "run pipelines from a git checkout (or pass --commit)",
+    "dirty-commit": "commit the pipeline and rerun, or set policy.allow_dirty_commits",
+    "untracked-code": "commit the pipeline's code (git add, git commit) and rerun from the"
+                      " checkout given as --git-dir",
+    "unknown-commit": "rerun from a checkout that has the commit; the run record's `code`"
+                      " says where the repository was",
+}
+
+
+def _code_of(walk: _Walk, record: RunRecord) -> CodeIdentity | None:
+    """The run's code; for a run that names its repository only by URL (OpenLineage's
+    sourceCodeLocation), the checkout configured in ``policy.checkouts``, if any."""
+    if record.code is not None:
+        return record.code
+    openlineage = record.extra.get("openlineage")
+    location = openlineage.get("source_code_location") if isinstance(openlineage, dict) else None
+    url = location.get("url") if isinstance(location, dict) else None
+    checkout = dict(walk.config.checkouts).get(url) if isinstance(url, str) else None
+    return CodeIdentity(None, checkout, None) if checkout else None
+
+
+def _check_code(walk: _Walk, records: dict[str, tuple[str, CodeIdentity | None]]) -> None:
+    """Code identity (issue 12 §4): the run records' commit and code, asked of the repository.
+
+    Each checkout is asked once for the whole closure (``context.check_codes``).
+    """
+    from kfm_prov.context import check_codes
+
+    asked = check_codes(records)
+    for run_id, (commit, _) in sorted(records.items()):
+        rel, nodes = f"{walk.runs[run_id].run_dir}/run_record.json", [run_node(run_id)]
+        found: list[tuple[str, str]] = []
+        if commit == UNKNOWN_COMMIT:
+            found.append(("missing-git-commit", f"run {run_id} has no git commit"))
+        elif commit.endswith("-dirty"):
+            found.append(("dirty-commit", f"run {run_id} ran uncommitted code ({commit})"))
+        found += [(reason, f"run {run_id}: {message}") for reason, message in asked[run_id]]
+        for reason, message in dict.fromkeys(found):  # one branch per code, for docs/gen.py
+            if reason == "missing-git-commit":
+                walk.fail("upstream-runs", "missing-git-commit", message, file=rel,
+                          pointer="/git_commit", hint=_CODE_HINTS[reason], nodes=nodes)
+            elif reason == "dirty-commit" and not walk.config.allow_dirty_commits:
+                walk.fail("upstream-runs", "dirty-commit", message, file=rel,
+                          pointer="/git_commit", hint=_CODE_HINTS[reason], nodes=nodes)
+            elif reason == "untracked-code":
+                walk.fail("upstream-runs", "untracked-code", message, file=rel,
+                          pointer="/code/entry", hint=_CODE_HINTS[reason], nodes=nodes)
+            elif reason == "unknown-commit":
+                walk.fail("upstream-runs", "unknown-commit", message, file=rel,
+                          pointer="/git_commit", hint=_CODE_HINTS[reason], nodes=nodes)
 
 
 def _check_external(walk: _Walk, run: RunRow, gates: Sequence[Any], nodes: list[str]) -> None:

@@ -141,7 +141,9 @@ class Lake:
 
         ``spec`` is the pipeline spec (a JSON-like value, or a JSON/YAML file in the lake)
         whose RFC 8785 hash identifies the plan; ``commit``/``git_dir`` say where the
-        pipeline's code is (default: the git repository of the current directory).
+        pipeline's code is (default: the git repository of the current directory), and
+        ``entry`` which file it is (default: the module calling this), which must be
+        tracked and unchanged in that commit for the gate to promote the products.
         Inside the block, declare what the run reads and writes with ``Run.use``,
         ``Run.output``, ``Run.gate`` and ``Run.redact``.
 
@@ -205,6 +207,25 @@ class Lake:
             rows = [max(rows, key=lambda r: (r.started_at, r.run_id))]
         return rows
 
+    def code_problems(self, rows: Sequence[RunRow]) -> dict[str, list[str]]:
+        """What capture found wrong with each run's code (``unknown-commit``, ...).
+
+        Read from each run record's ``code``, for ``runs`` to show; the gate checks again.
+        A run record that cannot be read counts as ``unknown-commit``.
+        """
+        problems: dict[str, list[str]] = {}
+        for row in rows:
+            rel = f"{row.run_dir}/run_record.json"
+            try:
+                code = jsonio.read_json(self.root / rel, display=rel).get("code")
+            except (InputError, AttributeError):
+                code = None
+            found = code.get("problems") if isinstance(code, dict) else None
+            # A record without ``code`` names no repository in which to check its commit.
+            problems[row.run_id] = ([str(p) for p in found] if isinstance(found, list)
+                                    else ["unknown-commit"])
+        return problems
+
     def resolve_run(self, text: str) -> RunRow:
         """A run by its id or a unique prefix of at least 6 characters (any case)."""
         with self.index() as index:
@@ -223,6 +244,7 @@ class Lake:
             "runner": receipts.record.runner.to_dict(),
             "exit_code": receipts.record.exit_code,
             "params": receipts.manifest.params,
+            "code": receipts.record.code.to_dict() if receipts.record.code else None,
             "inputs": [e.to_dict() for e in receipts.manifest.inputs],
             "outputs": [e.to_dict() for e in receipts.manifest.outputs],
             "gates": [g.to_dict() for g in receipts.report.gates],

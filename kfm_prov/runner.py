@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from kfm_prov.capture import Run, _input_rel
 from kfm_prov.config import LakeConfig
-from kfm_prov.context import current_runner
+from kfm_prov.context import current_runner, entry_script
 from kfm_prov.core.paths import resolve_inside
 from kfm_prov.core.secrets import LineScrubber
 from kfm_prov.errors import InputError, UsageError
@@ -44,7 +44,9 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
     ``outputs`` are ``(name, role)`` or ``(name, role, sensitivity)``. The spec file is
     identified by its hash and path in the manifest, not used as an input: it lives with
     the pipeline's code, which the git commit already pins. Inputs are checked before
-    anything is created, so a typo leaves no run behind.
+    anything is created, so a typo leaves no run behind. The command's script (its first
+    path-like argument that is a script file, :func:`~kfm_prov.context.entry_script`) is
+    the code whose commit the run record pins.
     """
     if not command:
         raise UsageError("no command given after --", field="CMD")
@@ -58,8 +60,10 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
         if absolute.is_symlink() or not absolute.is_file():
             raise InputError("input does not exist or is not a regular file", file=rel,
                              field="--input")
+    entry = entry_script(list(command))
     run = Run.start(config, family, pipeline_id, params=params, spec=spec, commit=commit,
-                    git_dir=git_dir, runner=current_runner(runner_type), command=command)
+                    git_dir=git_dir, runner=current_runner(runner_type), command=command,
+                    entry=entry or "")
     try:
         for path, role in inputs:
             run.use(path, role)

@@ -890,7 +890,7 @@ def closure_document(config: LakeConfig, result: Trace) -> ProvDocument:
         except (InputError, OSError):
             continue
         builder.run(receipts, inputs, outputs, report=report_state(run_dir, report),
-                    publish_user=config.publish_user)
+                    publish_user=config.publish_user, public_params=config.public_params)
     builder.link_copies()
     for item in sorted((n for n in result.nodes.values() if n["kind"] == "item"),
                        key=lambda n: (n["promoted_at"], n["item_id"])):

@@ -35,7 +35,41 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "no test was collected: check the test paths, -k/-m filters and PYTEST_ADDOPTS",
             red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _pipeline_repository() -> tuple[Path, str]:
+    """A git repository holding one committed ``pipeline.py``, made once per test process.
+
+    The gate asks the repository whether the commit exists and holds the code that ran
+    (issue 12 §4), so runs of the tests name a real one. Fixed dates and names make its
+    commit the same everywhere.
+    """
+    import atexit
+    import shutil
+    import subprocess
+    import tempfile
+
+    repo = Path(tempfile.mkdtemp(prefix="kfm-prov-pipelines-"))
+    atexit.register(shutil.rmtree, repo, ignore_errors=True)
+    (repo / "pipeline.py").write_text("# the tests' pipeline code\n", encoding="utf-8")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+           "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+           "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z", "GIT_CONFIG_NOSYSTEM": "1"}
+    for args in (["init", "-q"], ["add", "pipeline.py"],
+                 ["-c", "commit.gpgsign=false", "commit", "-q", "-m", "pipeline"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env,
+                       capture_output=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    return repo, head
+
+
+PIPELINES, COMMIT = _pipeline_repository()
+# What a test's capture passes so that its code is committed: ``lake.capture(..., **CODE)``
+# and ``kfm-prov run ... *CODE_ARGS -- python -c ...`` (inline code names no file).
+CODE = {"commit": COMMIT, "git_dir": PIPELINES, "entry": PIPELINES / "pipeline.py"}
+CODE_ARGS = ("--commit", COMMIT, "--git-dir", str(PIPELINES))
 GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
            ' "geometry": {"type": "Polygon", "coordinates": [[[-97.6, 38.4], [-97.4, 38.4],'
            ' [-97.4, 38.6], [-97.6, 38.6], [-97.6, 38.4]]]}}]}')
@@ -266,11 +300,11 @@ def make_chain(lake: Lake, family: str = "glo", *, raw_name: str = "patents.csv"
     src = f"data/raw/{family}/{raw_name}"
     if not (lake.root / src).exists():
         add_raw(lake, src, "id,name\n1,Smith\n2,Jones\n", sensitivity=sensitivity)
-    with lake.capture(family, f"pipelines/{family}/normalise", commit=COMMIT) as a:
+    with lake.capture(family, f"pipelines/{family}/normalise", **CODE) as a:
         a.use(src)
         a.output("normalised.csv").write_text((lake.root / src).read_text().upper())
         a.gate("schema", "pass", {"rows": 2})
-    with lake.capture(family, f"pipelines/{family}/parcels", commit=COMMIT,
+    with lake.capture(family, f"pipelines/{family}/parcels", **CODE,
                       params={"crs": "EPSG:4326"}) as b:
         b.use(a.artifacts / "normalised.csv")
         b.output("parcels.geojson", role="product", sensitivity="public").write_text(product)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kfm_prov.lake import Lake
-from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain
+from tests.conftest import CODE, GEOJSON, add_raw, make_chain
 
 ATTRIBUTION = 'Kansas "Land Office" <GLO> #1 & co'
 
@@ -52,7 +52,7 @@ def build_multi(lake: Lake) -> Multi:
     fam2b = make_chain(lake, "fam2", raw_name="wells.csv",
                        product=GEOJSON.replace("-97.6", "-97.7"))
     fam2_v2 = lake.promote(fam2b.b.run_id)
-    with lake.capture("joined", "pipelines/joined/merge", commit=COMMIT) as j:
+    with lake.capture("joined", "pipelines/joined/merge", **CODE) as j:
         j.use(lake.root / glo_v1.files[0])
         j.use(fam2b.a.artifacts / "normalised.csv", role="auxiliary")
         j.output("merged.geojson", role="product", sensitivity="public").write_text(

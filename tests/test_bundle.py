@@ -12,7 +12,7 @@ import pytest
 
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, load_prov_document, validate_prov_json
-from tests.conftest import COMMIT, GEOJSON, Chain, add_raw
+from tests.conftest import CODE, GEOJSON, Chain, add_raw
 from tests.multi import Multi
 
 
@@ -85,11 +85,11 @@ def test_a_certified_input_is_cited_not_reopened(lake: Lake, multi: Multi) -> No
 def test_the_same_bytes_in_two_zones_are_linked(lake: Lake) -> None:
     """A work copy of a raw file derives from the raw capture, each link recorded once."""
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n", sensitivity="public")
-    with lake.capture("glo", "pipelines/glo/stage", commit=COMMIT) as stage:
+    with lake.capture("glo", "pipelines/glo/stage", **CODE) as stage:
         stage.use(src)
         stage.output("patents.csv").write_bytes((lake.root / src).read_bytes())
         stage.output("counts.csv").write_text("n\n1\n")  # puts the stage in the closure
-    with lake.capture("glo", "pipelines/glo/parcels", commit=COMMIT) as parcels:
+    with lake.capture("glo", "pipelines/glo/parcels", **CODE) as parcels:
         parcels.use(stage.artifacts / "patents.csv")
         parcels.use(stage.artifacts / "counts.csv")
         parcels.output("parcels.geojson", role="product", sensitivity="public").write_text(

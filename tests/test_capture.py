@@ -11,13 +11,13 @@ import pytest
 from kfm_prov.errors import CheckFailed, InputError, UsageError
 from kfm_prov.lake import Lake
 from kfm_prov.validate import validate_path
-from tests.conftest import COMMIT, add_raw, write
+from tests.conftest import CODE, COMMIT, add_raw, write
 
 
 def test_capture_writes_valid_receipts_prov_logs_and_index(lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/patents.csv", "id,name\n1,Smith\n")
     with lake.capture("glo", "pipelines/glo", params={"crs": "EPSG:4326"},
-                      commit=COMMIT) as run:
+                      **CODE) as run:
         rows = run.use(src).read_text().splitlines()
         run.output("normalised.csv", role="product").write_text("\n".join(rows).upper())
         run.gate("schema", "pass", {"rows": 1})
@@ -54,7 +54,7 @@ def test_prov_json_is_byte_identical_for_the_same_receipts(lake: Lake) -> None:
     from kfm_prov.store.receipts import load_run_receipts
 
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(src)
         run.output("o.csv").write_text("o")
     first = (run.dir / "prov.json").read_bytes()
@@ -68,7 +68,7 @@ def test_prov_json_is_byte_identical_for_the_same_receipts(lake: Lake) -> None:
 
 
 def test_exception_in_block_records_failed_and_reraises(lake: Lake) -> None:
-    with pytest.raises(ZeroDivisionError), lake.capture("glo", "p", commit=COMMIT) as run:
+    with pytest.raises(ZeroDivisionError), lake.capture("glo", "p", **CODE) as run:
         run.output("half.csv").write_text("partial")
         1 / 0  # noqa: B018
     record = json.loads((run.dir / "run_record.json").read_text())
@@ -80,7 +80,7 @@ def test_exception_in_block_records_failed_and_reraises(lake: Lake) -> None:
 
 def test_declared_output_never_written_fails_the_run(lake: Lake) -> None:
     with pytest.raises(CheckFailed, match="failed its own checks"), \
-            lake.capture("glo", "p", commit=COMMIT) as run:
+            lake.capture("glo", "p", **CODE) as run:
         run.output("never.csv", role="product")
     report = json.loads((run.dir / "validation_report.json").read_text())
     gate = next(g for g in report["gates"] if g["name"] == "outputs")
@@ -92,7 +92,7 @@ def test_declared_output_never_written_fails_the_run(lake: Lake) -> None:
 
 def test_input_changed_while_running_is_recorded(lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/a.csv", "before")
-    with pytest.raises(CheckFailed), lake.capture("glo", "p", commit=COMMIT) as run:
+    with pytest.raises(CheckFailed), lake.capture("glo", "p", **CODE) as run:
         run.use(src)
         (lake.root / src).write_text("after, while the run was reading")
         run.output("o.csv").write_text("o")
@@ -105,7 +105,7 @@ def test_input_changed_while_running_is_recorded(lake: Lake) -> None:
 
 def test_undeclared_artifacts_are_recorded_and_symlinks_refused(lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
-    with pytest.raises(CheckFailed), lake.capture("glo", "p", commit=COMMIT) as run:
+    with pytest.raises(CheckFailed), lake.capture("glo", "p", **CODE) as run:
         run.use(src)
         write(run.artifacts / "extra" / "side.csv", "side")
         (run.artifacts / "link.csv").symlink_to(lake.root / src)
@@ -118,7 +118,7 @@ def test_undeclared_artifacts_are_recorded_and_symlinks_refused(lake: Lake) -> N
 
 def test_secrets_are_scrubbed_and_reported(lake: Lake) -> None:
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
-    with lake.capture("glo", "p", commit=COMMIT,
+    with lake.capture("glo", "p", **CODE,
                       params={"db_url": "postgres://etl:hunter2pass@db.example.org/gis",
                               "api_token": token}) as run:
         run.log(f"calling the API with {token}")
@@ -137,31 +137,31 @@ def test_secrets_are_scrubbed_and_reported(lake: Lake) -> None:
 @pytest.mark.parametrize("family", ["../etc", "a/b", "", ".hidden", "x" * 65])
 def test_bad_family_names_are_refused_before_anything_is_written(lake: Lake,
                                                                  family: str) -> None:
-    with pytest.raises(UsageError), lake.capture(family, "p", commit=COMMIT):
+    with pytest.raises(UsageError), lake.capture(family, "p", **CODE):
         pass
     assert list(lake.config.dir("runs").iterdir()) == []
 
 
 def test_missing_input_is_an_input_error(lake: Lake) -> None:
     with pytest.raises(InputError, match="does not exist"), \
-            lake.capture("glo", "p", commit=COMMIT) as run:
+            lake.capture("glo", "p", **CODE) as run:
         run.use("data/raw/glo/nope.csv")
     assert json.loads((run.dir / "run_record.json").read_text())["status"] == "failed"
 
 
 def test_three_run_chain_joins_by_digest_although_every_path_differs(lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n2\n")
-    with lake.capture("glo", "pipelines/a", commit=COMMIT) as a:
+    with lake.capture("glo", "pipelines/a", **CODE) as a:
         a.use(src)
         a.output("a.csv").write_text((lake.root / src).read_text().upper())
     a_out = lake.root / a.rel_dir / "artifacts" / "a.csv"
     moved_a = write(lake.root / "data/work/shared/renamed-a.csv", a_out.read_bytes())
-    with lake.capture("glo", "pipelines/b", commit=COMMIT) as b:
+    with lake.capture("glo", "pipelines/b", **CODE) as b:
         b.use(moved_a)
         b.output("b.csv").write_text("b derived")
     moved_b = lake.root / "data/work/elsewhere/b-copy.csv"
     write(moved_b, (lake.root / b.rel_dir / "artifacts" / "b.csv").read_bytes())
-    with lake.capture("nhgis", "pipelines/c", commit=COMMIT) as c:
+    with lake.capture("nhgis", "pipelines/c", **CODE) as c:
         c.use(moved_b)
         c.output("c.csv", role="product").write_text("c final")
     graph = lake.lineage(c.run_id)
@@ -181,7 +181,7 @@ def test_three_run_chain_joins_by_digest_although_every_path_differs(lake: Lake)
 
 def test_orphan_inputs_are_known_to_the_index(lake: Lake) -> None:
     stray = write(lake.root / "data/work/stray.csv", "from nowhere")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(stray)
         run.output("o.csv").write_text("o")
     with lake.index() as index:
@@ -191,7 +191,7 @@ def test_orphan_inputs_are_known_to_the_index(lake: Lake) -> None:
 def test_index_rebuild_gives_the_same_answers(lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
     for step in range(3):
-        with lake.capture("glo", f"p{step}", commit=COMMIT) as run:
+        with lake.capture("glo", f"p{step}", **CODE) as run:
             run.use(src)
             run.output("o.csv").write_text(f"o{step}")
     with lake.index() as index:
@@ -207,7 +207,7 @@ def test_a_spec_file_is_hashed_canonically_and_used_as_config(lake: Lake) -> Non
     from kfm_prov.store.digests import spec_hash
 
     write(lake.root / "pipelines/spec.yml", "steps: [normalise, geocode]\nversion: 2\n")
-    with lake.capture("glo", "p", commit=COMMIT, spec="pipelines/spec.yml") as run:
+    with lake.capture("glo", "p", **CODE, spec="pipelines/spec.yml") as run:
         run.output("o.csv").write_text("o")
     manifest = json.loads((run.dir / "run_manifest.json").read_text())
     assert manifest["spec_hash"] == spec_hash({"version": 2, "steps": ["normalise", "geocode"]})
@@ -217,7 +217,7 @@ def test_a_spec_file_is_hashed_canonically_and_used_as_config(lake: Lake) -> Non
 def test_runner_user_stays_out_of_prov_unless_configured(lake: Lake) -> None:
     from kfm_prov.store.receipts import Runner
 
-    with lake.capture("glo", "p", commit=COMMIT,
+    with lake.capture("glo", "p", **CODE,
                       runner=Runner("local", "host-1", "alice.smith")) as run:
         run.output("o.csv").write_text("o")
     assert "alice.smith" in (run.dir / "run_record.json").read_text()

@@ -21,7 +21,7 @@ from kfm_prov.core.crashpoints import ENV
 from kfm_prov.lake import Lake
 from kfm_prov.store.certificate import certificates, verify_certificate
 from kfm_prov.store.rebuild import rebuild_index
-from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain
+from tests.conftest import CODE_ARGS, GEOJSON, add_raw, make_chain
 
 PY = sys.executable
 FAMILIES = ("glo", "nhgis", "khri")
@@ -80,8 +80,8 @@ def test_many_runs_of_several_families_at_once(lake: Lake) -> None:
     # The index is new to every process: one of them creates it and rebuilds it from
     # the files while the others index their own runs.
     forget_index(lake)
-    runs = [spawn(lake.root, "run", "-f", family, "-p", f"pipelines/{family}", "--commit",
-                  COMMIT, "-i", f"data/raw/{family}/source.csv", "-o", "out.csv:product",
+    runs = [spawn(lake.root, "run", "-f", family, "-p", f"pipelines/{family}", *CODE_ARGS,
+                  "-i", f"data/raw/{family}/source.csv", "-o", "out.csv:product",
                   "--json", "--", PY, "-c", script, str(go), str(ready))
             for family in FAMILIES for _ in range(RUNS_PER_FAMILY)]
     deadline = time.monotonic() + 120

@@ -34,7 +34,16 @@ from kfm_prov.prov.constraints import check_constraints, load_prov_document
 from kfm_prov.store.certificate import verify_certificate
 from kfm_prov.store.rebuild import rebuild_index
 from kfm_prov.store.receipts import check_run_dir
-from tests.conftest import COMMIT, GEOJSON, add_raw, make_chain, snapshot
+from tests.conftest import (
+    CODE,
+    CODE_ARGS,
+    COMMIT,
+    GEOJSON,
+    PIPELINES,
+    add_raw,
+    make_chain,
+    snapshot,
+)
 
 PY = sys.executable
 # The tests of the module-scoped ``template`` go to one xdist worker, which builds it once.
@@ -133,10 +142,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict:
     first = make_chain(lake)
     lake.promote(first.b.run_id)
     src = add_raw(lake, "data/raw/glo/patents-2.csv", "id,name\n7,Doe\n8,Roe\n")
-    with lake.capture(FAMILY, "pipelines/glo/normalise", commit=COMMIT) as a:
+    with lake.capture(FAMILY, "pipelines/glo/normalise", **CODE) as a:
         a.use(src)
         a.output("normalised.csv").write_text("ID,NAME\n7,DOE\n8,ROE\n")
-    with lake.capture(FAMILY, "pipelines/glo/parcels", commit=COMMIT) as b:
+    with lake.capture(FAMILY, "pipelines/glo/parcels", **CODE) as b:
         b.use(a.artifacts / "normalised.csv")
         b.output("parcels.geojson", role="product", sensitivity="public").write_text(
             GEOJSON.replace('"properties": {}', '"properties": {"n": 2}'))
@@ -332,7 +341,7 @@ def test_a_run_killed_at_each_point_is_never_success_unless_it_ended(
         run_lake: Path, point: str) -> None:
     script = ("import os; d = os.environ['KFM_ARTIFACTS_DIR'];"
               " open(os.path.join(d, 'out.csv'), 'w').write('ID\\n1\\n')")
-    killed = kfm(run_lake, "run", "-f", FAMILY, "-p", "pipelines/glo", "--commit", COMMIT,
+    killed = kfm(run_lake, "run", "-f", FAMILY, "-p", "pipelines/glo", *CODE_ARGS,
                  "-i", "data/raw/glo/patents.csv", "-o", "out.csv:product", "--",
                  PY, "-c", script, crash=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -350,7 +359,7 @@ def test_kfm_prov_run_killed_while_its_command_runs(run_lake: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in (ENV, "KFM_PROV_ROOT")}
     process = subprocess.Popen(
         [PY, "-m", "kfm_prov.cli", "--root", str(run_lake), "run", "-f", FAMILY, "-p", "p",
-         "--commit", COMMIT, "-i", "data/raw/glo/patents.csv", "--", PY, "-c", script],
+         *CODE_ARGS, "-i", "data/raw/glo/patents.csv", "--", PY, "-c", script],
         cwd=run_lake, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     deadline = time.monotonic() + 60
@@ -370,6 +379,7 @@ def test_kfm_prov_run_killed_while_its_command_runs(run_lake: Path) -> None:
 def test_a_capture_killed_inside_its_block(run_lake: Path) -> None:
     script = (f"import os\nfrom kfm_prov.lake import Lake\nlake = Lake.open({str(run_lake)!r})\n"
               f"with lake.capture('glo', 'pipelines/api', commit={COMMIT!r},"
+              f" git_dir={str(PIPELINES)!r}, entry={str(PIPELINES / 'pipeline.py')!r},"
               " params={'year': 2020}) as run:\n"
               "    run.use('data/raw/glo/patents.csv')\n"
               "    run.output('out.csv', role='product').write_text('partial')\n"
@@ -388,7 +398,7 @@ def test_a_live_run_of_another_process_is_left_running(run_lake: Path) -> None:
     from kfm_prov.capture import Run
 
     lake = Lake.open(run_lake)
-    run = Run.start(lake.config, FAMILY, "pipelines/live", commit=COMMIT)
+    run = Run.start(lake.config, FAMILY, "pipelines/live", **CODE)
     Lake.open(run_lake)  # a sweep from this (live) process
     assert kfm(run_lake, "index", "rebuild").returncode == 0  # and from another process
     assert json.loads((run.dir / "run_record.json").read_text())["status"] == "running"

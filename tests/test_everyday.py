@@ -16,7 +16,7 @@ from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.lake import Lake
 from kfm_prov.publish.promote import PromotionResult
 from kfm_prov.runner import COMMAND_ENV
-from tests.conftest import COMMIT, Chain, add_raw, one_error_line, snapshot, write
+from tests.conftest import CODE, CODE_ARGS, Chain, add_raw, one_error_line, snapshot, write
 
 PY = sys.executable
 
@@ -91,7 +91,7 @@ def test_a_file_with_several_paths_names_them(run_cli, lake: Lake, chain: Chain,
 def test_past_three_other_paths_the_rest_are_counted_or_all_listed(run_cli,
                                                                    lake: Lake) -> None:
     paths = [add_raw(lake, f"data/raw/glo/copy{i}.csv", "id\n1\n") for i in range(5)]
-    with lake.capture("glo", "pipelines/glo/copy", commit=COMMIT) as run:
+    with lake.capture("glo", "pipelines/glo/copy", **CODE) as run:
         run.use(paths[0])
         run.output("out.csv").write_text("ID\n1\n")
     out = f"{run.rel_dir}/artifacts/out.csv"
@@ -111,7 +111,7 @@ def _show(run_cli, run_id: str) -> dict[str, str]:
 
 
 def test_show_prints_params_as_json_and_no_missing_exit_code(run_cli, lake: Lake) -> None:
-    with lake.capture("glo", "pipelines/glo/api", commit=COMMIT,
+    with lake.capture("glo", "pipelines/glo/api", **CODE,
                       params={"crs": "EPSG:4326", "years": [1854, 1900], "strict": True}) as run:
         run.output("o.txt").write_text("x\n")
     shown = _show(run_cli, run.run_id)
@@ -124,7 +124,7 @@ def test_show_prints_params_as_json_and_no_missing_exit_code(run_cli, lake: Lake
 def test_a_failed_run_does_not_show_validation_pass(run_cli, lake: Lake) -> None:
     script = ("import os; open(os.path.join(os.environ['KFM_ARTIFACTS_DIR'], 'o.csv'), 'w')"
               ".write('x'); raise SystemExit(3)")
-    run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT, "-o", "o.csv",
+    run_cli("run", "-f", "glo", "-p", "pipelines/glo", *CODE_ARGS, "-o", "o.csv",
             "--", PY, "-c", script, expect=3)
     run_id = lake.runs()[-1].run_id
     shown = _show(run_cli, run_id)
@@ -150,7 +150,7 @@ def test_run_executes_in_the_lake_root_where_inputs_are_read(
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n")
     monkeypatch.chdir(lake.root / "data" / "raw")  # the user stands somewhere else
     script = ECHO_ENV + "; open('data/raw/glo/patents.csv').read()  # as --input names it"
-    run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT, "-i", src,
+    run_cli("run", "-f", "glo", "-p", "pipelines/glo", *CODE_ARGS, "-i", src,
             "-o", "env.json", "--", PY, "-c", script, *COMMAND_ENV)
     env = _env_of_last_run(lake)
     assert Path(env["cwd"]) == lake.root.resolve()
@@ -163,11 +163,11 @@ def test_run_executes_in_the_lake_root_where_inputs_are_read(
 
 def test_run_cwd_is_relative_to_the_root_and_checked_first(run_cli, lake: Lake) -> None:
     (lake.root / "pipelines" / "glo").mkdir(parents=True)
-    run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT, "--cwd",
+    run_cli("run", "-f", "glo", "-p", "pipelines/glo", *CODE_ARGS, "--cwd",
             "pipelines/glo", "-o", "env.json", "--", PY, "-c", ECHO_ENV)
     assert Path(_env_of_last_run(lake)["cwd"]) == (lake.root / "pipelines" / "glo").resolve()
     before = snapshot(lake.root)
-    result = run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT, "--cwd",
+    result = run_cli("run", "-f", "glo", "-p", "pipelines/glo", *CODE_ARGS, "--cwd",
                      "pipelines/gol", "--", PY, "-c", "pass", expect=2)
     assert "--cwd" in one_error_line(result)
     assert snapshot(lake.root) == before  # no run left behind

@@ -17,8 +17,10 @@ TIME = "2024-01-01T00:00:00.000000Z"
 
 VALID: dict[str, Any] = {
     "run_record": {
-        "schema_version": "kfm.run_record.v1", "run_id": "01HK15B7C0X8C2V61ZN8VGMM21",
+        "schema_version": "kfm.run_record.v2", "run_id": "01HK15B7C0X8C2V61ZN8VGMM21",
         "dataset_family": "glo", "pipeline_id": "pipelines/glo", "git_commit": "0" * 40,
+        "code": {"repository": "https://example.org/o/p.git", "worktree": "/src/p",
+                 "entry": "x.py", "entry_blob": "1" * 40, "problems": ["dirty-commit"]},
         "started_at": TIME, "ended_at": TIME, "status": "success",
         "runner": {"type": "ci", "host": "runner-1"}, "exit_code": 0,
         "command": ["python", "-m", "x"], "environment": {"TZ": "UTC"},

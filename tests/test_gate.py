@@ -17,7 +17,7 @@ from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.gate import CHECKS, GateReport, evaluate
 from kfm_prov.lake import Lake
 from kfm_prov.store.lineage import file_node, run_node
-from tests.conftest import COMMIT, GEOJSON, Chain, add_raw, make_chain, snapshot, write
+from tests.conftest import CODE, GEOJSON, Chain, add_raw, make_chain, snapshot, write
 from tests.multi import Multi, sha
 
 
@@ -80,7 +80,7 @@ def test_outputs_choose_what_is_checked(lake: Lake, chain: Chain) -> None:
 
 def _waived_run(lake: Lake, expires_at: str) -> str:
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n", sensitivity="public")
-    with lake.capture("glo", "pipelines/glo/waived", commit=COMMIT) as run:
+    with lake.capture("glo", "pipelines/glo/waived", **CODE) as run:
         run.use(src)
         run.output("out.geojson", role="product", sensitivity="public").write_text(GEOJSON)
         run.gate("geometry_validity", "waived", {"note": "two slivers"})
@@ -108,7 +108,7 @@ def test_a_redaction_is_what_lets_a_public_product_descend_from_restricted_data(
         lake: Lake) -> None:
     src = add_raw(lake, "data/raw/khri/sites.csv", "site,lon\n1,-97.51\n",
                   sensitivity="sensitive-location")
-    with lake.capture("khri", "pipelines/khri", commit=COMMIT) as leaky:
+    with lake.capture("khri", "pipelines/khri", **CODE) as leaky:
         leaky.use(src)
         leaky.output("sites.geojson", role="product", sensitivity="public").write_text(GEOJSON)
     refused = evaluate(lake.config, leaky.run_id)
@@ -118,7 +118,7 @@ def test_a_redaction_is_what_lets_a_public_product_descend_from_restricted_data(
     assert finding.nodes is not None
     assert finding.nodes[0] == file_node(sha(lake.root / src))  # from the raw source
     assert finding.nodes[-1] == file_node(product)  # to the product, the path that fails
-    with lake.capture("khri", "pipelines/khri", commit=COMMIT) as redacted:
+    with lake.capture("khri", "pipelines/khri", **CODE) as redacted:
         redacted.use(src)
         redacted.redact(src, "sites.geojson", profile={"method": "snap-to-grid",
                                                        "cell_m": 5000}).write_text(GEOJSON)
@@ -130,7 +130,7 @@ def test_a_redaction_is_what_lets_a_public_product_descend_from_restricted_data(
 
 def test_an_unlabelled_product_inherits_the_most_sensitive_label(lake: Lake) -> None:
     src = add_raw(lake, "data/raw/khri/sites.csv", "site\n1\n", sensitivity="restricted")
-    with lake.capture("khri", "pipelines/khri", commit=COMMIT) as run:
+    with lake.capture("khri", "pipelines/khri", **CODE) as run:
         run.use(src)
         run.output("count.csv", role="product").write_text("n\n1\n")
     report = evaluate(lake.config, run.run_id)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kfm_prov.lake import Lake
-from tests.conftest import COMMIT, GEOJSON, Chain, CliInvoker, add_raw, snapshot
+from tests.conftest import CODE, COMMIT, GEOJSON, Chain, CliInvoker, add_raw, snapshot
 
 
 def _sql(lake: Lake, statement: str, *args: object) -> None:
@@ -30,11 +30,11 @@ def _codes(run_cli: CliInvoker, run_id: str) -> set[str]:
 def _failed_upstream(lake: Lake) -> tuple[str, str]:
     """raw → A (wrote its output, then failed) → B (a product from A's output)."""
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n")
-    with pytest.raises(RuntimeError), lake.capture("glo", "pipelines/a", commit=COMMIT) as a:
+    with pytest.raises(RuntimeError), lake.capture("glo", "pipelines/a", **CODE) as a:
         a.use(src)
         a.output("normalised.csv").write_text("ID\n1\n")
         raise RuntimeError("boom after writing")
-    with lake.capture("glo", "pipelines/b", commit=COMMIT) as b:
+    with lake.capture("glo", "pipelines/b", **CODE) as b:
         b.use(a.artifacts / "normalised.csv")
         b.output("parcels.geojson", role="product", sensitivity="public").write_text(GEOJSON)
     return a.run_id, b.run_id
@@ -66,7 +66,7 @@ def test_an_index_row_pointing_at_other_bytes_is_stale(lake: Lake, chain: Chain,
 def test_a_raised_secret_count_cannot_be_lowered_in_the_index(
         lake: Lake, run_cli: CliInvoker) -> None:
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n")
-    with lake.capture("glo", "pipelines/b", commit=COMMIT) as b:
+    with lake.capture("glo", "pipelines/b", **CODE) as b:
         b.use(src)
         b.output("parcels.geojson", role="product", sensitivity="public").write_text(GEOJSON)
     log = lake.root / b.rel_dir / "logs" / "extra.log"
@@ -134,7 +134,7 @@ def _reseal(path: Path, edit) -> None:  # type: ignore[no-untyped-def]
 
 
 def _downstream(lake: Lake, source: str) -> str:
-    with lake.capture("derived", "pipelines/derived", commit=COMMIT) as run:
+    with lake.capture("derived", "pipelines/derived", **CODE) as run:
         run.use(source)
         run.output("summary.geojson", role="product", sensitivity="public").write_text(GEOJSON)
     return run.run_id
@@ -166,7 +166,7 @@ def test_a_resealed_certificate_that_lowers_a_label_fails_verify_and_the_gate(
     product = lake.root / chain.b.rel_dir / "artifacts/parcels.geojson"
     assert product.exists()
     # promote as restricted: the product declared public descends from restricted data
-    with lake.capture("glo", "pipelines/glo/parcels", commit=COMMIT) as b:
+    with lake.capture("glo", "pipelines/glo/parcels", **CODE) as b:
         b.use(chain.a.artifacts / "normalised.csv")
         b.output("parcels.geojson", role="product",
                  sensitivity="restricted").write_text(GEOJSON)
@@ -234,14 +234,14 @@ def test_edits_to_published_records_fail_verify(lake: Lake, promoted, run_cli: C
 # --- §5: one file, many makers: the derivation that was actually used ----------------------
 
 def _maker(lake: Lake, src: str, commit: str) -> str:
-    with lake.capture("glo", "pipelines/glo/normalise", commit=commit) as run:
+    with lake.capture("glo", "pipelines/glo/normalise", **{**CODE, "commit": commit}) as run:
         run.use(src)
         run.output("normalised.csv").write_text("ID\n1\n")
     return run.rel_dir
 
 
 def _consumer(lake: Lake, source: str | Path) -> str:
-    with lake.capture("glo", "pipelines/glo/parcels", commit=COMMIT) as run:
+    with lake.capture("glo", "pipelines/glo/parcels", **CODE) as run:
         run.use(source)
         run.output("parcels.geojson", role="product", sensitivity="public").write_text(GEOJSON)
     return run.run_id
@@ -287,7 +287,7 @@ def test_trace_of_a_version_follows_the_certified_derivation(lake: Lake,
 def test_a_file_used_by_the_run_that_made_it_is_a_cycle(lake: Lake,
                                                         run_cli: CliInvoker) -> None:
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n", sensitivity="public")
-    with lake.capture("glo", "pipelines/glo/loop", commit=COMMIT) as run:
+    with lake.capture("glo", "pipelines/glo/loop", **CODE) as run:
         run.use(src)
         loop = run.output("parcels.geojson", role="product", sensitivity="public")
         loop.write_text(GEOJSON)
@@ -298,7 +298,7 @@ def test_a_file_used_by_the_run_that_made_it_is_a_cycle(lake: Lake,
 def test_a_pass_through_copy_is_no_self_loop_and_the_lake_prov_stays_valid(
         lake: Lake, run_cli: CliInvoker, tmp_path: Path) -> None:
     src = add_raw(lake, "data/raw/glo/parcels.geojson", GEOJSON, sensitivity="public")
-    with lake.capture("glo", "pipelines/glo/copy", commit=COMMIT) as run:
+    with lake.capture("glo", "pipelines/glo/copy", **CODE) as run:
         run.use(src)
         run.output("parcels.geojson", role="product",
                    sensitivity="public").write_bytes((lake.root / src).read_bytes())

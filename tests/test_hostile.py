@@ -29,7 +29,7 @@ from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, load_prov_document
-from tests.conftest import COMMIT, add_raw, make_chain, snapshot, write
+from tests.conftest import CODE, add_raw, make_chain, snapshot, write
 
 EXAMPLES = int(os.environ.get("KFM_PROV_EXAMPLES", "25"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=20), database=None,
@@ -58,7 +58,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     chain = make_chain(lake)
     promoted = lake.promote(chain.b.run_id)
     src = add_raw(lake, "data/raw/glo/waived.csv", "a", sensitivity="public")
-    with lake.capture("glo", "p", commit=COMMIT) as waived:
+    with lake.capture("glo", "p", **CODE) as waived:
         waived.use(src)
         waived.output("p.csv", role="product", sensitivity="public").write_text("p")
         waived.gate("geometry_validity", "waived", {"invalid": 1})

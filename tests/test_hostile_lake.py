@@ -25,7 +25,7 @@ from kfm_prov.core.crashpoints import ENV, TRACE_ENV
 from kfm_prov.lake import Lake
 from kfm_prov.store import raw
 from kfm_prov.store.digests import hash_files
-from tests.conftest import COMMIT, make_chain, write
+from tests.conftest import CODE_ARGS, COMMIT, make_chain, write
 
 PY = sys.executable
 
@@ -78,7 +78,7 @@ def still_works(root: Path, *, runs: int | None = None) -> None:
         assert len(json.loads(listed.stdout)) == runs
     assert_clean(kfm(root, "index", "rebuild"), (0,))
     assert_clean(kfm(root, "verify"), (0,))
-    assert_clean(kfm(root, "run", "-f", "glo", "-p", "p", "--commit", COMMIT,
+    assert_clean(kfm(root, "run", "-f", "glo", "-p", "p", *CODE_ARGS,
                      "-i", "data/raw/glo/patents.csv", "--", PY, "-c", "pass"), (0,))
 
 
@@ -131,7 +131,7 @@ def test_an_unsafe_artifact_name_is_refused_at_capture_and_bricks_nothing(
         root: Path, name: bytes) -> None:
     script = ("import os; d = os.environb[b'KFM_ARTIFACTS_DIR'];"
               f" open(os.path.join(d, {name!r}), 'wb').write(b'x')")
-    result = kfm_process(root, "run", "-f", "glo", "-p", "p", "--commit", COMMIT,
+    result = kfm_process(root, "run", "-f", "glo", "-p", "p", *CODE_ARGS,
                          "-i", "data/raw/glo/patents.csv", "--", PY, "-c", script)
     text = assert_clean(result, (1,))
     shown = repr(os.fsdecode(name))[1:-1]
@@ -280,12 +280,12 @@ def test_a_5000_character_path_is_a_clean_refusal(template: dict[str, Any],
 def test_unsafe_names_are_refused_where_they_are_declared(template: dict[str, Any], root: Path,
                                                           name: str) -> None:
     shown = repr(name)[1:-1]
-    declared = kfm(root, "run", "-f", "glo", "-p", "p", "--commit", COMMIT,
+    declared = kfm(root, "run", "-f", "glo", "-p", "p", *CODE_ARGS,
                    "-i", "data/raw/glo/patents.csv", "-o", f"{name}:product", "--", PY, "-c",
                    "pass")
     assert shown in assert_clean(declared, (2,))
     write(root / "data/raw/glo" / name.replace("\\", "_"), "x")
-    used = kfm(root, "run", "-f", "glo", "-p", "p", "--commit", COMMIT,
+    used = kfm(root, "run", "-f", "glo", "-p", "p", *CODE_ARGS,
                "-i", f"data/raw/glo/{name}", "--", PY, "-c", "pass")
     assert shown in assert_clean(used, (2,))
     # a pipeline that writes its own receipts naming such a file is refused by record

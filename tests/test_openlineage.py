@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from kfm_prov.lake import Lake
-from tests.conftest import COMMIT, CliInvoker, add_raw, snapshot, write
+from tests.conftest import COMMIT, PIPELINES, CliInvoker, add_raw, snapshot, write
 
 TOKEN = "t0ken-for-tests-" + "x" * 16
 HERE = Path(__file__).parent
@@ -98,6 +98,9 @@ def start_server(root: Path, *, crash_at: str | None = None) -> Server:
 
 @pytest.fixture
 def server(lake: Lake) -> Iterator[Server]:
+    config = lake.root / "kfm-prov.toml"  # where the gate finds the jobs' commit (issue 12 §4)
+    mapping = f'{{"https://github.com/example/pipelines" = "{PIPELINES}"}}'
+    config.write_text(config.read_text().replace("checkouts = {}", f"checkouts = {mapping}"))
     running = start_server(lake.root)
     yield running
     err = running.stop()
@@ -152,7 +155,7 @@ def test_real_client_run_is_recorded_traced_checked_and_promoted(
                  for c in n["copies"] if c["zone"] == "raw"]
     assert raw_paths == [raw]
     check = server.get(f"/api/v1/check/{run_id}").json()
-    assert check["ok"], check
+    assert check["ok"], [f for c in check["checks"] for f in c.get("findings", [])]
     run_cli("promote", run_id, "--version", "v1")
     assert (lake.root / "data/processed/glo-airflow/v1/normalised.csv").read_bytes() == (
         b"ID,NAME\n1,SMITH\n")

@@ -21,7 +21,7 @@ from kfm_prov.lake import Lake
 from kfm_prov.store.index import PromotionRow
 from kfm_prov.store.postgres import SCHEMA_PREFIX, SCHEMA_VERSION, PgLineageIndex
 from kfm_prov.store.rebuild import backend_for, rebuild_index
-from tests.conftest import COMMIT, CliInvoker, add_raw, make_chain, one_error_line
+from tests.conftest import CODE, CODE_ARGS, COMMIT, CliInvoker, add_raw, make_chain, one_error_line
 from tests.multi import Multi
 
 PY = sys.executable
@@ -88,11 +88,11 @@ def test_postgresql_lake_answers_the_same_on_sqlite(tmp_path: Path, pg_database:
     chain = make_chain(lake)
     lake.promote(chain.b.run_id)
     src = add_raw(lake, "data/raw/khri/a.csv", "a")
-    with pytest.raises(RuntimeError), lake.capture("khri", "a", commit=COMMIT) as a:
+    with pytest.raises(RuntimeError), lake.capture("khri", "a", **CODE) as a:
         a.use(src)
         a.output("half.csv").write_text("half")
         raise RuntimeError("crashed after writing")
-    with lake.capture("khri", "b", commit=COMMIT) as b:  # refused: its upstream failed
+    with lake.capture("khri", "b", **CODE) as b:  # refused: its upstream failed
         b.use(a.artifacts / "half.csv")
         b.output("p.csv", role="product").write_text("p")
     assert not (lake.config.dir("cache") / "lineage.sqlite").exists()
@@ -219,7 +219,7 @@ def test_unreachable_index_loses_no_run_and_shows_no_password(lake: Lake,
                                                                pg_database: str) -> None:
     add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n")
     bad = "postgresql://kfm:hunter2-secret@127.0.0.1:1/lineage?sslmode=disable"
-    done = cli(lake.root, "run", "-f", "glo", "-p", "pipelines/glo/copy", "--commit", COMMIT,
+    done = cli(lake.root, "run", "-f", "glo", "-p", "pipelines/glo/copy", *CODE_ARGS,
                "-i", "data/raw/glo/patents.csv", "-o", "out.csv:product", "--",
                PY, "-c", "import os; open(os.environ['KFM_ARTIFACTS_DIR'] + '/out.csv', 'w')"
                ".write('x')", url=bad, expect=1)

@@ -238,6 +238,7 @@ def test_finding_round_trip_and_never_holds_the_value() -> None:
     "access_token", "refresh-token", "credential", "credentials", "aws_credentials", "api_key",
     "apikey", "apiKey", "X-Api-Key", "access_key", "secret_key", "private_key", "privateKey",
     "aws_secret_access_key", "auth", "basic_auth", "authorization", "db_pwd", "PGPASSWORD",
+    "ssh_key", "stripe_key", "db_pass", "smtp-pass", "STRIPE_KEY",  # issue 12: *_key, *_pass
 ])
 def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
@@ -246,7 +247,8 @@ def test_secret_names(name: str) -> None:
 @pytest.mark.parametrize("name", [
     "token_count", "tokenizer", "max_tokens", "tokens", "password_policy", "password_file",
     "passwordless", "secrets", "secret_name", "oauth", "author", "authority", "use_auth_header",
-    "private_key_id", "access_key_id", "key", "sort_key", "ssh_key", "public_key", "pwd", "PWD",
+    "private_key_id", "access_key_id", "key", "sort_key", "partition_key", "public_key",
+    "gpg_key", "pass", "bypass", "pwd", "PWD",
     "OLDPWD", "SSH_AUTH_SOCK", "PYTHONHASHSEED", "GOOGLE_APPLICATION_CREDENTIALS", "", "_",
 ])
 def test_not_secret_names(name: str) -> None:

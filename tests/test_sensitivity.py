@@ -15,7 +15,15 @@ import pytest
 
 from kfm_prov.lake import Lake
 from kfm_prov.store import raw
-from tests.conftest import COMMIT, CliInvoker, add_raw, one_error_line, snapshot, write
+from tests.conftest import (
+    CODE,
+    CODE_ARGS,
+    CliInvoker,
+    add_raw,
+    one_error_line,
+    snapshot,
+    write,
+)
 
 PY = sys.executable
 SITES = "data/raw/glo/sites.csv"
@@ -40,7 +48,7 @@ def copy_script(source: str, name: str, *, upper: bool = False) -> str:
 
 def run(run_cli: CliInvoker, *args: str, script: str) -> str:
     """``kfm-prov run`` with a Python one-liner; returns the run id."""
-    result = run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT, *args,
+    result = run_cli("run", "-f", "glo", "-p", "pipelines/glo", *CODE_ARGS, *args,
                      "--json", "--", PY, "-c", script)
     return str(json.loads(result.stdout)["run_id"])
 
@@ -148,7 +156,7 @@ def test_a_run_whose_only_input_is_an_orphan_has_no_raw_ancestry(
 
 def test_a_recorded_redaction_still_allows_promotion(sensitive: Lake,
                                                      run_cli: CliInvoker) -> None:
-    with sensitive.capture("glo", "pipelines/glo/snap", commit=COMMIT) as snap:
+    with sensitive.capture("glo", "pipelines/glo/snap", **CODE) as snap:
         snap.use(SITES)
         snap.output("copy.csv").write_text(Path(sensitive.root / SITES).read_text())
         snap.redact(snap.artifacts / "copy.csv", "snapped.csv",

@@ -21,7 +21,7 @@ from kfm_prov.publish.promote import PromotionResult
 from kfm_prov.store.certificate import verify_certificate
 from kfm_prov.store.digests import sha256_bytes
 from kfm_prov.store.raw import MAX_CHECKSUMS_BYTES, read_checksums
-from tests.conftest import COMMIT, Chain, add_raw, one_error_line, snapshot, write
+from tests.conftest import CODE, CODE_ARGS, Chain, add_raw, one_error_line, snapshot, write
 
 PY = sys.executable
 
@@ -129,7 +129,7 @@ def test_secrets_never_reach_receipts_or_logs(run_cli, lake: Lake) -> None:
     script = (f"import os; print('connecting with password={SECRET}');"
               f" import sys; print('token: {SECRET}', file=sys.stderr);"
               " open(os.path.join(os.environ['KFM_ARTIFACTS_DIR'], 'o.csv'), 'w').write('x')")
-    run_cli("run", "-f", "glo", "-p", "p", "--commit", COMMIT, "-i", src, "-o", "o.csv:product",
+    run_cli("run", "-f", "glo", "-p", "p", *CODE_ARGS, "-i", src, "-o", "o.csv:product",
             "--param", f"password={SECRET}", "--", PY, "-c", script, f"--api-key={SECRET}")
     (run,) = lake.runs()
     run_dir = lake.root / run.run_dir
@@ -138,7 +138,7 @@ def test_secrets_never_reach_receipts_or_logs(run_cli, lake: Lake) -> None:
             assert SECRET.encode() not in path.read_bytes(), path
     report = json.loads((run_dir / "validation_report.json").read_text())
     assert any(g["name"] == "secrets" for g in report["gates"])
-    with lake.capture("glo", "p", commit=COMMIT, params={"db": f"postgres://u:{SECRET}@h/d"}) as c:
+    with lake.capture("glo", "p", **CODE, params={"db": f"postgres://u:{SECRET}@h/d"}) as c:
         c.use(src)
         c.log(f"retrying with token={SECRET}")
         c.output("p.csv", role="product").write_text("p")
@@ -228,7 +228,7 @@ def test_run_inputs_that_leave_their_place_are_refused(run_cli, lake: Lake, chai
     os.symlink(chain.a.artifacts, lake.root / "data/raw/glo/link")  # work bytes, raw path
     os.symlink("/etc/hostname", lake.root / "data/raw/glo/escape.csv")
     before = snapshot(lake.root)
-    result = run_cli("run", "-f", "glo", "-p", "p", "--commit", COMMIT, "-i", bad, "--", PY,
+    result = run_cli("run", "-f", "glo", "-p", "p", *CODE_ARGS, "-i", bad, "--", PY,
                      "-c", "pass", expect=2)
     one_error_line(result)
     assert snapshot(lake.root) == before  # no run directory left behind
@@ -240,7 +240,7 @@ def test_outputs_that_leave_the_run_are_refused(run_cli, lake: Lake, chain: Chai
                                                 bad: str) -> None:
     script = ("import os, shutil; up = os.path.join(os.environ['KFM_ARTIFACTS_DIR'], 'up');"
               f" shutil.rmtree(up, ignore_errors=True); os.symlink({str(chain.a.artifacts)!r}, up)")
-    result = run_cli("run", "-f", "glo", "-p", "p", "--commit", COMMIT, "-o", f"{bad}:product",
+    result = run_cli("run", "-f", "glo", "-p", "p", *CODE_ARGS, "-o", f"{bad}:product",
                      "--", PY, "-c", script, expect=None)
     assert result.exit_code in (1, 2), result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
@@ -249,7 +249,7 @@ def test_outputs_that_leave_the_run_are_refused(run_cli, lake: Lake, chain: Chai
 
 
 def test_a_product_that_is_a_symlink_to_a_raw_file(run_cli, lake: Lake, chain: Chain) -> None:
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(chain.raw)
         run.output("copy.csv", role="product").write_text("id,name\n1,Smith\n2,Jones\n")
     product = run.artifacts / "copy.csv"
@@ -259,7 +259,7 @@ def test_a_product_that_is_a_symlink_to_a_raw_file(run_cli, lake: Lake, chain: C
     assert "output-missing" in {f["code"] for f in json.loads(result.stdout)["findings"]}
     run_cli("promote", run.run_id, expect=1)
     with (pytest.raises(Exception, match="failed its own checks"),
-          lake.capture("glo", "p", commit=COMMIT) as again):
+          lake.capture("glo", "p", **CODE) as again):
         again.use(chain.raw)
         again.output("copy.csv", role="product")
         os.symlink(lake.root / chain.raw, again.artifacts / "copy.csv")

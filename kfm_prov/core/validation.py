@@ -1,9 +1,12 @@
 """Schema validation of receipts, shipped schemas loaded from the package (never the network).
 
 Each receipt kind has a versioned schema under ``kfm_prov/schemas``. A receipt without
-``schema_version`` is read as v1 (the seed's skeletons have none). OpenLineage events are
-checked here too, against the 2-0-2 event schema and the standard facet schemas shipped in
-``schemas/openlineage/`` (and our own ``kfm_*`` facets), each registered under its ``$id``.
+``schema_version`` is checked against the current schema (each version so far only added
+optional fields, so the seed's skeletons, which have none, still pass). A receipt of an
+older version is checked against its own schema: old lakes stay readable. OpenLineage
+events are checked here too, against the 2-0-2 event schema and the standard facet
+schemas shipped in ``schemas/openlineage/`` (and our own ``kfm_*`` facets), each
+registered under its ``$id``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ SCHEMA_BASE = "https://kfm-prov.org/schemas/"
 
 # Receipt kind → (current schema file, file name it usually has).
 KINDS: dict[str, tuple[str, str]] = {
-    "run_record": ("run_record.v1.json", "run_record.json"),
+    "run_record": ("run_record.v2.json", "run_record.json"),
     "run_manifest": ("run_manifest.v1.json", "run_manifest.json"),
     "validation_report": ("validation_report.v1.json", "validation_report.json"),
     "waiver": ("waiver.v1.json", "waiver.json"),
@@ -32,10 +35,16 @@ KINDS: dict[str, tuple[str, str]] = {
     "refusal": ("refusal.v1.json", "refusal.json"),
 }
 RUN_RECEIPTS = ("run_record", "run_manifest", "validation_report")
+# Older versions still read: schema_version → schema file. v2 of the run record added
+# ``code`` (repository, entry file and blob: issue 12 §4).
+OLDER_VERSIONS: dict[str, dict[str, str]] = {
+    "run_record": {"kfm.run_record.v1": "run_record.v1.json"},
+}
 
 
 def schema_version(kind: str) -> str:
-    return f"kfm.{kind}.v1"
+    """The version kfm-prov writes: ``kfm.<kind>.vN`` from the current schema's file name."""
+    return f"kfm.{kind}.{KINDS[kind][0].split('.')[1]}"
 
 
 @functools.cache
@@ -69,7 +78,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(kind: str) -> Any:
+def _validator(kind: str, schema_file: str | None = None) -> Any:
     from jsonschema import Draft202012Validator, FormatChecker
     from referencing import Registry, Resource
 
@@ -77,7 +86,7 @@ def _validator(kind: str) -> Any:
         (SCHEMA_BASE + name, Resource.from_contents(schema))
         for name, schema in _schema_resources().items()
     )
-    schema = load_schema(KINDS[kind][0])
+    schema = load_schema(schema_file or KINDS[kind][0])
     return Draft202012Validator(schema, registry=registry, format_checker=FormatChecker())
 
 
@@ -235,15 +244,18 @@ def kind_of(path: Path, data: Any = None) -> str:
 
 def validate_data(kind: str, data: Any, *, file: str) -> list[Finding]:
     """Every schema problem of ``data`` as a finding with its JSON pointer."""
+    older = None
     if isinstance(data, dict):
         version = data.get("schema_version")
-        if version is not None and version != schema_version(kind):
+        older = OLDER_VERSIONS.get(kind, {}).get(version) if isinstance(version, str) else None
+        if version is not None and version != schema_version(kind) and older is None:
+            readable = [schema_version(kind), *OLDER_VERSIONS.get(kind, {})]
             return [Finding("schema-version", f"unsupported schema_version {version!r};"
-                            f" this kfm-prov reads {schema_version(kind)!r}", file,
+                            f" this kfm-prov reads {', '.join(map(repr, readable))}", file,
                             "/schema_version")]
-    if is_valid(kind, data):  # the compiled fast path; jsonschema names the problems
+    if older is None and is_valid(kind, data):  # the compiled fast path for current receipts
         return []
-    findings = [_finding(error, file) for error in _validator(kind).iter_errors(data)]
+    findings = [_finding(error, file) for error in _validator(kind, older).iter_errors(data)]
     return sorted(findings, key=lambda f: (f.pointer or "", f.message))
 
 

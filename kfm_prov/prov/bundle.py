@@ -51,7 +51,7 @@ def promotion_bundle(config: LakeConfig, report: GateReport, release: Release,
         digest = sha256_bytes((config.root / run.run_dir / REPORT_FILE).read_bytes())
         report_states[run.run_id] = report_state(run.run_dir, digest)
         builder.run(receipts, inputs, outputs, report=report_states[run.run_id],
-                    publish_user=config.publish_user)
+                    publish_user=config.publish_user, public_params=config.public_params)
     builder.link_copies()
     _promotion(builder, config, report, release, files, previous, requested_by,
                report_states[report.run.run_id])

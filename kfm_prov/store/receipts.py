@@ -44,6 +44,36 @@ class Runner:
 
 
 @dataclass
+class CodeIdentity:
+    """Which code ran: the repository, the file that ran and its git blob id (run record v2).
+
+    ``problems`` is what capture found (``unknown-commit``, ``untracked-code``,
+    ``dirty-commit``), shown by ``runs`` and ``show``; the gate never trusts it and checks
+    the rest against the repository again.
+    """
+
+    repository: str | None  # remote URL without credentials; None without a remote
+    worktree: str | None  # absolute path of the checkout; None outside git
+    entry: str | None  # relative to the worktree, absolute when outside; None: no file
+    entry_blob: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"repository": self.repository, "worktree": self.worktree,
+                               "entry": self.entry}
+        if self.entry_blob is not None:
+            out["entry_blob"] = self.entry_blob
+        out["problems"] = list(self.problems)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CodeIdentity:
+        return cls(repository=data.get("repository"), worktree=data.get("worktree"),
+                   entry=data.get("entry"), entry_blob=data.get("entry_blob"),
+                   problems=list(data.get("problems", [])))
+
+
+@dataclass
 class RunRecord:
     run_id: str
     dataset_family: str
@@ -58,9 +88,10 @@ class RunRecord:
     environment: dict[str, str] | None = None
     software: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    code: CodeIdentity | None = None  # v2; None in v1 records and self-written ones
 
     _KNOWN = ("run_id", "dataset_family", "pipeline_id", "git_commit", "started_at", "ended_at",
-              "status", "runner", "exit_code", "command", "environment", "software")
+              "status", "runner", "exit_code", "command", "environment", "software", "code")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -69,6 +100,7 @@ class RunRecord:
             "dataset_family": self.dataset_family,
             "pipeline_id": self.pipeline_id,
             "git_commit": self.git_commit,
+            **({"code": self.code.to_dict()} if self.code is not None else {}),
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "status": self.status,
@@ -91,6 +123,8 @@ class RunRecord:
             exit_code=data.get("exit_code"), command=data.get("command"),
             environment=data.get("environment"), software=data.get("software"),
             extra=_split(data, cls._KNOWN),
+            code=CodeIdentity.from_dict(data["code"]) if isinstance(data.get("code"), dict)
+            else None,
         )
 
 

@@ -15,7 +15,7 @@ from kfm_prov.publish.promote import PromotionResult
 from kfm_prov.store.certificate import verify_certificate
 from kfm_prov.store.rebuild import rebuild_index
 from tests.conftest import (
-    COMMIT,
+    CODE,
     GEOJSON,
     Chain,
     add_raw,
@@ -117,7 +117,7 @@ def test_apply_deletes_in_order_and_leaves_every_promise_intact(
 
 
 def test_running_young_and_unreadable_runs_are_never_touched(lake: Lake, history) -> None:
-    running = Run.start(lake.config, "glo", "pipelines/glo/live", commit=COMMIT)
+    running = Run.start(lake.config, "glo", "pipelines/glo/live", **CODE)
     write(running.tmp / "work.tmp", "in progress")
     broken = history["second"].a
     (broken.dir / "run_record.json").write_text("{not json")

@@ -14,6 +14,7 @@ from kfm_prov.prov.constraints import check_constraints, validate_prov_json
 from kfm_prov.publish.promote import PromotionResult
 from kfm_prov.store.certificate import verify_certificate
 from tests.conftest import (
+    CODE,
     COMMIT,
     GEOJSON,
     Chain,
@@ -88,7 +89,7 @@ def test_modified_raw_file_is_refused(run_cli, lake: Lake, chain: Chain) -> None
 
 def test_orphan_input_is_refused(run_cli, lake: Lake) -> None:
     stray = write(lake.root / "data/work/handmade.csv", "made by hand")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(stray)
         run.output("p.csv", role="product").write_text("p")
     data = refused(run_cli, lake, run.run_id, "orphan-input", "no-raw-ancestry")
@@ -99,7 +100,7 @@ def test_orphan_input_is_refused(run_cli, lake: Lake) -> None:
 def test_transient_and_unrecorded_raw_inputs_are_refused(run_cli, lake: Lake) -> None:
     staged = write(lake.root / "data/work/staging/unzipped.csv", "x")
     write(lake.root / "data/raw/glo/never-added.csv", "y")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(staged)
         run.use("data/raw/glo/never-added.csv")
         run.output("p.csv", role="product").write_text("p")
@@ -108,11 +109,11 @@ def test_transient_and_unrecorded_raw_inputs_are_refused(run_cli, lake: Lake) ->
 
 def test_failed_upstream_run_is_refused(run_cli, lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
-    with pytest.raises(RuntimeError), lake.capture("glo", "a", commit=COMMIT) as a:
+    with pytest.raises(RuntimeError), lake.capture("glo", "a", **CODE) as a:
         a.use(src)
         a.output("half.csv").write_text("half")
         raise RuntimeError("crashed after writing")
-    with lake.capture("glo", "b", commit=COMMIT) as b:
+    with lake.capture("glo", "b", **CODE) as b:
         b.use(a.artifacts / "half.csv")
         b.output("p.csv", role="product").write_text("p")
     data = refused(run_cli, lake, b.run_id, "upstream-failed")
@@ -129,7 +130,7 @@ def test_missing_license_is_refused(run_cli, lake: Lake, chain: Chain) -> None:
 
 def test_failed_validation_is_refused(run_cli, lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(src)
         run.output("p.csv", role="product").write_text("p")
         run.gate("geometry_validity", "fail", {"invalid": 3})
@@ -138,7 +139,7 @@ def test_failed_validation_is_refused(run_cli, lake: Lake) -> None:
 
 def waived_run(lake: Lake):
     src = add_raw(lake, "data/raw/glo/a.csv", "a")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(src)
         run.output("p.csv", role="product").write_text("p")
         run.gate("geometry_validity", "waived", {"invalid": 1})
@@ -168,7 +169,7 @@ def sensitive_chain(lake: Lake, *, redact: bool):
     src = add_raw(lake, "data/raw/khri/sites.csv", "site,lon,lat\nA1,-97.1234,38.5678\n",
                   sensitivity="sensitive-location", license="CC0-1.0",
                   attribution="Kansas Historical Society")
-    with lake.capture("khri", "pipelines/khri", commit=COMMIT) as run:
+    with lake.capture("khri", "pipelines/khri", **CODE) as run:
         run.use(src)
         precise = run.output("precise.csv", role="intermediate")
         precise.write_text((lake.root / src).read_text())
@@ -225,7 +226,7 @@ def test_second_version_revises_the_first(run_cli, lake: Lake, chain: Chain,
 
 def test_processed_inputs_count_when_certified(lake: Lake, chain: Chain,
                                                promoted: PromotionResult) -> None:
-    with lake.capture("summary", "pipelines/summary", commit=COMMIT) as run:
+    with lake.capture("summary", "pipelines/summary", **CODE) as run:
         run.use(promoted.files[0])
         run.output("summary.csv", role="product").write_text("parcels,1\n")
     report = lake.check(run.run_id)
@@ -261,17 +262,17 @@ def test_receipt_edited_after_recording_is_refused(run_cli, lake: Lake, chain: C
 
 def test_use_before_generation_is_refused(run_cli, lake: Lake) -> None:
     early = write(lake.root / "data/work/early.csv", "same bytes")
-    with lake.capture("glo", "consumer", commit=COMMIT) as consumer:
+    with lake.capture("glo", "consumer", **CODE) as consumer:
         consumer.use(early)
         consumer.output("p.csv", role="product").write_text("p")
-    with lake.capture("glo", "late-producer", commit=COMMIT) as producer:
+    with lake.capture("glo", "late-producer", **CODE) as producer:
         producer.output("same.csv").write_text("same bytes")
     refused(run_cli, lake, consumer.run_id, "use-before-generation")
 
 
 def test_a_run_without_products_is_bad_input(run_cli, lake: Lake) -> None:
     src = add_raw(lake, "data/raw/glo/o.csv", "o")
-    with lake.capture("glo", "p", commit=COMMIT) as run:
+    with lake.capture("glo", "p", **CODE) as run:
         run.use(src)
         run.output("o.csv").write_text("o")
     assert "no product outputs" in one_error_line(run_cli("check", run.run_id, expect=2))

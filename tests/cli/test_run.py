@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from kfm_prov.lake import Lake
-from tests.conftest import COMMIT, add_raw, one_error_line, snapshot, write
+from tests.conftest import CODE_ARGS, add_raw, one_error_line, snapshot, write
 
 PY = sys.executable
 
 
 def run_args(*extra: str) -> list[str]:
-    return ["run", "--family", "glo", "--pipeline", "pipelines/glo", "--commit", COMMIT, *extra]
+    return ["run", "--family", "glo", "--pipeline", "pipelines/glo", *CODE_ARGS, *extra]
 
 
 def last_run(lake: Lake):

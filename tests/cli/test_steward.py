@@ -6,12 +6,12 @@ import json
 
 from kfm_prov.lake import Lake
 from kfm_prov.publish.promote import PromotionResult
-from tests.conftest import COMMIT, GEOJSON, Chain, CliInvoker, add_raw, one_error_line
+from tests.conftest import CODE, COMMIT, GEOJSON, Chain, CliInvoker, add_raw, one_error_line
 
 
 def _waivable(lake: Lake) -> str:
     src = add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n", sensitivity="public")
-    with lake.capture("glo", "pipelines/glo/parcels", commit=COMMIT) as run:
+    with lake.capture("glo", "pipelines/glo/parcels", **CODE) as run:
         run.use(src)
         run.output("parcels.geojson", role="product", sensitivity="public").write_text(GEOJSON)
         run.gate("topology", "waived", {"slivers": 3})
@@ -78,7 +78,7 @@ def test_runs_filters_give_a_script_the_run_id_it_needs(lake: Lake, chain: Chain
     assert run_cli("runs", "--status", "failed", "--format", "id", expect=1).stdout == ""
     rows = json.loads(run_cli("runs", "--format", "json").stdout)
     assert [r["run_id"] for r in rows] == [chain.a.run_id, chain.b.run_id]
-    with lake.capture("glo", "pipelines/glo/dirty", commit=COMMIT + "-dirty") as run:
+    with lake.capture("glo", "pipelines/glo/dirty", **{**CODE, "commit": COMMIT + "-dirty"}) as run:
         run.output("x.csv").write_text("x\n")
     assert f"{COMMIT[:12]}-dirty" in run_cli("runs").stdout
 

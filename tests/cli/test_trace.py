@@ -11,7 +11,7 @@ import pytest
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, validate_prov_json
 from kfm_prov.trace import FORMATS, SCHEMA_VERSION, Trace
-from tests.conftest import COMMIT, one_error_line, snapshot, write
+from tests.conftest import CODE, COMMIT, one_error_line, snapshot, write
 from tests.multi import ATTRIBUTION, Multi, sha
 
 pytestmark = pytest.mark.multi_lake
@@ -43,7 +43,8 @@ def test_the_tree_goes_from_a_published_file_back_to_its_raw_source(run_cli, lak
     lines = out.splitlines()
     assert lines[0].startswith(f"{multi.glo_product}  sha256:{multi.glo_digest[7:19]} · processed")
     assert "published glo v1" in lines[0]
-    for text in (f"run {multi.glo_b}", "pipelines/glo/parcels @ 0123456789ab", f"run {multi.glo_a}",
+    for text in (f"run {multi.glo_b}", f"pipelines/glo/parcels @ {COMMIT[:12]}",
+                 f"run {multi.glo_a}",
                  "success · validation pass", multi.glo_norm, multi.glo_raw, "license CC-BY-4.0",
                  ATTRIBUTION):
         assert text in out, text
@@ -55,11 +56,11 @@ def test_the_tree_goes_from_a_published_file_back_to_its_raw_source(run_cli, lak
 
 
 def test_shared_subtrees_are_shown_once(run_cli, lake: Lake, multi: Multi) -> None:
-    with lake.capture("split", "pipelines/split", commit=COMMIT) as a:
+    with lake.capture("split", "pipelines/split", **CODE) as a:
         a.use(multi.glo_raw)
         a.output("left.csv").write_text("left\n")
         a.output("right.csv").write_text("right\n")
-    with lake.capture("split", "pipelines/both", commit=COMMIT) as b:
+    with lake.capture("split", "pipelines/both", **CODE) as b:
         b.use(a.artifacts / "left.csv")
         b.use(a.artifacts / "right.csv")
         b.output("both.csv").write_text("both\n")
@@ -259,7 +260,7 @@ def test_prov_json_is_the_closure_as_one_valid_document(run_cli, lake: Lake, mul
 
 def test_an_orphan_input_breaks_the_lineage(run_cli, lake: Lake, multi: Multi) -> None:
     write(lake.root / "data/work/handmade.csv", "made by hand\n")
-    with lake.capture("orphan", "pipelines/orphan", commit=COMMIT) as r:
+    with lake.capture("orphan", "pipelines/orphan", **CODE) as r:
         r.use("data/work/handmade.csv")
         r.use(multi.glo_raw)
         r.output("out.csv").write_text("out\n")
@@ -277,11 +278,11 @@ def test_an_orphan_input_breaks_the_lineage(run_cli, lake: Lake, multi: Multi) -
 def test_an_unrecorded_raw_input_and_a_failed_upstream_run(run_cli, lake: Lake,
                                                            multi: Multi) -> None:
     write(lake.root / "data/raw/glo/late.csv", "not recorded\n")
-    with pytest.raises(RuntimeError), lake.capture("bad", "pipelines/bad", commit=COMMIT) as a:
+    with pytest.raises(RuntimeError), lake.capture("bad", "pipelines/bad", **CODE) as a:
         a.use("data/raw/glo/late.csv")
         a.output("half.csv").write_text("half\n")
         raise RuntimeError("boom")
-    with lake.capture("bad", "pipelines/after", commit=COMMIT) as b:
+    with lake.capture("bad", "pipelines/after", **CODE) as b:
         b.use(a.artifacts / "half.csv")
         b.output("final.csv").write_text("final\n")
     data = trace_json(run_cli, f"{b.rel_dir}/artifacts/final.csv", expect=1)

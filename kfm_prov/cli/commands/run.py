@@ -75,7 +75,10 @@ def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, .
 
     COMMAND runs in the lake root (or --cwd), the directory --input and --spec paths are
     read from, so a relative path names the same file to both. Its stdout and stderr are
-    shown and kept in the run's logs/; the run id is printed on stderr.
+    shown and kept in the run's logs/ (secrets scrubbed); the run id is printed on
+    stderr. The command's script (its first path-like argument that is a script file)
+    must be committed, unchanged, in the repository of --git-dir at --commit (default:
+    its HEAD): otherwise a warning now, and the gate refuses later.
 
     \b
     Besides your environment, COMMAND sees:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kfm_prov.cli.output import emit_json, get_lake, json_option
+from kfm_prov.cli.output import emit_json, get_lake, info, json_option
 
 
 def validation_label(status: str, overall: str) -> str:
@@ -49,13 +49,18 @@ def runs_command(ctx: click.Context, family: str | None, status: str | None,
         from rich.console import Console
         from rich.table import Table
 
+        problems = get_lake(ctx).code_problems(rows)
         table = Table("run id", "family", "pipeline", "status", "validation", "started",
-                      "commit", box=None)
+                      "commit", "code", box=None)
         for r in rows:
             table.add_row(r.run_id, r.family, r.pipeline_id, r.status,
                           validation_label(r.status, r.overall_status),
-                          r.started_at[:19], _commit(r.git_commit))
-        Console(width=200).print(table)
+                          r.started_at[:19], _commit(r.git_commit),
+                          " ".join(problems[r.run_id]) or "ok")
+        Console(width=220).print(table)
+        if any(problems.values()):
+            info("kfm-prov: warning: the gate refuses products of runs whose code is not ok"
+                 " (see the code column, and kfm-prov show RUN_ID)")
     return 0 if rows or not (status or pipeline or last) else 1
 
 
@@ -85,6 +90,12 @@ def show_command(ctx: click.Context, run_id: str, as_json: bool) -> int:
     echo(f"run       {data['run_id']}  ({data['run_dir']})")
     echo(f"family    {data['family']}")
     echo(f"pipeline  {data['pipeline_id']} @ {data['git_commit']}")
+    code = data.get("code") or {}
+    where = code.get("repository") or code.get("worktree") or "no repository"
+    echo(f"code      {code.get('entry') or '-'} in {where}")
+    problems = code.get("problems") if data.get("code") else ["unknown-commit"]
+    if problems:
+        echo(f"warning   code: {', '.join(problems)}; the gate will refuse its products")
     exit_code = "" if data["exit_code"] is None else f"  exit {data['exit_code']}"
     echo(f"status    {data['status']}  validation"
          f" {validation_label(data['status'], data['overall_status'])}{exit_code}")

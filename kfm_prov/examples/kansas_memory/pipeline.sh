@@ -30,6 +30,14 @@ if [ "$commit" != unknown ] && [ -n "$(git -C "$here" status --porcelain --untra
 then
     commit="$commit-dirty"
 fi
+# Which code ran, for the gate to ask the repository: its checkout, this file's path in it
+# and the git blob id of its bytes (the remote URL too, when there is one, without any
+# user or token in it).
+worktree=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || echo)
+entry="$(git -C "$here" rev-parse --show-prefix 2>/dev/null || echo)$(basename "$0")"
+blob=$(git -C "$here" hash-object "$here/$(basename "$0")" 2>/dev/null || echo)
+remote=$(git -C "$here" remote get-url origin 2>/dev/null | sed -e 's#://[^/@]*@#://#' || echo)
+json_or_null() { if [ -n "$1" ]; then printf '"%s"' "$1"; else printf null; fi; }
 mkdir -p "$root/$run_dir/artifacts" "$root/$run_dir/logs"
 log() { echo "$(now) $*" >> "$root/$run_dir/logs/run.log"; }
 log "run $run_id started: $family / $pipeline_id at $commit"
@@ -85,11 +93,13 @@ log "run $run_id ended: success"
 # The run record goes last: once it says success, the run is complete.
 cat > "$root/$run_dir/run_record.json" <<JSON
 {
-  "schema_version": "kfm.run_record.v1",
+  "schema_version": "kfm.run_record.v2",
   "run_id": "$run_id",
   "dataset_family": "$family",
   "pipeline_id": "$pipeline_id",
   "git_commit": "$commit",
+  "code": {"repository": $(json_or_null "$remote"), "worktree": $(json_or_null "$worktree"),
+           "entry": "$entry", "entry_blob": $(json_or_null "$blob"), "problems": []},
   "started_at": "$started",
   "ended_at": "$ended",
   "status": "success",
