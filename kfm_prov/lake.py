@@ -298,14 +298,29 @@ class Lake:
         return audit(self.config, require_signatures=require_signatures, keys=keys)
 
     def attest(self, family: str, version: str) -> str:
-        """Sign an existing version after re-verifying it (``publish.attest``)."""
+        """Sign an existing version after re-verifying it; the attestation's path.
+
+        The lake-wide audit must find nothing about the family (its raw sources, version
+        files, certificate, bundle, STAC and DCAT records), then ``publish.attest``
+        re-checks the version under the publish lock and signs it. Writes only
+        ``prov/<family>/<version>.intoto.jsonl``.
+        """
+        from kfm_prov.errors import CheckFailed
         from kfm_prov.publish.attest import attest_version
         from kfm_prov.signing import signing_key
+        from kfm_prov.verify import audit
 
         key = signing_key(self.config)
         if key is None:
             raise UsageError("no signing key configured", hint="set KFM_PROV_SIGNING_KEY"
                              " or [signing] key in kfm-prov.toml")
+        marks = (f"/{family}/", f"/{family}.ttl", f"/{family}-{version}")
+        problems = [f for f in audit(self.config).findings
+                    if f.code != "attestation-missing"
+                    and f.file and any(m in f.file for m in marks)]
+        if problems:
+            raise CheckFailed.from_findings(f"{family} {version} does not verify; not signed",
+                                            problems)
         return attest_version(self.config, family, version, key)
 
     def site(self, out_dir: str | os.PathLike[str], families: Sequence[str] = (), *,

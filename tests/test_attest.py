@@ -313,6 +313,12 @@ def test_attest_signs_an_existing_version_only_after_it_verifies(
     assert "does not verify" in one_error_line(refused)
     assert not (lake.root / ATT).exists()
     product.write_bytes(original)
+    item = lake.root / "data/stac/glo/glo-v1/glo-v1.json"
+    item_bytes = item.read_bytes()
+    item.write_bytes(item_bytes.replace(b'"file:checksum": "1220', b'"file:checksum": "1221'))
+    assert "does not verify" in one_error_line(run_cli("attest", "glo", "v1", expect=1))
+    assert not (lake.root / ATT).exists()
+    item.write_bytes(item_bytes)
     assert ATT in run_cli("attest", "glo", "v1").stdout
     run_cli("verify", "--require-signatures")
     assert "not a promoted version" in one_error_line(run_cli("attest", "glo", "v9",

@@ -146,8 +146,8 @@ def run_params(config: LakeConfig, run_dir: str) -> Any:
 def attest_version(config: LakeConfig, family: str, version: str, key: SigningKey) -> str:
     """Re-verify a promoted version, then write its ``.intoto.jsonl``; returns its path.
 
-    Refuses (exit 1, nothing written) when the version does not verify; an existing
-    attestation is replaced only by one with the same statements (a new key, say).
+    Refuses (exit 1, nothing written) when the version does not verify (certificate,
+    files, records present); an existing attestation is replaced (a new key, say).
     """
     from kfm_prov.core.timeutil import now_utc
     from kfm_prov.publish.certificate import verify_certificate
