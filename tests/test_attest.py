@@ -193,6 +193,9 @@ def test_verify_passes_and_a_certificate_edited_with_its_merkle_root_fails(
     failed = run_cli("verify", "--json", expect=1)
     codes = {f["code"] for f in json.loads(failed.stdout)["findings"]}
     assert codes == {"attestation-record-mismatch"}, failed.stdout
+    before = (signed.root / ATT).read_bytes()  # and re-signing cannot launder the edit
+    assert "does not verify" in one_error_line(run_cli("attest", "glo", "v1", expect=1))
+    assert (signed.root / ATT).read_bytes() == before
 
 
 @pytest.mark.parametrize("target", ["data/prov/glo/v1.json", "data/stac/glo/glo-v1/glo-v1.json",
