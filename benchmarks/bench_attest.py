@@ -72,7 +72,7 @@ def run(out: Path, *, quick: bool = False) -> list[Row]:
     from kfm_prov.core.keys import generate, load_signing_key
     from kfm_prov.core.timeutil import now_utc
     from kfm_prov.publish import attest
-    from kfm_prov.signing import sign_run, trusted_keys
+    from kfm_prov.store.signing import sign_run, trusted_keys
 
     promotions = 3 if quick else 8
     work = Path(tempfile.mkdtemp(prefix="attest-", dir=out))
@@ -108,8 +108,8 @@ def run(out: Path, *, quick: bool = False) -> list[Row]:
         verify_once = repeat(lambda: attest.verify_version(config, FAMILY, latest, trusted,
                                                            fresh, check_dcat=True), 50,
                              warmup=2)
-        from kfm_prov.receipts import load_run_receipts
-        from kfm_prov.record import evidence_files
+        from kfm_prov.store.evidence import evidence_files
+        from kfm_prov.store.receipts import load_run_receipts
 
         run_dir = cert["closure"]["runs"][-1]["run_dir"]
         receipts = load_run_receipts(root / run_dir, display=run_dir)

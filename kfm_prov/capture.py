@@ -37,7 +37,6 @@ from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import CheckFailed, InputError, KfmProvError, UsageError
 from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
-from kfm_prov.signing import sign_run, signing_key
 from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 from kfm_prov.store.evidence import evidence_files
 from kfm_prov.store.receipts import (
@@ -49,6 +48,7 @@ from kfm_prov.store.receipts import (
     RunRecord,
     ValidationReport,
 )
+from kfm_prov.store.signing import sign_run, signing_key
 
 INPUT_ROLES = ("primary", "auxiliary", "config")
 OUTPUT_ROLES = ("intermediate", "product")

@@ -712,7 +712,7 @@ def _check_signed_runs(walk: _Walk) -> None:
     """
     if not walk.config.require_signed_runs:
         return
-    from kfm_prov.signing import run_signature_problem, trusted_keys
+    from kfm_prov.store.signing import run_signature_problem, trusted_keys
 
     try:
         trusted = trusted_keys(walk.config)

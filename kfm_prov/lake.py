@@ -307,7 +307,8 @@ class Lake:
         """
         from kfm_prov.errors import CheckFailed
         from kfm_prov.publish.attest import attest_version
-        from kfm_prov.signing import signing_key
+        from kfm_prov.publish.promote import existing_versions, publish_lock
+        from kfm_prov.store.signing import signing_key
         from kfm_prov.verify import audit
 
         key = signing_key(self.config)
@@ -321,7 +322,10 @@ class Lake:
         if problems:
             raise CheckFailed.from_findings(f"{family} {version} does not verify; not signed",
                                             problems)
-        return attest_version(self.config, family, version, key)
+        with publish_lock(self.config):  # no promotion rewrites the records meanwhile
+            versions = existing_versions(self.config, family)
+            return attest_version(self.config, family, version, key,
+                                  latest=versions[-1] if versions else None)
 
     def site(self, out_dir: str | os.PathLike[str], families: Sequence[str] = (), *,
              include_logs: bool = False) -> SiteResult:

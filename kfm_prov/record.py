@@ -54,7 +54,7 @@ def publish_run(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> Reco
 
     Mutates only those files and the index.
     """
-    from kfm_prov.signing import sign_run
+    from kfm_prov.store.signing import sign_run
 
     raw_rows = write_run_prov(config, run_dir, receipts)
     sign_run(config, run_dir, receipts, evidence_files(config, run_dir))

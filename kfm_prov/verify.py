@@ -69,7 +69,7 @@ def audit(config: LakeConfig, *, require_signatures: bool = False,
     ``keys``; with ``require_signatures`` (or ``policy.require_signatures``) a version
     without one is a finding.
     """
-    from kfm_prov.signing import trusted_keys
+    from kfm_prov.store.signing import trusted_keys
 
     report = VerifyReport()
     audit_ = _Audit(config, report)
@@ -249,8 +249,8 @@ class _Audit:
                            trusted: Sequence[PublicKey], required: bool) -> None:
         """Every ``.intoto.jsonl``: signed by a trusted key, about the files as they are."""
         from kfm_prov.publish.attest import attestation_rel, verify_version
-        from kfm_prov.publish.certificate import certificates
         from kfm_prov.publish.promote import existing_versions
+        from kfm_prov.store.certificate import certificates
 
         keys = {(p.parent.name, p.name.removesuffix(".certificate.json"))
                 for p in certificates(self.config)} | {(v.family, v.version) for v in versions}
@@ -279,8 +279,9 @@ class _Audit:
         self._check_run_signatures(trusted)
 
     def _check_run_signatures(self, trusted: Sequence[PublicKey]) -> None:
-        from kfm_prov.record import evidence_files, index_for
-        from kfm_prov.signing import RUN_ATTESTATION, run_signature_problem
+        from kfm_prov.store.evidence import evidence_files
+        from kfm_prov.store.rebuild import index_for
+        from kfm_prov.store.signing import RUN_ATTESTATION, run_signature_problem
 
         with index_for(self.config) as index:
             runs = [r for r in index.runs()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from kfm_prov.lake import Lake
-from kfm_prov.publish.certificate import certificate_leaves, merkle_root
+from kfm_prov.store.certificate import certificate_leaves, merkle_root
 from tests.conftest import COMMIT, CliInvoker, make_chain, one_error_line, snapshot
 
 ATT = "data/prov/glo/v1.intoto.jsonl"

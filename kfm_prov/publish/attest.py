@@ -31,7 +31,8 @@ from kfm_prov.core import dsse, jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.keys import PublicKey, SigningKey
 from kfm_prov.errors import CheckFailed, InputError
-from kfm_prov.signing import (
+from kfm_prov.store.digests import hash_files, hex_of, sha256_bytes
+from kfm_prov.store.signing import (
     BUILD_TYPE_BASE,
     BUILDER_ID,
     PROVENANCE_TYPE,
@@ -40,7 +41,6 @@ from kfm_prov.signing import (
     pipeline_descriptor,
     statement_bytes,
 )
-from kfm_prov.store.digests import hash_files, hex_of, sha256_bytes
 
 PROMOTION_BUILD_TYPE = BUILD_TYPE_BASE + "promotion/v1"
 VERIFIER_ID = "https://kfm.example.org/kfm-prov/gate"
@@ -56,7 +56,7 @@ def attestation_rel(config: LakeConfig, family: str, version: str) -> str:
 def record_paths(config: LakeConfig, family: str, version: str) -> dict[str, str]:
     """The version's records bound as byproducts, by role."""
     from kfm_prov.publish import dcat, stac
-    from kfm_prov.publish.certificate import certificate_rel
+    from kfm_prov.store.certificate import certificate_rel
 
     return {"certificate": certificate_rel(config, family, version),
             "prov-bundle": f"{config.rel('prov')}/{family}/{version}.json",
@@ -143,41 +143,41 @@ def run_params(config: LakeConfig, run_dir: str) -> Any:
 
 # --- signing an existing version ----------------------------------------------------------
 
-def attest_version(config: LakeConfig, family: str, version: str, key: SigningKey) -> str:
+def attest_version(config: LakeConfig, family: str, version: str, key: SigningKey, *,
+                   latest: str | None) -> str:
     """Re-verify a promoted version, then write its ``.intoto.jsonl``; returns its path.
 
-    Refuses (exit 1, nothing written) when the version does not verify (certificate,
-    files, records present); an existing attestation is replaced (a new key, say).
+    ``latest`` is the family's newest version (the one whose DCAT file is current); the
+    caller holds the publish lock. Refuses (exit 1, nothing written) when the version
+    does not verify (certificate, files, records present); an existing attestation is
+    replaced (a new key, say).
     """
     from kfm_prov.core.timeutil import now_utc
-    from kfm_prov.publish.certificate import verify_certificate
-    from kfm_prov.publish.promote import publish_lock
+    from kfm_prov.store.certificate import verify_certificate
 
     paths = record_paths(config, family, version)
     if not (config.root / paths["certificate"]).is_file():
         raise InputError(f"{family} {version} is not a promoted version (no certificate)",
                          file=paths["certificate"], hint="see `kfm-prov versions`")
-    with publish_lock(config):
-        problems = verify_certificate(config, paths["certificate"])
-        problems += _processed_problems(config, family, version)
-        missing = [rel for rel in paths.values() if not (config.root / rel).is_file()]
-        problems += [Finding("file-missing", f"{rel} is gone", rel) for rel in missing]
-        if problems:
-            raise CheckFailed.from_findings(f"{family} {version} does not verify; not"
-                                            " signed", problems)
-        latest = _latest_version(config, family)
-        if latest != version:
-            raise CheckFailed(f"the DCAT file of {family} was rewritten by {latest}; only the"
-                              f" newest version can be attested later", file=paths["dcat"],
-                              hint=f"kfm-prov attest {family} {latest}")
-        cert = jsonio.read_json(config.root / paths["certificate"],
-                                display=paths["certificate"])
-        records = {role: (config.root / rel).read_bytes() for role, rel in paths.items()}
-        payloads = statements(config, cert, records, run_params(
-            config, next(r["run_dir"] for r in cert["closure"]["runs"]
-                         if r["run_id"] == cert["run_id"])), time_verified=now_utc())
-        rel = attestation_rel(config, family, version)
-        jsonio.atomic_write(config.root / rel, render(key, payloads))
+    problems = verify_certificate(config, paths["certificate"])
+    problems += _processed_problems(config, family, version)
+    missing = [rel for rel in paths.values() if not (config.root / rel).is_file()]
+    problems += [Finding("file-missing", f"{rel} is gone", rel) for rel in missing]
+    if problems:
+        raise CheckFailed.from_findings(f"{family} {version} does not verify; not signed",
+                                        problems)
+    if latest != version:
+        raise CheckFailed(f"the DCAT file of {family} was rewritten by {latest}; only the"
+                          " newest version can be attested later", file=paths["dcat"],
+                          hint=f"kfm-prov attest {family} {latest}")
+    cert = jsonio.read_json(config.root / paths["certificate"], display=paths["certificate"])
+    records = {role: (config.root / rel).read_bytes() for role, rel in paths.items()}
+    run_dir = next(r["run_dir"] for r in cert["closure"]["runs"]
+                   if r["run_id"] == cert["run_id"])
+    payloads = statements(config, cert, records, run_params(config, run_dir),
+                          time_verified=now_utc())
+    rel = attestation_rel(config, family, version)
+    jsonio.atomic_write(config.root / rel, render(key, payloads))
     return rel
 
 
@@ -198,13 +198,6 @@ def _processed_problems(config: LakeConfig, family: str, version: str) -> list[F
         return [Finding("processed-modified", f"{family} {version} no longer matches its"
                         " checksums", rel)]
     return []
-
-
-def _latest_version(config: LakeConfig, family: str) -> str | None:
-    from kfm_prov.publish.promote import existing_versions
-
-    versions = existing_versions(config, family)
-    return versions[-1] if versions else None
 
 
 # --- verifying -------------------------------------------------------------------------------

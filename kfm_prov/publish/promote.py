@@ -71,7 +71,7 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
     the root catalog), ``prov/<family>/<version>.json`` and its certificate, the family's
     DCAT file, and the index. On refusal only ``<run_dir>/refusals/`` is written.
     """
-    from kfm_prov.signing import signing_key
+    from kfm_prov.store.signing import signing_key
 
     recover(config)
     key = signing_key(config)  # an unusable key fails here, before anything is written

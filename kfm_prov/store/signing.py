@@ -7,8 +7,8 @@ whose byproducts are its receipts, ``prov.json`` and logs by digest. Under the p
 ``require_signed_runs`` the gate asks ``run_signature_problem`` of every run of a closure:
 a receipt edited (and re-recorded, so the index agrees) after signing no longer matches.
 
-Layering: this module sits beside ``record`` (it takes evidence lists from its callers)
-and below ``gate`` and ``publish``; promotion statements live in ``publish.attest``.
+Layering: store (it takes evidence lists from its callers, and imports nothing above
+``store``); promotion statements live in ``publish.attest``.
 """
 
 from __future__ import annotations
