@@ -403,3 +403,25 @@ def test_config_rejects_malformed_signing_and_trust(lake: Lake, run_cli: CliInvo
     assert "trust.keys" in one_error_line(run_cli("runs", expect=2))
     toml.write_text(base + "\n[signing]\nkey = 3\n")
     assert "signing.key" in one_error_line(run_cli("runs", expect=2))
+
+
+def test_kfm_prov_run_signs_the_run_and_hides_the_key_from_the_pipeline(
+        lake: Lake, keys: dict, monkeypatch: pytest.MonkeyPatch, run_cli: CliInvoker) -> None:
+    import sys
+
+    from tests.conftest import add_raw
+
+    lake = configure(lake, keys, require_signed_runs=True)
+    add_raw(lake, "data/raw/glo/patents.csv", "id\n1\n")
+    monkeypatch.setenv("KFM_PROV_SIGNING_KEY", str(keys["private"]))
+    script = ("import os; d = os.environ['KFM_ARTIFACTS_DIR'];"
+              " open(os.path.join(d, 'out.txt'), 'w').write("
+              "os.environ.get('KFM_PROV_SIGNING_KEY', 'no key here'))")
+    run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT,
+            "-i", "data/raw/glo/patents.csv", "-o", "out.txt:product", "--",
+            sys.executable, "-c", script)
+    (run_dir,) = (lake.root / "data/work/runs/glo").iterdir()
+    assert (run_dir / "artifacts/out.txt").read_text() == "no key here"
+    assert (run_dir / "run.intoto.jsonl").is_file()
+    checks = json.loads(run_cli("check", run_dir.name, "--json").stdout)["checks"]
+    assert {c["id"]: c["status"] for c in checks}["signatures"] == "pass"
