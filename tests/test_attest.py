@@ -425,3 +425,17 @@ def test_kfm_prov_run_signs_the_run_and_hides_the_key_from_the_pipeline(
     assert (run_dir / "run.intoto.jsonl").is_file()
     checks = json.loads(run_cli("check", run_dir.name, "--json").stdout)["checks"]
     assert {c["id"]: c["status"] for c in checks}["signatures"] == "pass"
+
+
+def test_policy_require_signatures_and_an_envelope_without_its_version(
+        signed: Lake, run_cli: CliInvoker) -> None:
+    toml = signed.root / "kfm-prov.toml"
+    toml.write_text(toml.read_text().replace("require_signatures = false",
+                                             "require_signatures = true"))
+    run_cli("verify")
+    shutil.copy(signed.root / ATT, signed.root / "data/prov/glo/v7.intoto.jsonl")
+    (signed.root / ATT).rename(signed.root / "data/prov/glo/v1.intoto.jsonl.bak")
+    failed = run_cli("verify", "--json", expect=1)
+    found = {(f["code"], f["file"]) for f in json.loads(failed.stdout)["findings"]}
+    assert found == {("attestation-missing", ATT),
+                     ("attestation-orphan", "data/prov/glo/v7.intoto.jsonl")}
