@@ -322,7 +322,7 @@ def test_attest_signs_an_existing_version_only_after_it_verifies(
     assert "does not verify" in one_error_line(run_cli("attest", "glo", "v1", expect=1))
     assert not (lake.root / ATT).exists()
     item.write_bytes(item_bytes)
-    assert ATT in run_cli("attest", "glo", "v1").stdout
+    assert json.loads(run_cli("attest", "glo", "v1", "--json").stdout)["attestation"] == ATT
     run_cli("verify", "--require-signatures")
     assert "not a promoted version" in one_error_line(run_cli("attest", "glo", "v9",
                                                               expect=2))

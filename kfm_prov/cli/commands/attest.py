@@ -12,8 +12,9 @@ from kfm_prov.cli.output import emit_json, get_lake, json_option
 @click.command("attest")
 @click.argument("family")
 @click.argument("version")
+@json_option
 @click.pass_context
-def attest_command(ctx: click.Context, family: str, version: str) -> int:
+def attest_command(ctx: click.Context, family: str, version: str, as_json: bool) -> int:
     """Re-verify FAMILY VERSION, then sign it (for lakes that adopt signing later).
 
     Writes data/prov/<family>/<version>.intoto.jsonl with the SLSA provenance and
@@ -25,7 +26,10 @@ def attest_command(ctx: click.Context, family: str, version: str) -> int:
       KFM_PROV_SIGNING_KEY=~/.config/kfm-prov/kfm-prov-signing.key kfm-prov attest glo v1
     """
     rel = get_lake(ctx).attest(family, version)
-    click.echo(f"signed {family} {version}: {rel}")
+    if as_json:
+        emit_json({"ok": True, "family": family, "version": version, "attestation": rel})
+    else:
+        click.echo(f"signed {family} {version}: {rel}")
     return 0
 
 
