@@ -712,6 +712,7 @@ def _check_signed_runs(walk: _Walk) -> None:
     """
     if not walk.config.require_signed_runs:
         return
+    from kfm_prov.store.evidence import evidence_files
     from kfm_prov.store.signing import run_signature_problem, trusted_keys
 
     try:

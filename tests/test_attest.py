@@ -180,8 +180,7 @@ def test_verify_passes_and_a_certificate_edited_with_its_merkle_root_fails(
     assert "1 attestations" in out.stdout
     cert_path = signed.root / "data/prov/glo/v1.certificate.json"
     cert = json.loads(cert_path.read_text())
-    raw = next(e for e in cert["closure"]["entities"] if e["kind"] == "raw")
-    raw["license"] = "CC0-1.0"  # an attacker relicenses the source...
+    cert["issued_at"] = "2020-01-01T00:00:00Z"  # an attacker backdates the promotion...
     body = {k: v for k, v in cert.items() if k != "merkle"}
     cert["merkle"]["root"] = merkle_root(certificate_leaves(body))  # ...and covers it up
     cert_path.write_text(json.dumps(cert, indent=2, sort_keys=True))
