@@ -64,6 +64,19 @@ def record_paths(config: LakeConfig, family: str, version: str) -> dict[str, str
             "dcat": dcat.dcat_path(family, config.rel("dcat"))}
 
 
+def record_digest(role: str, data: bytes) -> str:
+    """How a record is bound: its bytes; a STAC item without its ``links``, which later
+    versions extend (``store.certificate.stac_content_digest``, as the certificate does)."""
+    if role != "stac-item":
+        return sha256_bytes(data)
+    from kfm_prov.store.certificate import stac_content_digest
+
+    try:
+        return stac_content_digest(jsonio.loads(data, file="STAC item"))
+    except InputError:
+        return sha256_bytes(b"not a STAC object")
+
+
 def policy_document(config: LakeConfig, cert: Mapping[str, Any]) -> dict[str, Any]:
     """What the gate applied: its checks (as the certificate lists them) and the policy."""
     return {"checks": [{"id": c["id"], "title": c["title"]} for c in cert["checks"]],
@@ -94,7 +107,7 @@ def statements(config: LakeConfig, cert: Mapping[str, Any], records: Mapping[str
     dependencies += [descriptor(e["path"], e["digest"], annotations={
         k: e[k] for k in ("license", "attribution", "sensitivity") if e.get(k)})
         for e in raws]
-    byproducts = [descriptor(paths[role], sha256_bytes(records[role]),
+    byproducts = [descriptor(paths[role], record_digest(role, records[role]),
                              annotations={"role": role}) for role in BYPRODUCTS]
     provenance = {
         "buildDefinition": {
@@ -282,8 +295,7 @@ def verify_version(config: LakeConfig, family: str, version: str,
     paths = record_paths(config, family, version)
     roles = [r for r in BYPRODUCTS if r != "dcat" or check_dcat]
     present = [r for r in roles if (config.root / paths[r]).is_file()]
-    digests = dict(zip(present, hash_files([config.root / paths[r] for r in present]),
-                       strict=True))
+    digests = {r: record_digest(r, (config.root / paths[r]).read_bytes()) for r in present}
     for role in roles:
         signed = attested.byproducts[role]
         now = digests.get(role)
