@@ -3,7 +3,7 @@
     python -m benchmarks.run                 # the whole thing (~10 min on 2 cores)
     python -m benchmarks.run --quick         # small sizes, a smoke test (~1 min)
     python -m benchmarks.run --only lake     # one section: hashing record captured export
-                                             # lake site openlineage dvc
+                                             # lake site openlineage attest dvc
 
 Progress goes to stderr, the table to stdout (and ``--json FILE`` writes the rows).
 Generated data (the 1 GiB files, the synthetic lake, DVC's virtualenv) is kept under
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from benchmarks.harness import REPO, Row, load_average, log, print_table
 
-SECTIONS = ("hashing", "record", "captured", "export", "lake", "site", "openlineage", "dvc")
+SECTIONS = ("hashing", "record", "captured", "export", "lake", "site", "openlineage", "attest",
+            "dvc")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import bench_openlineage
 
         rows += bench_openlineage.run(out, quick=args.quick)
+    if "attest" in sections:
+        from benchmarks import bench_attest
+
+        rows += bench_attest.run(out, quick=args.quick)
     if "dvc" in sections:
         from benchmarks import bench_dvc
 

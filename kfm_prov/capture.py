@@ -45,6 +45,7 @@ from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import CheckFailed, InputError, KfmProvError, UsageError
 from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
 from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
+from kfm_prov.store.evidence import evidence_files
 from kfm_prov.store.receipts import (
     FileEntry,
     Gate,
@@ -54,6 +55,7 @@ from kfm_prov.store.receipts import (
     RunRecord,
     ValidationReport,
 )
+from kfm_prov.store.signing import sign_run, signing_key
 
 INPUT_ROLES = ("primary", "auxiliary", "config")
 OUTPUT_ROLES = ("intermediate", "product")
@@ -188,6 +190,7 @@ class Run:
             software={"kfm-prov": __version__, "python": sys.version.split()[0]},
             extra={"process": this_process()}, code=code,
         )
+        signing_key(config)  # a configured key that cannot sign fails now, not at the end
         run = cls(config=config, run_id=run_id, family=family, pipeline_id=pipeline_id,
                   params=clean_params, spec_hash=spec_hash(spec_data), spec_path=spec_path,
                   record=record, rel_dir=rel_dir, _secrets=secrets)
@@ -558,6 +561,7 @@ def _write_run(config: LakeConfig, rel_dir: str, receipts: RunReceipts) -> Recor
     raw_rows = write_run_prov(config, rel_dir, receipts)
     crash_point("capture-before-record")
     _write_receipt(run_dir, "run_record", receipts.record.to_dict())
+    sign_run(config, rel_dir, receipts, evidence_files(config, rel_dir))
     crash_point("capture-before-index")
     result = index_run(config, rel_dir, receipts, raw_rows)
     crash_point("capture-before-unmark")

@@ -22,6 +22,7 @@ CONFIG_NAME = "kfm-prov.toml"
 ROOT_ENV = "KFM_PROV_ROOT"
 INDEX_URL_ENV = "KFM_PROV_INDEX_URL"
 _LAKE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+SIGNING_KEY_ENV = "KFM_PROV_SIGNING_KEY"
 
 DEFAULT_PATHS: dict[str, str] = {
     "raw": "data/raw",
@@ -77,6 +78,10 @@ gc_min_age_hours = 24
 # from OpenLineage events): repository URL = local path. Without one, such a run's commit
 # cannot be checked and is refused (unknown-commit).
 checkouts = {}
+# Refuse to promote when a run of the closure lacks a valid signature by a trusted key.
+require_signed_runs = false
+# `kfm-prov verify` fails for a version without a valid signed attestation.
+require_signatures = false
 
 [openlineage]
 # OpenLineage jobs become runs of a family and pipeline. The first rule whose globs match
@@ -117,6 +122,15 @@ export_namespace = "kfm-prov"
 # contact_point = { name = "KFM data desk", email = "data@kfm.example.org" }
 # temporal = { start = 1854-01-01, end = 1900-12-31 }   # what the data covers
 # bbox = [-102.05, 36.99, -94.59, 40.00]                 # overrides the products' extent
+
+# [signing]
+# Private Ed25519 key that signs runs and promotions (KFM_PROV_SIGNING_KEY overrides).
+# It must lie OUTSIDE the lake root and have mode 0600: `kfm-prov keys generate --out DIR`.
+# key = "/home/me/.config/kfm-prov/kfm-prov-signing.key"
+
+# [trust]
+# Public keys whose signatures count (several, to rotate keys). Relative to this file.
+# keys = ["keys/ci-2026.pub"]
 """
 
 
@@ -224,6 +238,10 @@ class LakeConfig:
     checkouts: tuple[tuple[str, str], ...] = ()  # (repository URL, local checkout)
     allow_dirty_commits: bool = False
     gc_min_age_hours: float = 24.0
+    require_signed_runs: bool = False
+    require_signatures: bool = False
+    signing_key: str | None = None  # path as written ([signing] key); see ``signing_key_path``
+    trusted_keys: tuple[str, ...] = ()  # public key paths ([trust] keys)
     openlineage_jobs: tuple[JobRule, ...] = ()
     openlineage_namespace: str = "kfm-prov"
 
@@ -264,6 +282,19 @@ class LakeConfig:
     def rel(self, name: str) -> str:
         """Root-relative POSIX path of a configured directory."""
         return self.paths[name]
+
+    def signing_key_path(self) -> Path | None:
+        """``$KFM_PROV_SIGNING_KEY``, else ``[signing] key`` (relative to the root), else None."""
+        given = os.environ.get(SIGNING_KEY_ENV) or self.signing_key
+        if not given:
+            return None
+        path = Path(given).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def trusted_key_paths(self) -> list[Path]:
+        """``[trust] keys`` as paths (relative ones are relative to the root)."""
+        return [p if p.is_absolute() else self.root / p
+                for p in (Path(k).expanduser() for k in self.trusted_keys)]
 
     def zone_of(self, rel: str) -> str:
         """``raw``, ``processed``, ``work`` or ``external`` for a root-relative path."""
@@ -364,7 +395,8 @@ def _index_table(data: dict[str, Any]) -> IndexConfig:
 
 
 def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
-    known = {"paths", "prov", "policy", "openlineage", "index", "catalog", "families"}
+    known = {"paths", "prov", "policy", "openlineage", "index", "catalog", "families",
+             "signing", "trust"}
     for key in data:
         if key not in known:
             raise InputError(f"unknown section [{key}]", file=CONFIG_NAME, field=key)
@@ -398,6 +430,22 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
     if not isinstance(min_age, int | float) or isinstance(min_age, bool) or min_age < 0:
         raise InputError("must be a non-negative number", file=CONFIG_NAME,
                          field="policy.gc_min_age_hours")
+    signing = _table(data, "signing")
+    for key in signing:
+        if key != "key":
+            raise InputError("unknown key", file=CONFIG_NAME, field=f"signing.{key}")
+    signing_key = signing.get("key")
+    if signing_key is not None and (not isinstance(signing_key, str) or not signing_key.strip()):
+        raise InputError("must be a path", file=CONFIG_NAME, field="signing.key")
+    trust = _table(data, "trust")
+    for key in trust:
+        if key != "keys":
+            raise InputError("unknown key", file=CONFIG_NAME, field=f"trust.{key}")
+    trusted = trust.get("keys", [])
+    if not isinstance(trusted, list) or not all(isinstance(k, str) and k.strip()
+                                                for k in trusted):
+        raise InputError("must be a list of public key paths", file=CONFIG_NAME,
+                         field="trust.keys")
     rules, export_namespace = _openlineage(_table(data, "openlineage"))
     families = {name: _family(name, table)
                 for name, table in _table(data, "families").items()}
@@ -408,7 +456,10 @@ def _from_toml(root: Path, data: dict[str, Any]) -> LakeConfig:
                       allow_dirty_commits=allow_dirty, gc_min_age_hours=float(min_age),
                       openlineage_jobs=rules, openlineage_namespace=export_namespace,
                       index=_index_table(data), families=families,
-                      catalog=_catalog(_table(data, "catalog")))
+                      catalog=_catalog(_table(data, "catalog")),
+                      require_signed_runs=_flag(policy, "require_signed_runs", "policy"),
+                      require_signatures=_flag(policy, "require_signatures", "policy"),
+                      signing_key=signing_key, trusted_keys=tuple(trusted))
 
 
 def _openlineage(table: dict[str, Any]) -> tuple[tuple[JobRule, ...], str]:

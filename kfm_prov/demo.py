@@ -12,8 +12,10 @@ The pipelines run the way a user's would: as separate processes, from a git repo
 whether kfm-prov came from a clone, an sdist or a wheel. The sources come from the
 package (``kfm_prov/examples``; ``examples/`` in a clone points there).
 
-Mutates only ``DIR``. A ``DIR`` that holds a previous demo lake (it has the marker file
-``.kfm-prov-demo``) is replaced; any other non-empty ``DIR`` is refused.
+Mutates only ``DIR`` and ``DIR-demo-key/`` beside it: a demo signing key, kept outside the
+lake root as every signing key must be, that signs each run and promotion. A ``DIR`` that
+holds a previous demo lake (it has the marker file ``.kfm-prov-demo``) is replaced; any
+other non-empty ``DIR`` is refused; a previous demo key is reused.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class DemoResult:
     runs: dict[str, list[str]] = field(default_factory=dict)  # family → run ids, in order
     promotions: list[PromotionResult] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    key: dict[str, str] = field(default_factory=dict)  # the demo signing key: paths, id
     traced: str | None = None  # the product traced at the end
     trace: str | None = None  # its trace, when `kfm-prov trace` exists
     verified: str | None = None  # what `kfm-prov verify` said, when it exists
@@ -89,8 +92,9 @@ class DemoResult:
     def to_dict(self) -> dict[str, Any]:
         return {"root": str(self.root), "commit": self.commit, "runs": self.runs,
                 "promotions": [p.to_dict() for p in self.promotions],
-                "refusals": [r.to_dict() for r in self.refusals], "traced": self.traced,
-                "trace": self.trace, "verified": self.verified, "site": self.site}
+                "refusals": [r.to_dict() for r in self.refusals], "key": self.key,
+                "traced": self.traced, "trace": self.trace, "verified": self.verified,
+                "site": self.site}
 
 
 def run_demo(directory: str | os.PathLike[str], *, echo: Echo = print) -> DemoResult:
@@ -172,6 +176,7 @@ class _Demo:
         self.echo(f"kfm-prov demo: an example lake, end to end, in {shown}/"
                   + (" (the previous demo lake was replaced)" if replaced else ""))
         self.raw_captures()
+        self.signing_key()
         self.commit_pipelines()
         self.capture_runs()
         self.gate_and_promote()
@@ -191,6 +196,31 @@ class _Demo:
         self.heading("1. A lake, and raw captures recorded with license and sensitivity")
         self.echo("   kfm-prov init: data/raw, data/work, data/processed, catalogs, kfm-prov.toml")
         self.add_raw(CAPTURES)
+
+    def signing_key(self) -> None:
+        """A demo key beside the lake (never inside it); the lake signs with it and trusts it."""
+        from kfm_prov.core.keys import generate, load_signing_key
+
+        key_dir = self.root.parent / f"{self.root.name}-demo-key"
+        private, public = key_dir / "kfm-prov-signing.key", key_dir / "kfm-prov-signing.pub"
+        try:
+            keyid = load_signing_key(private).keyid if public.is_file() else None
+        except InputError:
+            keyid = None
+        if keyid is None:  # none yet, or unusable: make a fresh one
+            for old in (private, public):
+                old.unlink(missing_ok=True)
+            keyid = generate(key_dir).keyid
+        toml = self.root / "kfm-prov.toml"
+        toml.write_text(toml.read_text(encoding="utf-8") + "\n# The demo's signing key"
+                        " (a demo key: never use it for real data).\n[signing]\n"
+                        f"key = {json.dumps(str(private))}\n\n[trust]\n"
+                        f"keys = [{json.dumps(str(public))}]\n", encoding="utf-8")
+        self.lake = Lake.open(self.root)
+        self.result.key = {"private_key": str(private), "public_key": str(public),
+                           "keyid": keyid}
+        self.echo(f"   demo signing key {_shown(private)} (a DEMO key, outside the lake;"
+                  f" id {keyid[:16]}): every run and promotion is signed")
 
     def add_raw(self, captures: Sequence[Capture]) -> None:
         from kfm_prov.examples.data import record_captures
@@ -350,8 +380,10 @@ class _Demo:
         for label, rel in (("product", self.result.traced), ("STAC item", latest.stac_item),
                            ("PROV bundle", latest.prov_bundle),
                            ("certificate", latest.certificate), ("DCAT", latest.dcat),
+                           ("attestation", latest.attestation),
                            ("STAC catalog", f"{self.lake.config.rel('stac')}/catalog.json")):
-            self.echo(f"   {label:13} {rel}")
+            if rel:
+                self.echo(f"   {label:13} {rel}")
         self.heading("Next, try")
         refused = self.result.refusals[0].run_id if self.result.refusals else None
         steps = [(f"cd {shown}", "")]
@@ -364,9 +396,14 @@ class _Demo:
             steps.append((f"kfm-prov check {refused}", "the refusal again, with its lineage"))
         steps += [(f"kfm-prov trace {self.result.traced} --format mermaid",
                    "the lineage as a diagram"),
-                  ("kfm-prov verify", "audit the whole lake"),
-                  (f"kfm-prov export --family {latest.family} --format turtle",
-                   "PROV for an external catalog")]
+                  ("kfm-prov verify", "audit the whole lake")]
+        if latest.attestation and self.result.key:
+            steps.append((f"kfm-prov verify-artifact {self.result.traced} --attestation"
+                          f" {latest.attestation} --key"
+                          f" {_shown(Path(self.result.key['public_key']))}",
+                          "check the product offline, as an auditor who downloaded it"))
+        steps.append((f"kfm-prov export --family {latest.family} --format turtle",
+                      "PROV for an external catalog"))
         width = max(len(command) for command, _ in steps if len(command) <= 48)
         for command, why in steps:
             self.echo(f"   {command:{width}}  {'# ' + why if why else ''}".rstrip())
@@ -422,6 +459,7 @@ def _child_env(root: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH"))
                                         if p)
     env["KFM_PROV_ROOT"] = str(root)
+    env.pop("KFM_PROV_SIGNING_KEY", None)  # the demo signs with its demo key
     return env
 
 

@@ -51,6 +51,7 @@ CHECKS: dict[str, str] = {
     "outputs": "product digests match and the products stay under their run",
     "sensitivity": "sensitivity never falls along a path without a recorded redaction",
     "secrets": "no receipt or log of the closure holds a secret",
+    "signatures": "every run of the closure is signed by a trusted key (require_signed_runs)",
 }
 _UNKNOWN_LICENSES = {"NOASSERTION", "NONE", "UNKNOWN", "OTHER"}
 # The validation gate a run gets for inputs kfm-prov could not read (a warehouse table, an
@@ -159,9 +160,11 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
         waiver = _check_validation(walk, run, now or datetime.now(UTC))
         levels = _check_sensitivity(walk, run, products)
         _check_graph(walk)
+        _check_signed_runs(walk)
     checks = [CheckResult(cid, title, "fail" if walk.findings.get(cid) else "pass",
                           tuple(walk.findings.get(cid, ())))
-              for cid, title in CHECKS.items()]
+              for cid, title in CHECKS.items()
+              if cid != "signatures" or config.require_signed_runs]
     return GateReport(run=run, products=products, checks=checks, runs=walk.runs,
                       entities=walk.entities, edges=sorted(set(walk.edges)),
                       product_sensitivity=levels, waiver=waiver,
@@ -751,3 +754,38 @@ def _check_graph(walk: _Walk) -> None:
         return
     cycle = nx.find_cycle(graph)
     walk.fail("graph", "cycle", "the lineage has a cycle", nodes=[a for a, _ in cycle])
+
+
+def _check_signed_runs(walk: _Walk) -> None:
+    """Policy ``require_signed_runs``: each run's evidence and outputs signed by a trusted key.
+
+    The index only locates: what counts is ``run.intoto.jsonl`` checked against the
+    trusted keys and the files' current bytes (``signing.run_signature_problem``).
+    """
+    if not walk.config.require_signed_runs:
+        return
+    from kfm_prov.store.evidence import evidence_files
+    from kfm_prov.store.signing import run_signature_problem, trusted_keys
+
+    try:
+        trusted = trusted_keys(walk.config)
+    except InputError as exc:
+        walk.fail("signatures", "run-signature-invalid", exc.message, file=exc.file,
+                  hint="fix [trust] keys in kfm-prov.toml")
+        return
+    outputs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for row in walk.index.files(sorted(walk.runs), "out"):
+        outputs[row.run_id].append((row.path, row.digest))
+    for run_id, run in sorted(walk.runs.items()):
+        problem = run_signature_problem(walk.config, run.run_dir, run_id, outputs[run_id],
+                                        evidence_files(walk.config, run.run_dir), trusted)
+        if problem is None:
+            continue
+        if problem.kind == "unsigned":
+            walk.fail("signatures", "run-unsigned", problem.message, file=problem.file,
+                      nodes=[run_node(run_id)], hint="capture the run with a signing key"
+                      " (KFM_PROV_SIGNING_KEY), or `kfm-prov record RUN_DIR` with one")
+        else:
+            walk.fail("signatures", "run-signature-invalid", problem.message,
+                      file=problem.file, nodes=[run_node(run_id)],
+                      hint="find out who changed the run; rerun it with a trusted key")

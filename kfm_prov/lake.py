@@ -19,7 +19,7 @@ from kfm_prov.config import (
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.paths import to_relative
-from kfm_prov.errors import InputError
+from kfm_prov.errors import InputError, UsageError
 from kfm_prov.store.digests import DigestCache
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from kfm_prov.capture import Run
+    from kfm_prov.core.keys import PublicKey
     from kfm_prov.export import Exported, Scope
     from kfm_prov.gate import GateReport
     from kfm_prov.gc import GcPlan
@@ -320,11 +321,42 @@ class Lake:
 
         return trace(self.config, artifact, down=down, verify=verify, base=base)
 
-    def verify(self) -> VerifyReport:
+    def verify(self, *, require_signatures: bool = False,
+               keys: Sequence[PublicKey] = ()) -> VerifyReport:
         """The lake-wide audit (see ``kfm_prov.verify``); writes nothing."""
         from kfm_prov.verify import audit
 
-        return audit(self.config)
+        return audit(self.config, require_signatures=require_signatures, keys=keys)
+
+    def attest(self, family: str, version: str) -> str:
+        """Sign an existing version after re-verifying it; the attestation's path.
+
+        The lake-wide audit must find nothing about the family (its raw sources, version
+        files, certificate, bundle, STAC and DCAT records), then ``publish.attest``
+        re-checks the version under the publish lock and signs it. Writes only
+        ``prov/<family>/<version>.intoto.jsonl``.
+        """
+        from kfm_prov.errors import CheckFailed
+        from kfm_prov.publish.attest import attest_version
+        from kfm_prov.publish.promote import existing_versions, publish_lock
+        from kfm_prov.store.signing import signing_key
+        from kfm_prov.verify import audit
+
+        key = signing_key(self.config)
+        if key is None:
+            raise UsageError("no signing key configured", hint="set KFM_PROV_SIGNING_KEY"
+                             " or [signing] key in kfm-prov.toml")
+        marks = (f"/{family}/", f"/{family}.ttl", f"/{family}-{version}")
+        problems = [f for f in audit(self.config).findings
+                    if f.code != "attestation-missing"
+                    and f.file and any(m in f.file for m in marks)]
+        if problems:
+            raise CheckFailed.from_findings(f"{family} {version} does not verify; not signed",
+                                            problems)
+        with publish_lock(self.config):  # no promotion rewrites the records meanwhile
+            versions = existing_versions(self.config, family)
+            return attest_version(self.config, family, version, key,
+                                  latest=versions[-1] if versions else None)
 
     def site(self, out_dir: str | os.PathLike[str], families: Sequence[str] = (), *,
              include_logs: bool = False) -> SiteResult:

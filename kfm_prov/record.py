@@ -52,8 +52,15 @@ def run_dir_rel(config: LakeConfig, family: str, run_id: str) -> str:
 
 
 def publish_run(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> RecordedRun:
-    """Write the run's ``prov.json`` and index it. Mutates only those two."""
-    return index_run(config, run_dir, receipts, write_run_prov(config, run_dir, receipts))
+    """Write the run's ``prov.json`` (and, with a signing key, ``run.intoto.jsonl``), index it.
+
+    Mutates only those files and the index.
+    """
+    from kfm_prov.store.signing import sign_run
+
+    raw_rows = write_run_prov(config, run_dir, receipts)
+    sign_run(config, run_dir, receipts, evidence_files(config, run_dir))
+    return index_run(config, run_dir, receipts, raw_rows)
 
 
 def write_run_prov(config: LakeConfig, run_dir: str, receipts: RunReceipts) -> list[RawRow]:

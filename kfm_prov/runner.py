@@ -19,7 +19,7 @@ from types import FrameType
 from typing import IO, Any
 
 from kfm_prov.capture import Run, _input_rel
-from kfm_prov.config import LakeConfig
+from kfm_prov.config import SIGNING_KEY_ENV, LakeConfig
 from kfm_prov.context import current_runner, entry_script
 from kfm_prov.core.paths import resolve_inside
 from kfm_prov.core.secrets import LineScrubber
@@ -99,6 +99,7 @@ def command_env(run: Run) -> dict[str, str]:
 
 def _execute(run: Run, command: Sequence[str], *, echo: bool, cwd: Path) -> tuple[int, bool]:
     env = dict(os.environ)
+    env.pop(SIGNING_KEY_ENV, None)  # the pipeline has no business with the signing key
     env.update(command_env(run))
     where = cwd.resolve()
     root = run.config.root.resolve()

@@ -13,6 +13,7 @@ Every problem is a ``Finding`` with a stable code and the file it is about.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from kfm_prov.config import LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
+from kfm_prov.core.keys import PublicKey
 from kfm_prov.errors import InputError
 from kfm_prov.store import raw
 from kfm_prov.store.digests import hash_files, hex_of
@@ -32,6 +34,9 @@ CODES = (
     "missing-certificate", "certificate-broken", "missing-stac-item", "missing-bundle",
     "missing-dcat-distribution", "dcat-invalid", "stac-invalid", "stac-dangling-asset",
     "stac-dangling-link", "stac-checksum-mismatch",
+    "attestation-missing", "attestation-invalid", "attestation-untrusted",
+    "attestation-signature", "attestation-subject-mismatch", "attestation-record-mismatch",
+    "attestation-orphan", "run-signature-invalid",
 )
 
 
@@ -56,16 +61,27 @@ def verify_lake(config: LakeConfig) -> list[Finding]:
     return audit(config).findings
 
 
-def audit(config: LakeConfig) -> VerifyReport:
-    """Run every check of the audit. Reads only."""
+def audit(config: LakeConfig, *, require_signatures: bool = False,
+          keys: Sequence[PublicKey] = ()) -> VerifyReport:
+    """Run every check of the audit. Reads only.
+
+    Signed attestations (versions and runs) are checked against ``[trust] keys`` plus
+    ``keys``; with ``require_signatures`` (or ``policy.require_signatures``) a version
+    without one is a finding.
+    """
+    from kfm_prov.store.signing import trusted_keys
+
     report = VerifyReport()
     audit_ = _Audit(config, report)
+    trusted = trusted_keys(config, keys)  # a broken trust list is bad input: exit 2
     raws = audit_.raw_files()
     versions = audit_.processed_versions()
     fresh = audit_.hash_all(raws, versions)
     audit_.check_raw(raws, fresh)
     audit_.check_processed(versions, fresh)
     audit_.check_promotions(versions, fresh)
+    audit_.check_attestations(versions, fresh, trusted,
+                              require_signatures or config.require_signatures)
     audit_.check_stac(fresh)
     report.findings.sort(key=lambda f: (f.file or "", f.code, f.pointer or "", f.message))
     return report
@@ -228,6 +244,58 @@ class _Audit:
             if not self._regular(bundle):
                 self.add("missing-bundle", f"{family} {version} has no PROV bundle", bundle)
             self._check_dcat(family, version, on_disk.get(key), cert)
+
+    def check_attestations(self, versions: list[_Version], fresh: dict[str, str],
+                           trusted: Sequence[PublicKey], required: bool) -> None:
+        """Every ``.intoto.jsonl``: signed by a trusted key, about the files as they are."""
+        from kfm_prov.publish.attest import attestation_rel, verify_version
+        from kfm_prov.publish.promote import existing_versions
+        from kfm_prov.store.certificate import certificates
+
+        keys = {(p.parent.name, p.name.removesuffix(".certificate.json"))
+                for p in certificates(self.config)} | {(v.family, v.version) for v in versions}
+        prov_dir = self.config.dir("prov")
+        signed = {(p.parent.name, p.name.removesuffix(".intoto.jsonl"))
+                  for p in prov_dir.glob("*/*.intoto.jsonl")} if prov_dir.is_dir() else set()
+        latest: dict[str, str | None] = {}
+        for family in {f for f, _ in keys}:
+            ordered = existing_versions(self.config, family)
+            latest[family] = ordered[-1] if ordered else None
+        for family, version in sorted(signed - keys):
+            rel = attestation_rel(self.config, family, version)
+            self.add("attestation-orphan", f"an attestation for {family} {version}, which"
+                     " was never promoted", rel, hint="remove it")
+        for family, version in sorted(keys):
+            if (family, version) not in signed:
+                if required:
+                    self.add("attestation-missing", f"{family} {version} is not signed",
+                             attestation_rel(self.config, family, version),
+                             hint=f"kfm-prov attest {family} {version}")
+                continue
+            self.report.findings += verify_version(
+                self.config, family, version, trusted, fresh,
+                check_dcat=latest.get(family) == version)
+        self.report.checked["attestations"] = len(signed & keys)
+        self._check_run_signatures(trusted)
+
+    def _check_run_signatures(self, trusted: Sequence[PublicKey]) -> None:
+        from kfm_prov.store.evidence import evidence_files
+        from kfm_prov.store.rebuild import index_for
+        from kfm_prov.store.signing import RUN_ATTESTATION, run_signature_problem
+
+        with index_for(self.config) as index:
+            runs = [r for r in index.runs()
+                    if (self.root / r.run_dir / RUN_ATTESTATION).is_file()]
+            outputs: dict[str, list[tuple[str, str]]] = {}
+            for row in index.files([r.run_id for r in runs], "out"):
+                outputs.setdefault(row.run_id, []).append((row.path, row.digest))
+        for run in runs:
+            problem = run_signature_problem(self.config, run.run_dir, run.run_id,
+                                            outputs.get(run.run_id, []),
+                                            evidence_files(self.config, run.run_dir), trusted)
+            if problem is not None:
+                self.add("run-signature-invalid", problem.message, problem.file)
+        self.report.checked["signed_runs"] = len(runs)
 
     def _check_dcat(self, family: str, version: str, on_disk: _Version | None,
                     cert: str | None) -> None:

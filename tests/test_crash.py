@@ -138,7 +138,25 @@ def published(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """glo v1 promoted; a second run with two products, ready to become glo v2."""
+    return build_template(tmp_path_factory, signed=False)
+
+
+@pytest.fixture(scope="module")
+def signed_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same, in a lake that signs (key outside the lake, in kfm-prov.toml) and trusts."""
+    return build_template(tmp_path_factory, signed=True)
+
+
+def build_template(tmp_path_factory: pytest.TempPathFactory, *, signed: bool) -> dict:
     lake = Lake.init(tmp_path_factory.mktemp("crash") / "lake")
+    if signed:
+        from kfm_prov.core.keys import generate
+
+        made = generate(tmp_path_factory.mktemp("keys"))
+        toml = lake.root / "kfm-prov.toml"
+        toml.write_text(toml.read_text() + f'\n[signing]\nkey = "{made.private_path}"\n'
+                        f'\n[trust]\nkeys = ["{made.public_path}"]\n')
+        lake = Lake.open(lake.root)
     first = make_chain(lake)
     lake.promote(first.b.run_id)
     src = add_raw(lake, "data/raw/glo/patents-2.csv", "id,name\n7,Doe\n8,Roe\n")
@@ -158,7 +176,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict:
     points = trace.read_text().split()
     return {"root": lake.root, "run": b.run_id, "points": points,
             "raw": snapshot(lake.root / "data/raw"), "published": published(lake.root),
-            "v1": "data/prov/glo/v1.certificate.json"}
+            "v1": "data/prov/glo/v1.certificate.json", "signed": signed}
 
 
 def fresh(template: dict, tmp_path: Path) -> Path:
@@ -185,6 +203,8 @@ def assert_whole(root: Path, template: dict, *, expect: str | None = None) -> st
     v2_files = [root / "data/processed/glo/v2", root / "data/prov/glo/v2.json",
                 root / "data/prov/glo/v2.certificate.json",
                 root / "data/stac/glo/glo-v2/glo-v2.json"]
+    if template.get("signed"):  # no version without its envelope, nor an envelope alone
+        v2_files.append(root / "data/prov/glo/v2.intoto.jsonl")
     dcat = (root / "data/catalog/dcat/glo.ttl").read_text()
     collection = (root / "data/stac/glo/collection.json").read_text()
     if not any(p.exists() for p in v2_files):
@@ -203,7 +223,8 @@ def assert_whole(root: Path, template: dict, *, expect: str | None = None) -> st
         item = json.loads((root / "data/stac/glo/glo-v2/glo-v2.json").read_text())
         assert item["properties"].get("version") == "v2"
     assert "glo-v1" in collection and "/glo/v1/" in dcat
-    audit = CliRunner().invoke(cli, ["--root", str(root), "verify"])
+    audit = CliRunner().invoke(cli, ["--root", str(root), "verify"]
+                               + (["--require-signatures"] if template.get("signed") else []))
     assert audit.exit_code == 0, audit.stdout + audit.stderr  # the lake-wide audit agrees
     if expect is not None:
         assert state == expect
@@ -250,6 +271,33 @@ def test_every_promotion_crash_point_leaves_all_or_nothing(template: dict,
             again = kfm(root, "promote", template["run"], "--json")
             assert again.returncode == 0, again.stderr
             assert json.loads(again.stdout)["version"] == ("v2" if state == "none" else "v3")
+
+
+@ON_TEMPLATE
+def test_every_signed_promotion_crash_point_leaves_version_and_envelope_together(
+        signed_template: dict, template: dict, tmp_path: Path) -> None:
+    """With a signing key, the envelope is one more staged file of the same transaction."""
+    unsigned = [p for p in template["points"] if p.startswith("staged-f")]
+    template = signed_template
+    points = template["points"]
+    journaled = points.index("after-journal")
+    staged = [p for p in points if p.startswith("staged-f")]
+    assert len(staged) == len(unsigned) + 1, staged  # the envelope, in the same transaction
+    roots = []
+    for number in range(len(points)):
+        roots.append(tmp_path / f"p{number}")
+        shutil.copytree(template["root"], roots[-1], symlinks=True)
+
+    def kill(number: int) -> subprocess.CompletedProcess[str]:
+        point = points[number]
+        pattern = "write:promote-*.json" if point.startswith("write:promote-") else point
+        return kfm(roots[number], "promote", template["run"], crash=pattern)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        killed = list(pool.map(kill, range(len(points))))
+    for number, (point, root) in enumerate(zip(points, roots, strict=True)):
+        assert killed[number].returncode == -signal.SIGKILL, (point, killed[number].stderr)
+        assert_whole(root, template, expect="none" if number < journaled else "all")
 
 
 @ON_TEMPLATE

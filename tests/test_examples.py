@@ -78,7 +78,11 @@ def test_the_walkthrough_names_every_step_and_where_to_look(demo: Demo) -> None:
         assert phrase in text, phrase
     section = text.split("Where to look", 1)[1].split("Next, try", 1)[0]
     shown = [line.split()[-1] for line in section.splitlines()[1:] if line.strip()]
-    assert len(shown) == 6
+    assert len(shown) == 7
+    assert any(rel.endswith(".intoto.jsonl") for rel in shown)
+    assert "a DEMO key, outside the lake" in text
+    assert "kfm-prov verify-artifact data/processed/glo_land_patents/v2/parcels.geojson" \
+        in text
     for rel in shown:
         assert (demo.root / rel).is_file(), rel
     assert "previous demo lake was replaced" in demo.second_output
@@ -91,7 +95,11 @@ def test_a_rerun_rebuilds_byte_identical_products(demo: Demo) -> None:
 
 
 def test_the_demo_writes_only_inside_its_directory(demo: Demo) -> None:
-    assert [p.name for p in demo.root.parent.iterdir()] == ["demo-lake"]
+    assert sorted(p.name for p in demo.root.parent.iterdir()) == ["demo-lake",
+                                                                  "demo-lake-demo-key"]
+    key = demo.root.parent / "demo-lake-demo-key"
+    assert sorted(p.name for p in key.iterdir()) == ["kfm-prov-signing.key",
+                                                     "kfm-prov-signing.pub"]
     assert (demo.root / MARKER).is_file()
 
 
@@ -268,3 +276,22 @@ def test_the_docs_examples_match_a_fresh_demo_lake(demo: Demo) -> None:
     assert set(fresh) <= set(in_docs)
     for name, text in fresh.items():
         assert gen.mask(in_docs[name]) == gen.mask(text), f"{name}: run `make docs`"
+
+
+def test_every_promotion_and_run_of_the_demo_is_signed_with_the_demo_key(demo: Demo) -> None:
+    for promotion in demo.result["promotions"]:
+        assert promotion["attestation"], promotion
+        assert (demo.root / promotion["attestation"]).is_file()
+    runs = [p for p in (demo.root / "data/work/runs").glob("*/*") if p.is_dir()]
+    assert runs and all((p / "run.intoto.jsonl").is_file() for p in runs)
+    audit = CliRunner().invoke(cli, ["--root", str(demo.root), "verify",
+                                     "--require-signatures", "--json"])
+    assert audit.exit_code == 0, audit.stdout
+    assert json.loads(audit.stdout)["checked"]["attestations"] == 5
+    latest = demo.result["promotions"][-1]
+    product = next(f for f in latest["files"] if f.endswith("parcels.geojson"))
+    checked = CliRunner().invoke(cli, ["verify-artifact", str(demo.root / product),
+                                       "--attestation", str(demo.root / latest["attestation"]),
+                                       "--key", demo.result["key"]["public_key"]])
+    assert checked.exit_code == 0, checked.stderr
+    assert "license CC0-1.0" in checked.stdout

@@ -14,11 +14,13 @@ from typing import Any
 import click
 
 from kfm_prov import __version__
+from kfm_prov.cli.commands import attest as attest_cmd
 from kfm_prov.cli.commands import demo as demo_cmd
 from kfm_prov.cli.commands import export as export_cmd
 from kfm_prov.cli.commands import gc as gc_cmd
 from kfm_prov.cli.commands import index as index_cmd
 from kfm_prov.cli.commands import init as init_cmd
+from kfm_prov.cli.commands import keys as keys_cmd
 from kfm_prov.cli.commands import promote as promote_cmd
 from kfm_prov.cli.commands import provcheck as provcheck_cmd
 from kfm_prov.cli.commands import raw as raw_cmd
@@ -98,7 +100,8 @@ for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.
                  promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command,
                  demo_cmd.command, gc_cmd.command, trace_cmd.command, verify_cmd.command,
                  export_cmd.command, provcheck_cmd.command, waive_cmd.command,
-                 versions_cmd.command, site_cmd.command, serve_cmd.command):
+                 versions_cmd.command, site_cmd.command, serve_cmd.command, keys_cmd.command,
+                 attest_cmd.attest_command, attest_cmd.verify_artifact_command):
     cli.add_command(_command)
 
 

@@ -25,6 +25,7 @@ from kfm_prov import __version__
 from kfm_prov.config import LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.crashpoints import crash_point
+from kfm_prov.core.keys import SigningKey
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
@@ -58,6 +59,7 @@ class PromotionResult:
     prov_bundle: str
     certificate: str
     dcat: str
+    attestation: str | None = None  # data/prov/<family>/<version>.intoto.jsonl when signed
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -71,7 +73,10 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
     the root catalog), ``prov/<family>/<version>.json`` and its certificate, the family's
     DCAT file, and the index. On refusal only ``<run_dir>/refusals/`` is written.
     """
+    from kfm_prov.store.signing import signing_key
+
     recover(config)
+    key = signing_key(config)  # an unusable key fails here, before anything is written
     run = _run_row(config, run_id)
     report = evaluate(config, run.run_id, outputs)
     if not report.ok:  # refused before any lock: a refusal writes only its receipt
@@ -83,7 +88,7 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
         _recover_locked(config)
         _check_closure_present(config, report)
         version = _choose_version(config, run.family, version)
-        return _publish(config, report, version, requested_by)
+        return _publish(config, report, version, requested_by, key)
 
 
 def _check_closure_present(config: LakeConfig, report: GateReport) -> None:
@@ -175,7 +180,7 @@ def _choose_version(config: LakeConfig, family: str, version: str | None) -> str
 # --- publishing --------------------------------------------------------------------------------
 
 def _publish(config: LakeConfig, report: GateReport, version: str,
-             requested_by: str | None) -> PromotionResult:
+             requested_by: str | None, key: SigningKey | None = None) -> PromotionResult:
     from ulid import ULID
 
     from kfm_prov.publish import dcat, stac
@@ -218,6 +223,11 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
                                         promotion_id=promotion_id, issued_at=promoted_at,
                                         records=records)
         outputs[cert_rel] = jsonio.dumps_sorted(certificate.to_dict())
+        attestation = None
+        if key is not None:  # staged with the rest: no version without it, nor it without one
+            attestation = _attestation(config, key, certificate.to_dict(), outputs,
+                                       run.run_dir)
+            outputs |= attestation
         moves = [Move("version", version_rel)]
         for index_number, (rel, data) in enumerate(sorted(outputs.items())):
             name = f"f{index_number}"
@@ -237,7 +247,22 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
                            file=version_rel, hint="retry; the next version will be taken")
     item = stac.item_path(family, version, config.rel("stac"))
     return PromotionResult(family, version, run.run_id, [f["path"] for f in files], item,
-                           bundle_rel, cert_rel, dcat_rel)
+                           bundle_rel, cert_rel, dcat_rel,
+                           next(iter(attestation)) if attestation else None)
+
+
+def _attestation(config: LakeConfig, key: SigningKey, certificate: dict[str, Any],
+                 outputs: dict[str, bytes], run_dir: str) -> dict[str, bytes]:
+    """The version's signed statements, from the staged records' bytes."""
+    from kfm_prov.publish import attest
+
+    family, version = certificate["family"], certificate["version"]
+    records = {role: outputs[rel]
+               for role, rel in attest.record_paths(config, family, version).items()}
+    payloads = attest.statements(config, certificate, records,
+                                 attest.run_params(config, run_dir),
+                                 time_verified=certificate["issued_at"])
+    return {attest.attestation_rel(config, family, version): attest.render(key, payloads)}
 
 
 class _StagedRoot(type(Path())):  # type: ignore[misc]

@@ -94,6 +94,8 @@ def promote_command(ctx: click.Context, run_id: str, version: str | None,
         click.echo(f"  PROV bundle  {result.prov_bundle}")
         click.echo(f"  certificate  {result.certificate}")
         click.echo(f"  DCAT         {result.dcat}")
+        if result.attestation:
+            click.echo(f"  attestation  {result.attestation}")
     return 0
 
 

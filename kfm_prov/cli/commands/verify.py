@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kfm_prov.cli.output import error_line, get_lake, json_option, report_findings
 
 
 @click.command("verify")
+@click.option("--require-signatures", is_flag=True,
+              help="Fail for a version without a valid signed attestation.")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also trust this public key (PEM); repeatable. Default: [trust] keys.")
 @json_option
 @click.pass_context
-def command(ctx: click.Context, as_json: bool) -> int:
+def command(ctx: click.Context, require_signatures: bool, keys: tuple[Path, ...],
+            as_json: bool) -> int:
     """Audit the whole lake; write nothing.
 
     Every raw file still matches its checksums; every processed version matches its
@@ -20,9 +27,12 @@ def command(ctx: click.Context, as_json: bool) -> int:
 
     \b
     Example:
-      kfm-prov verify --json
+      kfm-prov verify --require-signatures --json
     """
-    report = get_lake(ctx).verify()
+    from kfm_prov.core.keys import load_public_key
+
+    report = get_lake(ctx).verify(require_signatures=require_signatures,
+                                  keys=[load_public_key(k) for k in keys])
     checked = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.checked.items())
     code = report_findings(report.findings, as_json=as_json,
                            ok_message=f"lake verified: {checked}",
