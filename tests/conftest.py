@@ -165,8 +165,10 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               cwd=target, env=user_env(home), capture_output=True, text=True,
                               timeout=600, check=False)
         assert done.returncode == 0, done.stderr
-        # the demo wrote inside its own directory only (demo.txt is the shell's)
-        assert sorted(p.name for p in target.iterdir()) == ["demo-lake", "demo.txt", "home"]
+        # the demo wrote inside its own directory only (demo.txt is the shell's), and its
+        # demo signing key beside the lake (a key inside the lake root is refused)
+        assert sorted(p.name for p in target.iterdir()) == ["demo-lake", "demo-lake-demo-key",
+                                                            "demo.txt", "home"]
         assert list(home.iterdir()) == []
 
     return shared_build(tmp_path_factory, "demo", build)

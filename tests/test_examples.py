@@ -94,10 +94,10 @@ def test_a_rerun_rebuilds_byte_identical_products(demo: Demo) -> None:
     assert len(demo.first_products) == 2 * 5  # five versions, each a product and checksums
 
 
-def test_the_demo_writes_only_inside_its_directory(demo: Demo) -> None:
-    assert sorted(p.name for p in demo.root.parent.iterdir()) == ["demo-lake",
-                                                                  "demo-lake-demo-key"]
-    key = demo.root.parent / "demo-lake-demo-key"
+def test_the_demo_writes_only_inside_its_directory(demo: Demo, demo_build: Path) -> None:
+    assert sorted(p.name for p in demo_build.iterdir() if p.name != ".built") == [
+        "demo-lake", "demo-lake-demo-key", "demo.txt", "home"]
+    key = demo_build / "demo-lake-demo-key"
     assert sorted(p.name for p in key.iterdir()) == ["kfm-prov-signing.key",
                                                      "kfm-prov-signing.pub"]
     assert (demo.root / MARKER).is_file()
