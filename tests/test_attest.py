@@ -20,7 +20,7 @@ import pytest
 
 from kfm_prov.lake import Lake
 from kfm_prov.store.certificate import certificate_leaves, merkle_root
-from tests.conftest import COMMIT, CliInvoker, make_chain, one_error_line, snapshot
+from tests.conftest import CODE_ARGS, COMMIT, CliInvoker, make_chain, one_error_line, snapshot
 
 ATT = "data/prov/glo/v1.intoto.jsonl"
 PRODUCT = "data/processed/glo/v1/parcels.geojson"
@@ -416,7 +416,7 @@ def test_kfm_prov_run_signs_the_run_and_hides_the_key_from_the_pipeline(
     script = ("import os; d = os.environ['KFM_ARTIFACTS_DIR'];"
               " open(os.path.join(d, 'out.txt'), 'w').write("
               "os.environ.get('KFM_PROV_SIGNING_KEY', 'no key here'))")
-    run_cli("run", "-f", "glo", "-p", "pipelines/glo", "--commit", COMMIT,
+    run_cli("run", "-f", "glo", "-p", "pipelines/glo", *CODE_ARGS,
             "-i", "data/raw/glo/patents.csv", "-o", "out.txt:product", "--",
             sys.executable, "-c", script)
     (run_dir,) = (lake.root / "data/work/runs/glo").iterdir()

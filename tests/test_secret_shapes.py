@@ -126,7 +126,7 @@ def test_kfm_prov_run_writes_none_of_them(run_cli, lake: Lake) -> None:
 ])
 def test_record_refuses_receipts_holding_them(run_cli, lake: Lake, field: str,
                                               value: object) -> None:
-    from tests.test_run_cli import seed_run
+    from tests.cli.test_run import seed_run
 
     run_dir = seed_run(lake)
     name = "run_manifest.json" if field == "params" else "run_record.json"
