@@ -41,9 +41,10 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ class Shape:
     chain: int = 1000
     ref_runs: int = 5
     artifacts: bool = False
+    #: (checkout, commit, entry blob) of the lake's pipeline repository: every run names it,
+    #: as a capture would, so the gate can check the code (set by ``generate``).
+    code: tuple[str, ...] = ()
 
     def family_count(self) -> int:
         return self.families or max(1, self.runs // 2000)
@@ -301,14 +305,17 @@ def _receipts(shape: Shape, run: RunPlan) -> Any:
     failed = run.status != "success"
     record = RunRecord(
         run_id=run.run_id, dataset_family=run.family, pipeline_id=pipeline,
-        git_commit=_commit(shape.seed, pipeline), started_at=_stamp(started),
+        git_commit=shape.code[1] if shape.code else _commit(shape.seed, pipeline),
+        started_at=_stamp(started),
         ended_at=_stamp(ended), status=run.status,
         runner=Runner("ci", RUNNER_HOSTS[run.seq % len(RUNNER_HOSTS)]),
         exit_code=1 if failed else 0,
         command=["python", "-m", pipeline.replace("/", "."), "--stage", run.stage],
         environment={"TZ": "UTC", "PYTHONHASHSEED": "0"},
         software={"kfm-prov": "0.1.0", "python": "3.11.7"},
-        extra={"process": {"pid": 1000 + run.seq % 30000}})
+        extra={"process": {"pid": 1000 + run.seq % 30000}, **({"code": {
+            "repository": None, "worktree": shape.code[0], "entry": "pipeline.py",
+            "entry_blob": shape.code[2], "problems": []}} if shape.code else {})})
     inputs = [FileEntry(f.path, f.digest, f.role, f.size, f.media_type) for f in run.inputs]
     outputs = [FileEntry(f.path, f.digest, f.role, f.size, f.media_type,
                          {"sensitivity": f.sensitivity} if f.sensitivity else {})
@@ -443,6 +450,42 @@ def _all_plans(shape: Shape) -> Iterable[list[RunPlan]]:
         yield plan_family(shape, index, ref)
 
 
+#: One repository for every synthetic lake: its absolute path is in every run record, so
+#: lakes made from the same seed at different places stay byte-identical.
+PIPELINES = Path(tempfile.gettempdir()) / "kfm-prov-synthetic-pipelines"
+
+
+def _pipeline_repository(checkout: Path) -> tuple[str, str, str]:
+    """A git repository with one committed ``pipeline.py`` (fixed names and dates, so the
+    same commit every time): (checkout, commit, blob of the file). Made once, atomically
+    (built beside, then renamed into place), and reused by every later lake."""
+    import shutil
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.org",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.org",
+           "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+           "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z", "GIT_CONFIG_NOSYSTEM": "1"}
+
+    def git(where: Path, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(where), *args], check=True, env=env,
+                              capture_output=True, text=True).stdout.strip()
+
+    if not (checkout / ".git").is_dir():
+        building = Path(tempfile.mkdtemp(prefix=f".{checkout.name}.", dir=checkout.parent))
+        (building / "pipeline.py").write_text("# the synthetic lake's pipelines\n",
+                                              encoding="utf-8")
+        git(building, "init", "-q")
+        git(building, "add", "pipeline.py")
+        git(building, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "pipelines")
+        try:
+            os.rename(building, checkout)
+        except OSError:  # another process made it first: the same commit
+            shutil.rmtree(building, ignore_errors=True)
+    commit, blob = git(checkout, "rev-parse", "HEAD", "HEAD:pipeline.py").split()
+    return str(checkout.resolve()), commit, blob
+
+
 def generate(root: Path, shape: Shape, *, workers: int | None = None,
              progress: bool = False) -> dict[str, Any]:
     """Write the lake under ``root`` (which must not hold one); returns the summary.
@@ -471,6 +514,7 @@ def generate(root: Path, shape: Shape, *, workers: int | None = None,
                 attribution="Synthetic Survey Office", sensitivity="public",
                 captured_at=_stamp(BASE_TIME))
         raw_count += len(plans)
+    shape = replace(shape, code=_pipeline_repository(PIPELINES))
     tasks = [(shape, str(root), index) for index in (-1, -2, *range(shape.family_count()))]
     results: list[FamilyResult] = []
     workers = workers or max(1, len(os.sched_getaffinity(0)))

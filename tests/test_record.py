@@ -18,7 +18,7 @@ from kfm_prov.errors import CheckFailed, InputError, KfmProvError
 from kfm_prov.lake import Lake
 from kfm_prov.store.digests import sha256_file
 from tests.cli.test_run import seed_run
-from tests.conftest import snapshot, write
+from tests.conftest import COMMIT, PIPELINES, snapshot, write
 
 RUN_ID = "01JD7Q8ZK3M4N5P6Q7R8S9T0VW"
 
@@ -34,9 +34,22 @@ def edit(run_dir: Path, receipt: str, change: Callable[[dict[str, Any]], None]) 
     path.write_text(json.dumps(data))
 
 
+def _committed(record: dict[str, Any]) -> None:
+    """The run names the tests' pipeline repository, as a pipeline that writes receipts
+    itself must for the gate to check its code (run record v2's ``code``)."""
+    import subprocess
+
+    blob = subprocess.run(["git", "-C", str(PIPELINES), "rev-parse", f"{COMMIT}:pipeline.py"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    record.update(schema_version="kfm.run_record.v2", git_commit=COMMIT, code={
+        "repository": None, "worktree": str(PIPELINES), "entry": "pipeline.py",
+        "entry_blob": blob, "problems": []})
+
+
 def test_a_pipeline_written_run_is_taken_in_whole_and_is_promotable(lake: Lake) -> None:
     run_dir = seed_run(lake)
     edit(run_dir, "run_manifest", lambda m: m["outputs"][0].update(role="product"))
+    edit(run_dir, "run_record", _committed)
     recorded = lake.record(run_dir)
     assert (recorded.run_id, recorded.status, recorded.overall_status) == (RUN_ID, "success",
                                                                             "pass")
