@@ -37,7 +37,7 @@ from kfm_prov.store.certificate import (
     certificate_rel,
 )
 from kfm_prov.store.digests import hash_files
-from kfm_prov.store.published import promotion_rows_of
+from kfm_prov.store.published import item_path, promotion_rows_of
 from kfm_prov.store.rebuild import index_for
 from kfm_prov.store.refusal import Refusal
 from kfm_prov.store.release import Release, ReleaseFile
@@ -60,6 +60,9 @@ class PromotionResult:
     certificate: str
     dcat: str
     attestation: str | None = None  # data/prov/<family>/<version>.intoto.jsonl when signed
+    #: True when the products were byte-identical to the family's latest version: nothing
+    #: was written, and this names that version.
+    already_published: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -87,8 +90,47 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
     with publish_lock(config):
         _recover_locked(config)
         _check_closure_present(config, report)
+        same = _latest_if_identical(config, report)
+        if same is not None:
+            return same
         version = _choose_version(config, run.family, version)
         return _publish(config, report, version, requested_by, key)
+
+
+def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionResult | None:
+    """The family's latest version when it holds exactly these products' bytes by name.
+
+    A second version with the same bytes would only repeat the first (and add a DCAT
+    distribution for nothing). The comparison is with the version's ``checksums.sha256``
+    on disk, not with the index.
+    """
+    from kfm_prov.store.raw import read_checksums
+
+    family = report.run.family
+    versions = existing_versions(config, family)
+    if not versions:
+        return None
+    latest = versions[-1]
+    version_rel = f"{config.rel('processed')}/{family}/{latest}"
+    sums = config.root / version_rel / "checksums.sha256"
+    if not sums.is_file():
+        return None
+    try:
+        published = read_checksums(sums, display=f"{version_rel}/checksums.sha256")
+    except InputError:
+        return None
+    artifacts = f"{report.run.run_dir}/artifacts/"
+    wanted = {p.path[len(artifacts):]: p.digest for p in report.products}
+    if wanted != published:
+        return None
+    attestation = f"{config.rel('prov')}/{family}/{latest}.intoto.jsonl"
+    return PromotionResult(
+        family, latest, report.run.run_id, sorted(f"{version_rel}/{n}" for n in published),
+        item_path(family, latest, config.rel("stac")),
+        f"{config.rel('prov')}/{family}/{latest}.json", certificate_rel(config, family, latest),
+        f"{config.rel('dcat')}/{family}.ttl",
+        attestation if (config.root / attestation).is_file() else None,
+        already_published=True)
 
 
 def _check_closure_present(config: LakeConfig, report: GateReport) -> None:

@@ -218,9 +218,15 @@ def test_second_version_revises_the_first(run_cli, lake: Lake, chain: Chain,
     assert sum(link["rel"] == "item" for link in collection["links"]) == 2
     ttl = (lake.root / "data/catalog/dcat/glo.ttl").read_text()
     assert "/v1/" in ttl and "/v2/" in ttl
-    # Versions are immutable: asking for v1 again is refused and writes nothing.
+    # The same bytes again are already published: a no-op that names the version.
     before = snapshot(lake.root)
-    line = one_error_line(run_cli("promote", second.b.run_id, "--version", "v1", expect=1))
+    again = run_cli("promote", second.b.run_id)
+    assert "already published as glo v2" in again.stdout
+    assert snapshot(lake.root) == before
+    # Versions are immutable: asking for v1 with other bytes is refused and writes nothing.
+    third = make_chain(lake, product=GEOJSON.replace("-97.6", "-97.8"))
+    before = snapshot(lake.root)
+    line = one_error_line(run_cli("promote", third.b.run_id, "--version", "v1", expect=1))
     assert "v1 exists already" in line
     assert snapshot(lake.root) == before
 

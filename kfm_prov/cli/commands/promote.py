@@ -87,6 +87,10 @@ def promote_command(ctx: click.Context, run_id: str, version: str | None,
     if as_json:
         emit_json({"ok": True, **result.to_dict()})
     else:
+        if result.already_published:
+            click.echo(f"already published as {result.family} {result.version}: its products"
+                       " are byte-identical; nothing was written")
+            return 0
         click.echo(f"promoted {result.family} {result.version} from run {result.run_id}")
         for path in result.files:
             click.echo(f"  file         {path}")
