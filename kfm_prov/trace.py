@@ -28,11 +28,10 @@ from kfm_prov.core.paths import check_relative, is_under, to_relative
 from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.store.digests import hash_files, hex_of, normalize_digest
 from kfm_prov.store.index import PromotionRow
-from kfm_prov.store.lineage import file_node, run_node
+from kfm_prov.store.lineage import LineageGraph, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
 
 if TYPE_CHECKING:
-    import networkx as nx
     from prov.model import ProvDocument
     from rich.tree import Tree
 
@@ -415,7 +414,7 @@ def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool
         if items:
             start_files += _item_digests(index, target)
         walk = descendants if down else ancestry
-        graph = walk(index, runs=start_runs, digests=start_files)
+        graph = walk(index, runs=start_runs, digests=start_files, light=True)
         if not down:
             _keep_certified_derivation(config, index, graph, target)
         result = _Collector(config, index, graph, target, "down" if down else "up").build()
@@ -425,7 +424,7 @@ def trace(config: LakeConfig, artifact: str, *, down: bool = False, verify: bool
     return result
 
 
-def _keep_certified_derivation(config: LakeConfig, index: LineageStore, graph: nx.DiGraph,
+def _keep_certified_derivation(config: LakeConfig, index: LineageStore, graph: LineageGraph,
                                target: Target) -> None:
     """Up from a published version, only the runs its certificate proved.
 
@@ -434,8 +433,6 @@ def _keep_certified_derivation(config: LakeConfig, index: LineageStore, graph: n
     with them whatever only they led to. A certificate that cannot be read leaves the
     graph as it is (``trace --verify`` and ``verify`` report it).
     """
-    import networkx as nx
-
     from kfm_prov.store.certificate import read_certificate
 
     items = {n for n in target.nodes if n.startswith("item:")}
@@ -465,7 +462,7 @@ def _keep_certified_derivation(config: LakeConfig, index: LineageStore, graph: n
     graph.remove_nodes_from([n for n in list(graph) if n.startswith("run:")
                              and n not in allowed])
     roots = {file_node(p.digest) for p in rows} | set(target.nodes)
-    keep = roots | {a for n in roots if n in graph for a in nx.ancestors(graph, n)}
+    keep = roots | {a for n in roots if n in graph for a in graph.ancestors(n)}
     graph.remove_nodes_from([n for n in list(graph) if n not in keep])
 
 
@@ -478,7 +475,7 @@ def _item_digests(index: LineageStore, target: Target) -> list[str]:
 class _Collector:
     """Turns the networkx walk into documented nodes, edges and issues."""
 
-    def __init__(self, config: LakeConfig, index: LineageStore, graph: nx.DiGraph,
+    def __init__(self, config: LakeConfig, index: LineageStore, graph: LineageGraph,
                  target: Target, direction: str) -> None:
         self.config = config
         self.index = index

@@ -50,7 +50,10 @@ ODD_VALUES = st.one_of(
     st.sampled_from(["", "x", "..", "../x", "/abs", "a/../b", "sha256:" + "0" * 64,
                      "0" * 64, "A" * 64, "pass", "fail", "success", "running", TIME,
                      "2024-01-01", "kfm.run_record.v2", "public", "ci", "primary",
-                     "product", "a\nb", "-dirty", "0" * 40 + "-dirty"]),
+                     "product", "a\nb", "-dirty", "0" * 40 + "-dirty",
+                     "2024-02-30T00:00:00Z", "2024-01-01t00:00:00z", "0000-01-01T00:00:00Z",
+                     "2024-01-01T00:00:00Z\n", "2024-01-01T24:00:00Z",
+                     "2024-02-29T23:59:59.5+05:30", "2023-02-29T00:00:00Z"]),
     st.lists(st.sampled_from(["a", "b", "a"]), max_size=3),
     st.dictionaries(st.sampled_from(["path", "digest", "type", "x"]),
                     st.sampled_from(["a", DIGEST, 1]), max_size=2),
@@ -146,3 +149,73 @@ def test_keyword_semantics_match_jsonschema() -> None:
                   {"a": 1, "c": ["a", "a"]}, {"a": 1, "c": []}, {"a": 1, "b": "x", "xa": 1},
                   {"a": 1, "b": "x", "xa": False}, {"a": 1, "b": "x", "q": 1}, [], "s"]:
         assert check(value) == Draft202012Validator(schema).is_valid(value), value
+
+
+# -- formats: decided without jsonschema, True only where every checker says so ---------------
+
+def _rfc3339(text: str) -> bool:
+    """rfc3339-validator's rule (what jsonschema's FormatChecker uses when installed)."""
+    import calendar
+    import re
+
+    match = re.match(r"^(\d{4})-(0[1-9]|1[0-2])-(\d{2})T(?:[01]\d|2[0123]):(?:[0-5]\d):"
+                     r"(?:[0-5]\d)(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0123]):[0-5]\d)$",
+                     text.upper(), re.ASCII)
+    if match is None:
+        return False
+    year, month, day = map(int, match.groups())
+    return bool(year) and 1 <= day <= calendar.monthrange(year, month)[1]
+
+
+DATE_TIMES = st.one_of(
+    st.from_regex(r"\A[0-9]{4}-[01][0-9]-[0-3][0-9][Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9]"
+                  r"(\.[0-9]{1,6})?([Zz]|[+-][0-2][0-9]:[0-6][0-9])?\n?\Z"),
+    st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=DATE_TIMES)
+def test_date_time_says_true_only_where_jsonschema_does(text: str) -> None:
+    from datetime import datetime
+
+    from jsonschema import FormatChecker
+
+    check = compile_schema({"type": "string", "format": "date-time"}, {})
+    try:
+        fast = check(text)
+    except Exception as exc:  # the undecided signal: jsonschema will tell
+        assert type(exc).__name__ == "_Undecided"
+        return
+    assert fast is True
+    assert _rfc3339(text)
+    assert FormatChecker().conforms(text, "date-time")
+    datetime.fromisoformat(text.replace("Z", "+00:00"))  # a real instant
+
+
+def test_known_date_times() -> None:
+    from kfm_prov.core.fastschema import decide
+
+    check = compile_schema({"format": "date-time"}, {})
+    assert decide(check, TIME) is True
+    assert decide(check, "2024-02-29T23:59:59+05:30") is True
+    assert decide(check, 5) is True  # formats apply to strings only
+    for odd in ["2023-02-29T00:00:00Z", "2024-01-01", "2024-01-01T00:00:00Z\n",
+                "0000-01-01T00:00:00Z", "2024-01-01t00:00:00z"]:
+        assert decide(check, odd) is None, odd  # undecided: jsonschema decides
+    assert decide(compile_schema({"format": "email"}, {}), "a@b") is None
+
+
+def test_receipt_validation_does_not_import_jsonschema() -> None:
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from kfm_prov.core.validation import validate_data;"
+            f"data = json.loads({__import__('json').dumps(__import__('json').dumps(VALID))});"
+            "assert all(validate_data(k, v, file=k) == [] for k, v in data.items());"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+            " ('jsonschema', 'referencing')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -14,8 +14,15 @@ draft 2020-12: ``type``, ``enum`` and ``const`` of strings, ``pattern`` (``re.se
 ``minLength``/``maxLength``, ``minimum``/``maximum``, ``minItems``/``maxItems``,
 ``uniqueItems`` of strings, ``required``, ``properties``, ``patternProperties``,
 ``additionalProperties``, ``items``, ``allOf``/``anyOf``/``oneOf``/``not``,
-``if``/``then``/``else``, ``format`` (through the same ``FormatChecker``) and ``$ref``. A
-schema with any other keyword is not compiled and always goes to ``jsonschema``.
+``if``/``then``/``else``, ``format`` and ``$ref``. A schema with any other keyword is not
+compiled and always goes to ``jsonschema``.
+
+``format`` is decided here, without importing ``jsonschema`` (a CLI process that only
+reads valid receipts then never loads it): ``date-time`` says True for the strict RFC 3339
+form that ``jsonschema``'s checker (``rfc3339-validator``) accepts, and leaves anything else
+undecided, so ``jsonschema`` tells whether it is valid whichever checkers it has installed.
+Any other format is undecided for strings. A ``format_checker`` given to
+:func:`compile_schema` is used instead (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -44,6 +51,34 @@ def _is_integer(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+_DATE_TIME = re.compile(r"(\d{4})-(0[1-9]|1[0-2])-(\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+                        r"(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)", re.ASCII)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _date_time(value: Any) -> bool:
+    """True for an RFC 3339 date-time every checker accepts; undecided for any other string."""
+    if not isinstance(value, str):
+        return True
+    match = _DATE_TIME.fullmatch(value)
+    if match is None:
+        raise _Undecided
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if year == 0 or not 1 <= day <= _MONTH_DAYS[month - 1] + (month == 2 and leap):
+        raise _Undecided
+    return True
+
+
+def _undecided_format(value: Any) -> bool:
+    if isinstance(value, str):
+        raise _Undecided
+    return True
+
+
+_FORMATS: dict[str, Check] = {"date-time": _date_time}
 
 
 def _is_number(value: Any) -> bool:
@@ -252,7 +287,7 @@ class _Compiler:
     def k_format(self, name: str, schema: dict[str, Any], base: str) -> Check:
         checker = self.format_checker
         if checker is None:
-            return lambda value: True
+            return _FORMATS.get(name, _undecided_format)
         return lambda value: checker.conforms(value, name)
 
 
@@ -278,6 +313,8 @@ def _all_of(checks: list[Check]) -> Check:
 def compile_schema(schema: dict[str, Any], documents: dict[str, Any],
                    format_checker: Any = None) -> Check:
     """The schema as one check; ``documents`` maps each ``$id`` a ``$ref`` may reach.
+
+    Without ``format_checker``, ``format`` is decided by this module (see above).
 
     Raises :class:`Unsupported` when the schema uses a keyword this module does not know.
     """

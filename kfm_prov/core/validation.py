@@ -92,12 +92,14 @@ def _validator(kind: str, schema_file: str | None = None) -> Any:
 
 @functools.cache
 def _compiled(kind: str) -> Check | None:
-    """The receipt schema compiled by ``fastschema``; None when it cannot be."""
-    from jsonschema import FormatChecker
+    """The receipt schema compiled by ``fastschema``; None when it cannot be.
 
+    Compiled without ``jsonschema``: ``fastschema`` decides the formats our schemas use,
+    so a process that reads only valid receipts never imports ``jsonschema``.
+    """
     documents = {SCHEMA_BASE + name: schema for name, schema in _schema_resources().items()}
     try:
-        return compile_schema(load_schema(KINDS[kind][0]), documents, FormatChecker())
+        return compile_schema(load_schema(KINDS[kind][0]), documents)
     except (Unsupported, KeyError, IndexError, ValueError, re.error):
         return None
 

@@ -6,12 +6,18 @@ the file it generated. Only the part of the lake a question needs is loaded: one
 query finds the runs of the closure, a few batched queries fetch their rows
 (:class:`ClosureView`), and the breadth-first pass runs in memory. A closure too large
 for that (see ``LineageStore.closure_runs``) is walked with a few queries per level.
+
+The walks build a :class:`LineageGraph`, a small directed graph with the part of
+``networkx.DiGraph``'s interface they use, so ``trace`` answers without importing
+``networkx`` (a third of a cold start). :func:`ancestry` and :func:`descendants` still
+return a ``networkx.DiGraph`` to callers who want graph algorithms; ``light=True`` keeps
+the light one.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kfm_prov.store.index import IoRow, PromotionRow, RawRow, RedactionRow, RunRow
@@ -29,13 +35,93 @@ def file_node(digest: str) -> str:
     return f"file:{digest}"
 
 
-def _graph() -> nx.DiGraph:
-    import networkx as nx
+class LineageGraph:
+    """A directed graph with attributes, the subset of ``networkx.DiGraph`` the walks use.
 
-    return nx.DiGraph()
+    Same semantics and iteration order as ``networkx`` for what it has: ``add_node`` and
+    ``add_edge`` update attributes, nodes and edges iterate in insertion order.
+    ``to_networkx()`` gives the same graph as a ``networkx.DiGraph``.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self._succ: dict[str, dict[str, dict[str, Any]]] = {}
+        self._pred: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.nodes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def add_node(self, node: str, **attrs: Any) -> None:
+        if node not in self.nodes:
+            self.nodes[node] = {}
+            self._succ[node] = {}
+            self._pred[node] = {}
+        self.nodes[node].update(attrs)
+
+    def add_edge(self, a: str, b: str, **attrs: Any) -> None:
+        self.add_node(a)
+        self.add_node(b)
+        data = self._succ[a].get(b)
+        if data is None:
+            data = self._succ[a][b] = self._pred[b][a] = {}
+        data.update(attrs)
+
+    def has_edge(self, a: str, b: str) -> bool:
+        return b in self._succ.get(a, {})
+
+    def edges(self, data: bool = False) -> list[Any]:
+        if data:
+            return [(a, b, d) for a, out in self._succ.items() for b, d in out.items()]
+        return [(a, b) for a, out in self._succ.items() for b in out]
+
+    def predecessors(self, node: str) -> Iterator[str]:
+        return iter(self._pred[node])
+
+    def successors(self, node: str) -> Iterator[str]:
+        return iter(self._succ[node])
+
+    def remove_nodes_from(self, nodes: Iterable[str]) -> None:
+        for node in list(nodes):
+            if node not in self.nodes:
+                continue
+            for b in self._succ.pop(node):
+                del self._pred[b][node]
+            for a in self._pred.pop(node):
+                del self._succ[a][node]
+            del self.nodes[node]
+
+    def ancestors(self, node: str) -> set[str]:
+        """Every node with a path to ``node`` (``networkx.ancestors``): one breadth-first pass."""
+        seen: set[str] = set()
+        pending = [node]
+        while pending:
+            for a in self._pred[pending.pop()]:
+                if a not in seen:
+                    seen.add(a)
+                    pending.append(a)
+        seen.discard(node)
+        return seen
+
+    def to_networkx(self) -> nx.DiGraph:
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes.items())
+        graph.add_edges_from(self.edges(data=True))
+        return graph
 
 
-def _add_file(graph: nx.DiGraph, row: IoRow) -> str:
+def _graph() -> LineageGraph:
+    return LineageGraph()
+
+
+def _add_file(graph: LineageGraph, row: IoRow) -> str:
     node = file_node(row.digest)
     if node not in graph:
         graph.add_node(node, kind="file", digest=row.digest, paths={}, raw=None)
@@ -43,7 +129,7 @@ def _add_file(graph: nx.DiGraph, row: IoRow) -> str:
     return node
 
 
-def _add_io(graph: nx.DiGraph, row: IoRow) -> str:
+def _add_io(graph: LineageGraph, row: IoRow) -> str:
     node = _add_file(graph, row)
     if row.direction == "in":
         graph.add_edge(node, run_node(row.run_id), relation="used", role=row.role, path=row.path)
@@ -53,7 +139,7 @@ def _add_io(graph: nx.DiGraph, row: IoRow) -> str:
     return node
 
 
-def _annotate(graph: nx.DiGraph, index: LineageStore, run_ids: Iterable[str],
+def _annotate(graph: LineageGraph, index: LineageStore, run_ids: Iterable[str],
               digests: Iterable[str]) -> None:
     for run_id, row in index.runs_by_id(list(run_ids)).items():
         graph.add_node(run_node(run_id), kind="run", **row.to_dict())
@@ -175,26 +261,34 @@ def closure_view(index: LineageStore, *, runs: Iterable[str] = (),
 
 
 def ancestry(index: LineageStore, *, runs: Iterable[str] = (),
-             digests: Iterable[str] = ()) -> nx.DiGraph:
-    """Everything upstream of the given runs and files, down to raw (and the runs' outputs)."""
+             digests: Iterable[str] = (), light: bool = False) -> Any:
+    """Everything upstream of the given runs and files, down to raw (and the runs' outputs).
+
+    A ``networkx.DiGraph``, or with ``light`` the :class:`LineageGraph` (no networkx import).
+    """
     runs, digests = set(runs), set(digests)
     view: Any = closure_view(index, runs=runs, digests=digests, upstream=True)
     graph = _graph()
     for row in view.files(sorted(runs), "out"):
         _add_io(graph, row)
-    return _walk(view, graph, runs, digests, upstream=True)
+    graph = _walk(view, graph, runs, digests, upstream=True)
+    return graph if light else graph.to_networkx()
 
 
 def descendants(index: LineageStore, *, runs: Iterable[str] = (),
-                digests: Iterable[str] = ()) -> nx.DiGraph:
-    """Everything downstream: the runs that used these files, their outputs, and on."""
+                digests: Iterable[str] = (), light: bool = False) -> Any:
+    """Everything downstream: the runs that used these files, their outputs, and on.
+
+    A ``networkx.DiGraph``, or with ``light`` the :class:`LineageGraph` (no networkx import).
+    """
     runs, digests = set(runs), set(digests)
     view: Any = closure_view(index, runs=runs, digests=digests, upstream=False)
-    return _walk(view, _graph(), runs, digests, upstream=False)
+    graph = _walk(view, _graph(), runs, digests, upstream=False)
+    return graph if light else graph.to_networkx()
 
 
-def _walk(index: LineageStore, graph: nx.DiGraph, pending_runs: set[str],
-          pending_files: set[str], *, upstream: bool) -> nx.DiGraph:
+def _walk(index: LineageStore, graph: LineageGraph, pending_runs: set[str],
+          pending_files: set[str], *, upstream: bool) -> LineageGraph:
     """Breadth-first over the index, one batch of queries per level, each node once."""
     for digest in pending_files:
         graph.add_node(file_node(digest), kind="file", digest=digest, paths={}, raw=None)
@@ -229,5 +323,5 @@ def lake_graph(index: LineageStore, family: str | None = None) -> nx.DiGraph:
         _add_io(graph, row)
         digests.add(row.digest)
     _annotate(graph, index, run_ids, digests)
-    return graph
+    return graph.to_networkx()
 

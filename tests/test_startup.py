@@ -1,0 +1,115 @@
+"""A CLI process imports only what its command needs (issue 17: start-up).
+
+Each command runs as a new process with ``python -X importtime`` on a small lake, and the
+heavy libraries it must not load are looked for in what it imported. Reading valid receipts
+needs no ``jsonschema`` (``fastschema`` decides them), and only graph algorithms need
+``networkx`` (the gate's cycle and order checks), not a trace or a listing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kfm_prov.lake import Lake
+from tests.conftest import make_chain
+
+HEAVY = {"jsonschema", "referencing", "networkx", "prov", "rdflib", "pystac"}
+
+
+def _imported(root: Path, *args: str) -> set[str]:
+    """Top-level packages a ``kfm-prov`` process imported, from ``-X importtime``."""
+    env = {**os.environ, "KFM_PROV_ROOT": str(root)}
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "kfm_prov.cli", *args],
+                          capture_output=True, text=True, env=env, cwd=root, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "kfm_prov" in names  # the parse saw the imports at all
+    return names
+
+
+@pytest.fixture
+def small(lake: Lake) -> tuple[Path, str, str]:
+    chain = make_chain(lake)
+    return lake.root, chain.b.run_id, chain.product
+
+
+@pytest.mark.parametrize("command, allowed", [
+    (("runs",), set()),
+    (("runs", "--format", "json"), set()),
+    (("show", "{run}"), set()),
+    (("trace", "{product}", "--format", "json"), set()),
+    (("trace", "{product}"), set()),
+    (("check", "{run}"), {"networkx"}),  # cycle and order checks are graph algorithms
+])
+def test_command_imports_only_what_it_needs(small: tuple[Path, str, str],
+                                            command: tuple[str, ...],
+                                            allowed: set[str]) -> None:
+    root, run_id, product = small
+    args = [a.format(run=run_id, product=product) for a in command]
+    heavy = _imported(root, *args) & HEAVY
+    assert heavy <= allowed, f"kfm-prov {' '.join(command)} imported {sorted(heavy - allowed)}"
+
+
+def test_an_invalid_receipt_still_gets_named_problems(small: tuple[Path, str, str]) -> None:
+    """The lazy path still reaches jsonschema when a receipt is invalid, to name the field."""
+    root, run_id, _ = small
+    record = next(root.glob(f"data/work/runs/*/{run_id}/run_record.json"))
+    record.write_text(record.read_text().replace('"status": "success"', '"status": "maybe"'))
+    env = {**os.environ, "KFM_PROV_ROOT": str(root)}
+    done = subprocess.run([sys.executable, "-m", "kfm_prov.cli", "validate", str(record)],
+                          capture_output=True, text=True, env=env, cwd=root, check=False)
+    assert done.returncode != 0
+    assert "/status" in done.stdout + done.stderr
+
+
+# -- the light graph trace walks behaves as networkx does, order included ---------------------
+
+NODES = ["run:a", "run:b", "file:1", "file:2", "file:3"]
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("node"), st.sampled_from(NODES), st.integers(0, 2)),
+    st.tuples(st.just("edge"), st.sampled_from(NODES), st.sampled_from(NODES),
+              st.integers(0, 2)),
+    st.tuples(st.just("remove"), st.lists(st.sampled_from([*NODES, "file:none"]), max_size=2)),
+), max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=OPS)
+def test_lineage_graph_matches_networkx(ops: list[tuple]) -> None:
+    import networkx as nx
+
+    from kfm_prov.store.lineage import LineageGraph
+
+    light, reference = LineageGraph(), nx.DiGraph()
+    for op in ops:
+        for graph in (light, reference):
+            if op[0] == "node":
+                graph.add_node(op[1], **{f"k{op[2]}": op[2]})
+            elif op[0] == "edge":
+                graph.add_edge(op[1], op[2], relation=op[3])
+            else:
+                graph.remove_nodes_from(op[1])
+    assert list(light) == list(reference)
+    assert [(n, light.nodes[n]) for n in light] == list(reference.nodes(data=True))
+    assert light.edges(data=True) == list(reference.edges(data=True))
+    for a in NODES:
+        assert (a in light) == (a in reference)
+        for b in NODES:
+            assert light.has_edge(a, b) == reference.has_edge(a, b)
+        if a in reference:
+            assert light.ancestors(a) == nx.ancestors(reference, a)
+            assert list(light.predecessors(a)) == list(reference.predecessors(a))
+            assert list(light.successors(a)) == list(reference.successors(a))
+    converted = light.to_networkx()
+    assert list(converted.nodes(data=True)) == list(reference.nodes(data=True))
+    assert list(converted.edges(data=True)) == list(reference.edges(data=True))
