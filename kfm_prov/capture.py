@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kfm_prov import __version__
-from kfm_prov.config import SENSITIVITIES, LakeConfig
+from kfm_prov.config import INPUT_ROLES, OUTPUT_ROLES, SENSITIVITIES, LakeConfig
 from kfm_prov.context import calling_module, current_runner, identify_code, recorded_environment
 from kfm_prov.core import jsonio
 from kfm_prov.core.crashpoints import crash_point
@@ -46,6 +46,7 @@ from kfm_prov.errors import CheckFailed, InputError, KfmProvError, UsageError
 from kfm_prov.record import RecordedRun, index_run, publish_run, run_dir_rel, write_run_prov
 from kfm_prov.store.digests import DigestCache, hash_files, normalize_digest, spec_hash, stat_key
 from kfm_prov.store.evidence import evidence_files
+from kfm_prov.store.live import live_marker, live_markers
 from kfm_prov.store.receipts import (
     FileEntry,
     Gate,
@@ -57,8 +58,6 @@ from kfm_prov.store.receipts import (
 )
 from kfm_prov.store.signing import sign_run, signing_key
 
-INPUT_ROLES = ("primary", "auxiliary", "config")
-OUTPUT_ROLES = ("intermediate", "product")
 GATE_STATUSES = ("pass", "fail", "warn", "skip", "waived")
 
 
@@ -69,6 +68,10 @@ class _Input:
     digest: str
     stat: tuple[int, ...]
     path: Path
+
+
+#: Outputs declared so far, one JSON line each, while the run is running (see Run._declare).
+DECLARED_FILE = ".declared-outputs.jsonl"
 
 
 @dataclass
@@ -106,6 +109,8 @@ class Run:
     _secrets: list[SecretFinding] = field(default_factory=list)
     _log_files: tuple[IO[str], IO[str]] | None = None
     _unsafe_names: list[str] = field(default_factory=list)
+    _declared: IO[str] | None = None
+    _made_dirs: set[Path] = field(default_factory=set)
     result: RecordedRun | None = None
 
     # -- where things are -------------------------------------------------------------------
@@ -196,7 +201,7 @@ class Run:
                   record=record, rel_dir=rel_dir, _secrets=secrets)
         # The marker first: a process that dies from here on is found by `sweep_interrupted`
         # without scanning every run of the lake.
-        jsonio.write_json(_live_marker(config, run_id), {"run_dir": rel_dir,
+        jsonio.write_json(live_marker(config, run_id), {"run_dir": rel_dir,
                                                          "process": this_process()})
         for sub in ("artifacts", "logs", "tmp"):
             (run.dir / sub).mkdir(parents=True, exist_ok=False)
@@ -232,8 +237,11 @@ class Run:
         stat = stat_key(absolute.stat())
         digest = self._cache().digests([(rel, absolute)])[0]
         self._inputs[rel] = _Input(rel, role, digest, stat, absolute)
-        self.log(f"input {rel} {digest[:19]}…", event="use", role=role, path=rel,
-                 digest=digest)
+        # One scan of the path: the role is one of ours and the digest was computed here.
+        shown, found = scrub_text(rel, "/fields/path")
+        self._secrets += found
+        self._write_log(f"input {shown} {digest[:19]}…", "info",
+                        {"event": "use", "role": role, "path": shown, "digest": digest})
         return absolute
 
     def output(self, name: str, role: str = "intermediate",
@@ -260,11 +268,26 @@ class Run:
             raise UsageError("an output's file name holds a secret", file=scrubbed)
         rel = f"{self.rel_dir}/artifacts/{name}"
         self._outputs[rel] = _Output(rel, role, sensitivity)
-        self.log(f"output {rel}", event="output", role=role, path=rel,
-                 **({"sensitivity": sensitivity} if sensitivity else {}))
+        self._declare(rel, role, sensitivity)
         path = self.config.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._made_dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(path.parent)
         return path
+
+    def _declare(self, rel: str, role: str, sensitivity: str | None) -> None:
+        """Note a declared output in ``DECLARED_FILE``, for a run whose process dies.
+
+        Not a log line: a path in our own ``artifacts/``, a role and a label cannot hold a
+        secret, so there is nothing to scrub, and the logs (which every evidence scan
+        reads line by line) do not grow by a line per output. ``finish`` logs the count.
+        """
+        if self._declared is None:
+            self._declared = open(self.dir / DECLARED_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        event = {"path": rel, "role": role, **({"sensitivity": sensitivity} if sensitivity
+                                                else {})}
+        self._declared.write(json.dumps(event) + "\n")
+        self._declared.flush()  # a SIGKILL right after still leaves it to the salvage
 
     def gate(self, name: str, status: str, details: Mapping[str, Any] | None = None) -> None:
         """Record a validation gate of the pipeline's own (schema, geometry, license...).
@@ -312,12 +335,16 @@ class Run:
 
     def log(self, message: str, level: str = "info", **fields: Any) -> None:
         """Append to ``logs/run.jsonl`` and ``logs/run.log``, secrets scrubbed."""
-        if self._log_files is None:
-            self._log_files = (open(self.logs / "run.jsonl", "a", encoding="utf-8"),  # noqa: SIM115
-                               open(self.logs / "run.log", "a", encoding="utf-8"))  # noqa: SIM115
         text, found = scrub_text(str(message), "logs/run.log")
         clean_fields, found_fields = scrub_data(fields, "/fields") if fields else ({}, [])
         self._secrets += found + found_fields
+        self._write_log(text, level, clean_fields)
+
+    def _write_log(self, text: str, level: str, clean_fields: dict[str, Any]) -> None:
+        """Append one line that holds no secret (scrubbed by the caller) to both logs."""
+        if self._log_files is None:
+            self._log_files = (open(self.logs / "run.jsonl", "a", encoding="utf-8"),  # noqa: SIM115
+                               open(self.logs / "run.log", "a", encoding="utf-8"))  # noqa: SIM115
         stamp = now_utc()
         structured, human = self._log_files
         structured.write(json.dumps({"time": stamp, "level": level, "message": text,
@@ -345,6 +372,9 @@ class Run:
         if status == "success" and (input_gate.status == "fail" or output_gate.status == "fail"):
             status = "failed"
         ended = now_utc()
+        if self._outputs:
+            self.log(f"{len(self._outputs)} output(s) declared", event="outputs",
+                     count=len(self._outputs))
         self.log(f"run {self.run_id} ended: {status}")
         self._close_logs()
         if self._secrets:
@@ -366,6 +396,7 @@ class Run:
         self.record.exit_code = exit_code
         self.result = _write_run(self.config, self.rel_dir,
                                  RunReceipts(self.record, manifest, report))
+        (self.dir / DECLARED_FILE).unlink(missing_ok=True)  # the manifest says it all now
         if status == "success":
             warn_code(self.record)
         return self.result
@@ -476,6 +507,9 @@ class Run:
             for handle in self._log_files:
                 handle.close()
             self._log_files = None
+        if self._declared is not None:
+            self._declared.close()
+            self._declared = None
 
 
 def code_warning(record: RunRecord) -> str | None:
@@ -565,18 +599,11 @@ def _write_run(config: LakeConfig, rel_dir: str, receipts: RunReceipts) -> Recor
     crash_point("capture-before-index")
     result = index_run(config, rel_dir, receipts, raw_rows)
     crash_point("capture-before-unmark")
-    _live_marker(config, receipts.record.run_id).unlink(missing_ok=True)
+    live_marker(config, receipts.record.run_id).unlink(missing_ok=True)
     return result
 
 
 # --- runs whose process died ---------------------------------------------------------------
-
-LIVE_DIR = "live"
-
-
-def _live_marker(config: LakeConfig, run_id: str) -> Path:
-    return config.dir("cache") / LIVE_DIR / f"{run_id}.json"
-
 
 def this_process() -> dict[str, Any]:
     """What identifies the capturing process later: pid, host, and its start time."""
@@ -640,8 +667,7 @@ def sweep_interrupted(config: LakeConfig, *, full: bool = False) -> list[str]:
 
     from kfm_prov.store.rebuild import iter_run_dirs
 
-    live = config.dir("cache") / LIVE_DIR
-    markers = sorted(live.glob("*.json")) if live.is_dir() else []
+    markers = live_markers(config)
     if not markers and not full:
         return []
     lock = FileLock(str(config.dir("cache") / "locks" / "sweep.lock"))
@@ -744,7 +770,8 @@ def _salvaged_manifest(config: LakeConfig, rel_dir: str, run_id: str) -> RunMani
     inputs: dict[str, FileEntry] = {}
     roles: dict[str, tuple[str, str | None]] = {}
     start: dict[str, Any] = {}
-    for event in _log_events(run_dir / "logs" / "run.jsonl"):
+    declared = [{"fields": {"event": "output", **e}} for e in _log_events(run_dir / DECLARED_FILE)]
+    for event in [*_log_events(run_dir / "logs" / "run.jsonl"), *declared]:
         fields = event.get("fields")
         if isinstance(fields, dict) and fields.get("event") == "start":
             start = fields

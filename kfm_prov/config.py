@@ -40,6 +40,8 @@ DEFAULT_NAMESPACE = "https://kfm.example.org/prov/"
 SENSITIVITIES = ("public", "restricted", "sensitive-location")
 SENSITIVITY_RANK = {name: rank for rank, name in enumerate(SENSITIVITIES)}
 UNKNOWN_SENSITIVITY = "restricted"  # a capture that says nothing (SPEC §2)
+INPUT_ROLES = ("primary", "auxiliary", "config")
+OUTPUT_ROLES = ("intermediate", "product")
 
 CONFIG_TEMPLATE = """\
 # kfm-prov configuration for this lake. Every key is optional; the values shown are the

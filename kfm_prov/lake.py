@@ -59,12 +59,18 @@ class Lake:
         every command sees the lake fully promoted or not at all, and records as
         ``interrupted`` the runs whose capturing process died (``capture.sweep_interrupted``).
         """
-        from kfm_prov.capture import sweep_interrupted
-        from kfm_prov.publish.promote import recover
+        from kfm_prov.publish.journal import recovery_pending
+        from kfm_prov.store.live import live_markers
 
         lake = cls(load_config(find_root(root)))
-        recover(lake.config)
-        sweep_interrupted(lake.config)
+        if recovery_pending(lake.config):  # import the machinery only when there is work
+            from kfm_prov.publish.promote import recover
+
+            recover(lake.config)
+        if live_markers(lake.config):
+            from kfm_prov.capture import sweep_interrupted
+
+            sweep_interrupted(lake.config)
         return lake
 
     @classmethod

@@ -15,6 +15,7 @@ byte-identical PROV-JSON.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -374,9 +375,237 @@ def report_state(run_dir: str, report_digest: str) -> FileState:
 
 def build_run_prov(config: LakeConfig, receipts: RunReceipts, run_dir: str,
                    report_digest: str) -> tuple[bytes, list[RawRow]]:
-    """PROV-JSON of one run, and the raw rows of the inputs the manifests know."""
-    builder = ProvBuilder(config.namespace)
+    """PROV-JSON of one run, and the raw rows of the inputs the manifests know.
+
+    Written by :func:`run_prov_json` (the bytes ``prov`` gives, without building its
+    model: a tenth of the time for 10,000 outputs); ``prov`` itself for any value that
+    encoder leaves to it.
+    """
     inputs, outputs, raw_rows = run_states(config, receipts)
-    builder.run(receipts, inputs, outputs, report=report_state(run_dir, report_digest),
-                publish_user=config.publish_user, public_params=config.public_params)
-    return builder.serialize(), raw_rows
+    report = report_state(run_dir, report_digest)
+    try:
+        return run_prov_json(config.namespace, receipts, inputs, outputs, report=report,
+                             publish_user=config.publish_user,
+                             public_params=config.public_params), raw_rows
+    except _LeftToProv:
+        pass
+    return run_prov_reference(config.namespace, receipts, inputs, outputs, report=report,
+                              publish_user=config.publish_user,
+                              public_params=config.public_params), raw_rows
+
+
+def run_prov_reference(namespace: str, receipts: RunReceipts, inputs: list[FileState],
+                       outputs: list[FileState], *, report: FileState | None = None,
+                       publish_user: bool = False, public_params: Iterable[str] = ()) -> bytes:
+    """A run's PROV-JSON through the ``prov`` model: the reference ``run_prov_json`` matches."""
+    builder = ProvBuilder(namespace)
+    builder.run(receipts, inputs, outputs, report=report, publish_user=publish_user,
+                public_params=public_params)
+    return builder.serialize()
+
+
+# --- the same PROV-JSON, written directly -------------------------------------------------
+
+class _LeftToProv(Exception):
+    """A value whose PROV-JSON form ``run_prov_json`` does not write itself."""
+
+
+_INT32, _INT64 = 2**31 - 1, 2**63 - 1
+
+
+def _literal(value: Any) -> Any:
+    """``prov``'s PROV-JSON of a plain attribute value (strings and integers here)."""
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        kind = ("xsd:int" if -_INT32 - 1 <= value <= _INT32 else
+                "xsd:long" if -_INT64 - 1 <= value <= _INT64 else "xsd:integer")
+        return {"$": str(value), "type": kind}
+    raise _LeftToProv(type(value).__name__)
+
+
+def _qname(text: str) -> dict[str, str]:
+    return {"$": text, "type": "xsd:QName"}
+
+
+def _time_text(value: str) -> str:
+    """``prov``'s text of an ``xsd:dateTime`` (an offset of odd seconds becomes UTC)."""
+    from datetime import UTC
+
+    moment = parse_time(value)
+    offset = moment.utcoffset()
+    if offset is not None and (offset.total_seconds() % 60 or offset.microseconds):
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()
+
+
+class _JsonRun:
+    """Records in PROV-JSON as ``prov``'s encoder lays them out.
+
+    Record types in the order they first appear, records in the order they are added,
+    ``_:idN`` for records without an identifier (numbered in that order, equal records
+    sharing one), a repeated identifier turning its entry into a list. Mirrors
+    ``ProvBuilder.run`` step for step.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self.container: dict[str, Any] = {"prefix": {"kfm": namespace}}
+        self.anonymous_ids: dict[tuple[str, str], str] = {}
+        self.entities: set[str] = set()
+        self.agents: set[str] = set()
+        self.derivations: set[tuple[str, str]] = set()
+
+    def add(self, label: str, identifier: str | None, attrs: dict[str, Any]) -> None:
+        if identifier is None:  # prov names equal records alike (its ids are cached by record)
+            key = (label, json.dumps(attrs, sort_keys=True))
+            identifier = self.anonymous_ids.get(key)
+            if identifier is None:
+                identifier = self.anonymous_ids[key] = f"_:id{len(self.anonymous_ids) + 1}"
+        group = self.container.setdefault(label, {})
+        if identifier not in group:
+            group[identifier] = attrs
+        else:
+            current = group[identifier]
+            if isinstance(current, dict):
+                group[identifier] = current = [current]
+            current.append(attrs)
+
+    def derive(self, generated: str, used: str, activity: str) -> None:
+        if (generated, used) not in self.derivations:
+            self.derivations.add((generated, used))
+            self.add("wasDerivedFrom", None, {"prov:generatedEntity": generated,
+                                              "prov:usedEntity": used,
+                                              "prov:activity": activity})
+
+    def file(self, state: FileState) -> str:
+        content = file_id(state.zone, state.digest)
+        if content not in self.entities:
+            self.entities.add(content)
+            self.add("entity", f"kfm:{content}", self._details(state, state.specific is None))
+        if state.specific is None:
+            return f"kfm:{content}"
+        specific = state.specific
+        if specific not in self.entities:
+            self.entities.add(specific)
+            self.add("entity", f"kfm:{specific}", self._details(state, True))
+            self.add("specializationOf", None, {"prov:specificEntity": f"kfm:{specific}",
+                                                "prov:generalEntity": f"kfm:{content}"})
+        return f"kfm:{specific}"
+
+    @staticmethod
+    def _details(state: FileState, full: bool) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "prov:type": _qname("kfm:" + ENTITY_TYPES.get(state.zone, "ExternalFile")),
+            "kfm:digest": _literal(state.digest), "kfm:zone": _literal(state.zone)}
+        if full:
+            attrs["kfm:path"] = _literal(state.path)
+            for key, value in (("size", state.size), ("mediaType", state.media_type),
+                               ("license", state.license), ("attribution", state.attribution),
+                               ("sensitivity", state.sensitivity)):
+                if value is not None:
+                    attrs[f"kfm:{key}"] = _literal(value)
+        return attrs
+
+    def agent(self, local: str, attrs: dict[str, Any]) -> str:
+        if local not in self.agents:
+            self.agents.add(local)
+            self.add("agent", f"kfm:{local}", attrs)
+        return f"kfm:{local}"
+
+
+@gc_paused  # tens of thousands of small dicts that all stay alive
+def run_prov_json(namespace: str, receipts: RunReceipts, inputs: list[FileState],
+                  outputs: list[FileState], *, report: FileState | None = None,
+                  publish_user: bool = False, public_params: Iterable[str] = ()) -> bytes:
+    """A run's PROV-JSON, byte for byte what :func:`run_prov_reference` gives.
+
+    Raises ``_LeftToProv`` for a value it does not write itself (the caller then uses
+    ``prov``). ``tests/test_provjson_direct.py`` compares the two on random receipts and
+    on every example family.
+    """
+    import rfc8785
+
+    out = _JsonRun(namespace)
+    record, manifest = receipts.record, receipts.manifest
+    started = _time_text(record.started_at)
+    ended = _time_text(record.ended_at) if record.ended_at else None
+    run = f"kfm:{run_id_local(record.run_id)}"
+    attrs: dict[str, Any] = {"prov:startTime": started}
+    if ended is not None:
+        attrs["prov:endTime"] = ended
+    attrs |= {"prov:type": _qname("kfm:PipelineRun"), "kfm:runId": _literal(record.run_id),
+              "kfm:family": _literal(record.dataset_family),
+              "kfm:pipelineId": _literal(record.pipeline_id),
+              "kfm:gitCommit": _literal(record.git_commit),
+              "kfm:specHash": _literal(manifest.spec_hash),
+              "kfm:status": _literal(record.status),
+              "kfm:validation": _literal(receipts.report.overall_status),
+              "kfm:params": rfc8785.dumps(published_params(
+                  manifest.params, frozenset(public_params), record.run_id)).decode("utf-8")}
+    out.add("activity", run, attrs)
+    used = sorted(inputs, key=lambda s: (s.path, s.digest))
+    made = sorted(outputs, key=lambda s: (s.path, s.digest))
+    input_ids = [out.file(state) for state in used]
+    for state, entity in zip(used, input_ids, strict=True):
+        out.add("used", None, {"prov:activity": run, "prov:entity": entity,
+                               "prov:time": started,
+                               "prov:role": _qname(f"kfm:{state.role or 'primary'}")})
+    redacted = {r["output"]: r for r in manifest.redactions or []}
+    states = {s.path: s for s in [*used, *made]}
+    for state in made:
+        entity = out.file(state)
+        if state.path in redacted:
+            redaction = redacted[state.path]
+            when = ended or started
+            local = f"kfm:redaction-{record.run_id}-{_short_hash(redaction['output'])}"
+            out.add("activity", local, {
+                "prov:startTime": when, "prov:endTime": when,
+                "prov:type": _qname("kfm:Redaction"),
+                "kfm:profile": rfc8785.dumps(redaction.get("profile", {})).decode("utf-8"),
+                "kfm:sensitivity": _literal(redaction["sensitivity"])})
+            out.add("wasInformedBy", None, {"prov:informed": local, "prov:informant": run})
+            out.add("wasGeneratedBy", None, {"prov:entity": entity, "prov:activity": local,
+                                             "prov:time": when})
+            source = states.get(redaction["source"])
+            if source is not None:
+                source_id = out.file(source)
+                out.add("used", None, {"prov:activity": local, "prov:entity": source_id,
+                                       "prov:time": when})
+                out.derive(entity, source_id, local)
+            continue
+        generation: dict[str, Any] = {"prov:entity": entity, "prov:activity": run}
+        if ended is not None:
+            generation["prov:time"] = ended
+        generation["prov:role"] = _qname(f"kfm:{state.role or 'intermediate'}")
+        out.add("wasGeneratedBy", None, generation)
+        for input_id in input_ids:
+            out.derive(entity, input_id, run)
+    if report is not None:
+        generation = {"prov:entity": out.file(report), "prov:activity": run}
+        if ended is not None:
+            generation["prov:time"] = ended
+        generation["prov:role"] = _qname("kfm:validation")
+        out.add("wasGeneratedBy", None, generation)
+    commit = record.git_commit
+    pipeline = out.agent(f"pipeline-{_short_hash(record.pipeline_id)}-{commit}", {
+        "prov:type": _qname("prov:SoftwareAgent"),
+        "kfm:pipelineId": _literal(record.pipeline_id), "kfm:gitCommit": _literal(commit)})
+    plan_local = f"plan-{hex_of(manifest.spec_hash)}"
+    if plan_local not in out.entities:
+        out.entities.add(plan_local)
+        out.add("entity", f"kfm:{plan_local}", {"prov:type": _qname("prov:Plan"),
+                                               "kfm:specHash": _literal(manifest.spec_hash)})
+    out.add("wasAssociatedWith", None, {"prov:activity": run, "prov:agent": pipeline,
+                                        "prov:plan": f"kfm:{plan_local}",
+                                        "prov:role": _qname("kfm:pipeline")})
+    runner = record.runner
+    identity = f"{runner.type}|{runner.host or ''}|{runner.user if publish_user else ''}"
+    runner_attrs: dict[str, Any] = {"kfm:runnerType": _literal(runner.type)}
+    if runner.host:
+        runner_attrs["kfm:host"] = _literal(runner.host)
+    if publish_user and runner.user:
+        runner_attrs["kfm:user"] = _literal(runner.user)
+    agent = out.agent(f"runner-{runner.type}-{_short_hash(identity)}", runner_attrs)
+    out.add("wasAssociatedWith", None, {"prov:activity": run, "prov:agent": agent,
+                                        "prov:role": _qname("kfm:runner")})
+    return (json.dumps(out.container, indent=2) + "\n").encode("utf-8")

@@ -65,6 +65,15 @@ def journal_dir(config: LakeConfig) -> Path:
     return config.dir("cache") / JOURNAL_DIR
 
 
+def recovery_pending(config: LakeConfig) -> bool:
+    """Whether a promotion may need finishing: a journal or staged files are left over.
+
+    Two directory listings, so ``Lake.open`` imports ``promote`` only when there is work.
+    """
+    staging = config.dir("staging") / "kfm-prov"
+    return any(d.is_dir() and any(d.iterdir()) for d in (journal_dir(config), staging))
+
+
 def write_journal(config: LakeConfig, journal: Journal) -> Path:
     path = journal_dir(config) / f"{journal.tx}.json"
     jsonio.write_json(path, journal.to_dict())

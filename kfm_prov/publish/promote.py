@@ -29,7 +29,14 @@ from kfm_prov.core.keys import SigningKey
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.errors import CheckFailed, InputError, RefusedError
 from kfm_prov.gate import SENSITIVITY_RANK, GateReport, evaluate
-from kfm_prov.publish.journal import Journal, Move, journal_dir, read_journal, write_journal
+from kfm_prov.publish.journal import (
+    Journal,
+    Move,
+    journal_dir,
+    read_journal,
+    recovery_pending,
+    write_journal,
+)
 from kfm_prov.store.certificate import (
     CheckOutcome,
     bound_records,
@@ -463,8 +470,7 @@ def recover(config: LakeConfig) -> list[str]:
     to do; skipped while another process is publishing (it finishes its own work, and a
     later command recovers it if it dies).
     """
-    staging = config.dir("staging") / "kfm-prov"
-    if not any(d.is_dir() and any(d.iterdir()) for d in (journal_dir(config), staging)):
+    if not recovery_pending(config):
         return []
     try:
         with publish_lock(config, timeout=0):

@@ -7,11 +7,12 @@ directory; the answers live here so that each asks them the same way.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kfm_prov.config import LakeConfig
+from kfm_prov.config import INPUT_ROLES, OUTPUT_ROLES, SENSITIVITIES, LakeConfig
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.jsonio import MAX_JSON_BYTES
 from kfm_prov.core.mediatypes import media_type
@@ -71,7 +72,8 @@ def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: Mapping[str, 
 
     findings = []
     for kind, data in receipts_data.items():
-        found_here = {(f.location, f.kind): f for f in find_secrets(data)}
+        scanned = _manifest_view(run_dir, data) if kind == "run_manifest" else data
+        found_here = {(f.location, f.kind): f for f in find_secrets(scanned)}
         environment = data.get("environment") if isinstance(data, dict) else None
         if isinstance(environment, dict):  # the stricter rule for variable names (*_KEY)
             clean = {k: v for k, v in environment.items() if isinstance(v, str)}
@@ -92,6 +94,60 @@ def scan_evidence(config: LakeConfig, run_dir: str, receipts_data: Mapping[str, 
                                             rel, found.location,
                                             hint="rotate the credential and scrub the log"))
     return findings
+
+
+_ROLES = frozenset((*INPUT_ROLES, *OUTPUT_ROLES))
+_LABELS = frozenset(SENSITIVITIES)
+_DIGEST = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
+
+
+def _manifest_view(run_dir: str, data: object) -> object:
+    """The manifest with the values that cannot hold a secret left out, pointers kept.
+
+    A file entry's digest (64 hex digits), role and label (ours, from short lists), size
+    (an integer), media type (the one its path's suffix gives) and, for an output, a path
+    inside this run's own ``artifacts/``, hold no secret: a 10,000-file manifest is then
+    one pass over the few values that can (inputs' paths, anything unexpected). A file
+    entry with nothing left becomes ``None``, so list indexes, and so every finding's
+    pointer, are those of the manifest itself.
+    """
+    if not isinstance(data, dict):
+        return data
+    view = dict(data)
+    own = f"{run_dir}/artifacts/"
+    types: dict[str, str] = {}
+    for side in ("inputs", "outputs"):
+        entries = data.get(side)
+        if isinstance(entries, list):
+            view[side] = [_entry_view(e, own if side == "outputs" else None, types)
+                          for e in entries]
+    return view
+
+
+def _entry_view(entry: object, own: str | None, types: dict[str, str]) -> object:
+    if not isinstance(entry, dict):
+        return entry
+    rest = {}
+    for key, value in entry.items():
+        if key == "digest" and isinstance(value, str) and _DIGEST.fullmatch(value):
+            continue
+        if (key == "role" and value in _ROLES) or (key == "sensitivity" and value in _LABELS):
+            continue
+        if key == "size" and (value is None or type(value) is int):
+            continue
+        path = entry.get("path")
+        if key == "media_type" and isinstance(path, str) and isinstance(value, str):
+            name = path.rpartition("/")[2]  # media_type depends on the suffixes only
+            suffix = name[name.find(".", 1):] if name.find(".", 1) > 0 else ""
+            if suffix not in types:
+                types[suffix] = media_type(f"x{suffix}")
+            if value == types[suffix]:
+                continue
+        if (key == "path" and own is not None and isinstance(value, str)
+                and value.startswith(own) and "\n" not in value):
+            continue
+        rest[key] = value
+    return rest or None
 
 
 def index_entry(config: LakeConfig, receipts: RunReceipts, run_dir: str, *,
