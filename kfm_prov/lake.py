@@ -195,13 +195,17 @@ class Lake:
 
         return index_for(self.config)
 
-    def rebuild_index(self) -> RebuildResult:
-        """Rebuild the index from the files, first recording dead ``running`` runs."""
+    def rebuild_index(self, *, full: bool = False) -> RebuildResult:
+        """Rebuild the index from the files, first recording dead ``running`` runs.
+
+        Runs already checked with the same evidence under the same rules are not checked
+        again; ``full`` re-checks every run (schemas and secrets).
+        """
         from kfm_prov.capture import sweep_interrupted
         from kfm_prov.store.rebuild import rebuild_index
 
         sweep_interrupted(self.config, full=True)
-        return rebuild_index(self.config)
+        return rebuild_index(self.config, full=full)
 
     def runs(self, family: str | None = None, *, status: str | None = None,
              pipeline: str | None = None, last: bool = False) -> list[RunRow]:

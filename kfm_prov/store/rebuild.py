@@ -17,7 +17,7 @@ from kfm_prov.core.perf import gc_paused
 from kfm_prov.errors import InputError
 from kfm_prov.store import raw
 from kfm_prov.store.digests import default_workers
-from kfm_prov.store.evidence import entry_from_disk
+from kfm_prov.store.evidence import entry_from_disk, evidence_digest, evidence_files, index_entry
 from kfm_prov.store.index import (
     IndexedRun,
     IndexEntry,
@@ -30,7 +30,10 @@ from kfm_prov.store.index import (
 )
 from kfm_prov.store.protocol import LineageStore
 from kfm_prov.store.published import promotion_rows
-from kfm_prov.store.receipts import load_run_receipts
+from kfm_prov.store.receipts import load_run_receipts, receipts_from
+from kfm_prov.store.vouched import vouch, vouched_runs
+
+Vouched = Mapping[str, tuple[str, int]]  # run dir → (evidence digest, secrets) checked before
 
 
 def backend_for(config: LakeConfig) -> LineageStore:
@@ -108,7 +111,7 @@ _CHUNK_RUNS = 250
 
 @gc_paused  # a lake's entries all stay alive until written: see perf.paused_gc
 def read_runs(config: LakeConfig, run_dirs: Sequence[str], *, workers: int | None = None,
-              ) -> tuple[list[IndexEntry], list[Finding]]:
+              vouched: Vouched | None = None) -> tuple[list[IndexEntry], list[Finding]]:
     """Index entries of run directories read from disk, and the runs that could not be.
 
     Each run costs its receipts' parsing and schema check, a fresh hash of its evidence
@@ -117,16 +120,21 @@ def read_runs(config: LakeConfig, run_dirs: Sequence[str], *, workers: int | Non
     by one here. The workers are forked (``spawn`` would re-run the caller's ``__main__``,
     which fails for a script read from stdin), and only from a process with no other
     thread, which is what makes forking safe; otherwise the runs are read here.
+
+    A run in ``vouched`` whose evidence digest (hashed fresh) is the one recorded there
+    skips the schema check and the secrets scan (see ``store/vouched.py``).
     """
     import threading
 
     workers = workers or default_workers()
     if workers < 2 or len(run_dirs) < _PARALLEL_RUNS or threading.active_count() > 1:
-        return _read_chunk(config, run_dirs)
+        return _read_chunk(config, run_dirs, vouched or {})
     import multiprocessing
 
-    chunks = [(config, run_dirs[k:k + _CHUNK_RUNS])
-              for k in range(0, len(run_dirs), _CHUNK_RUNS)]
+    vouched = vouched or {}
+    chunks = [(config, part, {d: vouched[d] for d in part if d in vouched})
+              for k in range(0, len(run_dirs), _CHUNK_RUNS)
+              for part in [run_dirs[k:k + _CHUNK_RUNS]]]
     entries: list[IndexEntry] = []
     skipped: list[Finding] = []
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -165,7 +173,7 @@ class _PackedRows(Sequence[IoRow]):
         return self._rows()[index]
 
 
-def _read_packed_chunk(args: tuple[LakeConfig, Sequence[str]],
+def _read_packed_chunk(args: tuple[LakeConfig, Sequence[str], Vouched],
                        ) -> tuple[list[tuple[RunRow, bytes, Sequence[RedactionRow]]],
                                   list[Finding]]:
     """A worker's share: entries with their io rows packed (see ``_PackedRows``)."""
@@ -177,11 +185,16 @@ def _read_packed_chunk(args: tuple[LakeConfig, Sequence[str]],
     return packed, skipped
 
 
-def _read_chunk(config: LakeConfig, run_dirs: Sequence[str],
+def _read_chunk(config: LakeConfig, run_dirs: Sequence[str], vouched: Vouched,
                 ) -> tuple[list[IndexEntry], list[Finding]]:
     entries: list[IndexEntry] = []
     skipped: list[Finding] = []
     for run_dir in run_dirs:  # one run that cannot be read is a finding, never the end
+        if run_dir in vouched:
+            known = _vouched_entry(config, run_dir, *vouched[run_dir])
+            if known is not None:
+                entries.append(known)
+                continue
         try:
             receipts = load_run_receipts(config.root / run_dir, display=run_dir)
             entries.append(entry_from_disk(config, run_dir, receipts))
@@ -193,6 +206,26 @@ def _read_chunk(config: LakeConfig, run_dirs: Sequence[str],
     return entries, skipped
 
 
+def _vouched_entry(config: LakeConfig, run_dir: str, digest: str,
+                   secrets: int) -> IndexEntry | None:
+    """The entry of a run vouched for with this very evidence; None to check it in full."""
+    from kfm_prov.core import jsonio
+    from kfm_prov.core.validation import KINDS, RUN_RECEIPTS
+
+    try:
+        if evidence_digest(config, evidence_files(config, run_dir)) != digest:
+            return None
+        datas = {kind: jsonio.read_json(config.root / run_dir / KINDS[kind][1],
+                                        display=f"{run_dir}/{KINDS[kind][1]}")
+                 for kind in RUN_RECEIPTS}
+        if len({d.get("run_id") for d in datas.values()}) != 1:
+            return None
+        receipts = receipts_from(datas, display=run_dir)
+    except (InputError, OSError, KeyError, TypeError, ValueError, AttributeError):
+        return None  # changed since it was hashed: the full check will say what
+    return index_entry(config, receipts, run_dir, evidence=digest, secrets=secrets)
+
+
 def iter_run_dirs(config: LakeConfig) -> list[str]:
     """Root-relative directories under ``runs/<family>/`` that hold a run record."""
     runs_dir = config.dir("runs")
@@ -202,7 +235,8 @@ def iter_run_dirs(config: LakeConfig) -> list[str]:
                   for path in runs_dir.glob("*/*/run_record.json"))
 
 
-def rebuild_index(config: LakeConfig, index: LineageStore | None = None) -> RebuildResult:
+def rebuild_index(config: LakeConfig, index: LineageStore | None = None, *,
+                  full: bool = False) -> RebuildResult:
     """Recreate the lineage index from run receipts and raw manifests.
 
     Runs whose receipts are incomplete (still running, killed before the end) or invalid
@@ -210,8 +244,12 @@ def rebuild_index(config: LakeConfig, index: LineageStore | None = None) -> Rebu
     (and their evidence hashed) before that transaction; runs indexed or removed by other
     processes meanwhile are reconciled inside it, so a concurrent ``kfm-prov run``, ``gc``
     or ``raw add`` is never undone.
+
+    Runs vouched for under today's rules with the same evidence are not schema-checked
+    and scanned again (``store/vouched.py``); ``full`` checks every run.
     """
-    entries, skipped = read_runs(config, iter_run_dirs(config))
+    entries, skipped = read_runs(config, iter_run_dirs(config),
+                                 vouched=None if full else vouched_runs(config))
 
     def read(indexed: Mapping[str, IndexedRun]) -> Snapshot:
         raw_rows: list[RawRow] = []
@@ -229,4 +267,14 @@ def rebuild_index(config: LakeConfig, index: LineageStore | None = None) -> Rebu
     finally:
         if index is None:
             target.close()
+    _vouch(config, written)
     return RebuildResult(len(written), len(raw_rows), skipped)
+
+
+def _vouch(config: LakeConfig, written: Sequence[IndexEntry]) -> None:
+    """Every run just indexed was checked in full, or vouched for with this evidence."""
+    import contextlib
+    import sqlite3
+
+    with contextlib.suppress(sqlite3.Error, OSError):  # a cache: the next rebuild checks all
+        vouch(config, [(e.run.run_dir, e.run.evidence_digest, e.run.secrets) for e in written])

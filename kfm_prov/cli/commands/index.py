@@ -13,18 +13,23 @@ def command() -> None:
 
 
 @command.command("rebuild")
+@click.option("--full", is_flag=True,
+              help="Re-check every run's receipts and secrets, even those already checked"
+                   " with the same evidence under the same rules.")
 @json_option
 @click.pass_context
-def rebuild(ctx: click.Context, as_json: bool) -> int:
+def rebuild(ctx: click.Context, full: bool, as_json: bool) -> int:
     """Rebuild the index from run receipts, raw manifests and promotion records.
 
     Runs that cannot be read are skipped and listed (exit 0: the index is still usable).
+    A run whose evidence is unchanged since it was last checked under the same rules is
+    not schema-checked and scanned for secrets again; `--full` checks them all.
 
     \b
     Example:
-      kfm-prov index rebuild
+      kfm-prov index rebuild --full
     """
-    result = get_lake(ctx).rebuild_index()
+    result = get_lake(ctx).rebuild_index(full=full)
     if as_json:
         emit_json({"runs": result.runs, "raw_files": result.raw_files,
                    "skipped": [f.to_dict() for f in result.skipped]})
