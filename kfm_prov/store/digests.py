@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from kfm_prov.core import prehash
 from kfm_prov.errors import InputError
 from kfm_prov.store.dbutil import begin_immediate, connect, retry_locked
 
@@ -87,6 +88,12 @@ def hash_files(paths: Sequence[str | os.PathLike[str]], *, workers: int | None =
     """Digests of ``paths`` in order, hashed in parallel; a progress bar on a terminal."""
     if not paths:
         return []
+    if prehash.pending():  # hashed while the CLI imported (core/prehash.py)
+        early = [prehash.take(p) for p in paths]
+        if any(early):
+            rest = [p for p, d in zip(paths, early, strict=True) if d is None]
+            fresh = iter(hash_files(rest, workers=workers, progress=progress))
+            return [d if d is not None else next(fresh) for d in early]
     workers = workers or default_workers()
     show = _want_progress(paths) if progress is None else progress
     if show:

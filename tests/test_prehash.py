@@ -1,0 +1,85 @@
+"""``raw add`` hashes its files while the CLI imports (issue 17: hashing as a whole process).
+
+The early digest is used only for bytes that did not change: same identity and times
+before the hash, after it and when the command asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kfm_prov.cli.entry import _raw_add_paths
+from kfm_prov.core import prehash
+
+SIZE = 17 << 20  # above prehash's threshold
+
+
+def _big(path: Path, fill: bytes = b"k") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(fill * SIZE)
+    return path
+
+
+def _reset() -> None:
+    prehash._thread = None
+    prehash._results.clear()
+
+
+def test_an_unchanged_file_gets_its_early_digest(tmp_path: Path) -> None:
+    big = _big(tmp_path / "big.bin")
+    _reset()
+    prehash.start([str(big), "--license", str(tmp_path / "missing")])
+    expected = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    assert prehash.take(big) == expected
+    assert prehash.take(big) is None  # handed out once
+
+
+def test_a_file_changed_after_the_early_hash_is_hashed_again(tmp_path: Path) -> None:
+    from kfm_prov.store.digests import hash_files
+
+    big = _big(tmp_path / "big.bin")
+    _reset()
+    prehash.start([str(big)])
+    assert prehash._thread is not None
+    prehash._thread.join()
+    with open(big, "r+b") as handle:  # same size, other bytes, later times
+        handle.write(b"X")
+    os.utime(big, ns=(1, 1))
+    expected = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    assert hash_files([big]) == [expected]
+    _reset()
+
+
+def test_small_files_and_symlinks_are_left_to_the_command(tmp_path: Path) -> None:
+    small = tmp_path / "small.csv"
+    small.write_text("id\n1\n")
+    link = tmp_path / "link.bin"
+    link.symlink_to(_big(tmp_path / "big.bin"))
+    _reset()
+    prehash.start([str(small), str(link)])
+    assert not prehash.pending()
+
+
+def test_only_raw_add_arguments_are_candidates() -> None:
+    assert _raw_add_paths(["--root", "x", "raw", "add", "a.bin", "--license", "MIT"]) == [
+        "a.bin", "--license", "MIT"]
+    assert _raw_add_paths(["check", "raw", "x"]) == []
+    assert _raw_add_paths(["trace", "raw"]) == []
+
+
+def test_raw_add_as_a_process_records_the_true_digest(tmp_path: Path) -> None:
+    from kfm_prov.lake import Lake
+
+    lake = Lake.init(tmp_path / "lake")
+    big = _big(lake.root / "data/raw/big/big.bin", b"z")
+    done = subprocess.run([sys.executable, "-m", "kfm_prov.cli", "raw", "add",
+                           "data/raw/big/big.bin", "--license", "CC-BY-4.0",
+                           "--attribution", "X"], cwd=lake.root, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    checksums = (big.parent / "checksums.sha256").read_text()
+    assert hashlib.sha256(big.read_bytes()).hexdigest() in checksums
