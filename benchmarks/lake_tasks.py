@@ -26,9 +26,10 @@ def _summary(root: Path) -> dict[str, Any]:
     return json.loads((root / SUMMARY).read_text(encoding="utf-8"))
 
 
-def rebuild(root: Path, fresh: bool) -> dict[str, Any]:
+def rebuild(root: Path, fresh: bool, full: bool = False) -> dict[str, Any]:
     """Rebuild into the configured index (SQLite, or PostgreSQL with KFM_PROV_INDEX_URL);
-    ``write_s`` is the part spent in ``replace_all`` (under the index's write lock)."""
+    ``write_s`` is the part spent in ``replace_all`` (under the index's write lock);
+    ``full`` re-checks every run (no vouched runs skipped)."""
     from kfm_prov.config import load_config
     from kfm_prov.store.rebuild import backend_for, rebuild_index
 
@@ -54,7 +55,7 @@ def rebuild(root: Path, fresh: bool) -> dict[str, Any]:
 
     index.replace_all = timed_replace
     start = time.perf_counter()
-    result = rebuild_index(config, index)
+    result = rebuild_index(config, index, full=full)
     seconds = time.perf_counter() - start
     stats = index.stats()
     index.close()
@@ -152,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("task", choices=("rebuild", "trace", "check", "promote"))
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--fresh", action="store_true", help="rebuild: delete the index first")
+    parser.add_argument("--full", action="store_true",
+                        help="rebuild: re-check every run (ignore the vouched runs)")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     if args.task == "rebuild":
-        out = rebuild(args.root, args.fresh)
+        out = rebuild(args.root, args.fresh, args.full)
     elif args.task == "trace":
         out = trace(args.root, args.count)
     elif args.task == "check":
