@@ -237,11 +237,10 @@ class Run:
         stat = stat_key(absolute.stat())
         digest = self._cache().digests([(rel, absolute)])[0]
         self._inputs[rel] = _Input(rel, role, digest, stat, absolute)
-        # One scan of the path: the role is one of ours and the digest was computed here.
-        shown, found = scrub_text(rel, "/fields/path")
-        self._secrets += found
-        self._write_log(f"input {shown} {digest[:19]}…", "info",
-                        {"event": "use", "role": role, "path": shown, "digest": digest})
+        # Nothing to scrub: the path was scanned above, the role is one of ours and the
+        # digest was computed here.
+        self._write_log(f"input {rel} {digest[:19]}…", "info",
+                        {"event": "use", "role": role, "path": rel, "digest": digest})
         return absolute
 
     def output(self, name: str, role: str = "intermediate",
@@ -444,6 +443,8 @@ class Run:
         clean = bool(files) and base.resolve() == base
         secret_names = []  # a file name holding a secret must not reach the manifest
         for rel in list(declared):
+            if rel in self._outputs:
+                continue  # its name was scanned when it was declared (``output``)
             scrubbed, found = scrub_text(rel, "/outputs")
             if found:
                 secret_names.append(scrubbed)

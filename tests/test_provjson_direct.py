@@ -89,15 +89,16 @@ def receipts(draw: st.DrawFn) -> RunReceipts:
     return RunReceipts(record, manifest, report)
 
 
-def _both(config: Any, data: RunReceipts, run_dir: str, digest: str,
-          publish_user: bool) -> tuple[bytes | None, bytes]:
+def _both(config: Any, data: RunReceipts, run_dir: str, digest: str, publish_user: bool,
+          public_params: frozenset[str] = frozenset()) -> tuple[bytes | None, bytes]:
     inputs, outputs, _ = run_states(config, data, raw_infos={})
     report = report_state(run_dir, digest)
     reference = run_prov_reference(config.namespace, data, inputs, outputs, report=report,
-                                   publish_user=publish_user)
+                                   publish_user=publish_user, public_params=public_params)
     try:
         direct: bytes | None = run_prov_json(config.namespace, data, inputs, outputs,
-                                             report=report, publish_user=publish_user)
+                                             report=report, publish_user=publish_user,
+                                             public_params=public_params)
     except _LeftToProv:
         direct = None
     return direct, reference
@@ -105,15 +106,19 @@ def _both(config: Any, data: RunReceipts, run_dir: str, digest: str,
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(data=receipts(), publish_user=st.booleans())
+@given(data=receipts(), publish_user=st.booleans(), public=st.data())
 def test_direct_prov_json_is_byte_identical_to_prov(tmp_path: Path, data: RunReceipts,
-                                                     publish_user: bool) -> None:
+                                                     publish_user: bool,
+                                                     public: st.DataObject) -> None:
     from kfm_prov.lake import Lake
 
     root = tmp_path / "lake"
     config = Lake.init(root).config if not root.exists() else load_config(root)
+    keys = sorted(data.manifest.params)
+    public_params = frozenset(public.draw(st.lists(st.sampled_from(keys), max_size=3))
+                              if keys else [])
     direct, reference = _both(config, data, f"data/work/runs/glo/{RUN}", "sha256:" + "ee" * 32,
-                              publish_user)
+                              publish_user, public_params)
     assert direct is not None  # every value made up here is one it writes itself
     assert direct.decode().splitlines() == reference.decode().splitlines()
     assert direct == reference
@@ -128,7 +133,8 @@ def test_every_example_run_is_byte_identical(demo_lake: Path) -> None:
         rel = run_dir.relative_to(demo_lake).as_posix()
         data = load_run_receipts(run_dir, display=rel)
         digest = sha256_bytes((run_dir / REPORT_FILE).read_bytes())
-        direct, reference = _both(config, data, rel, digest, config.publish_user)
+        direct, reference = _both(config, data, rel, digest, config.publish_user,
+                                  frozenset(config.public_params))
         assert direct == reference, rel
         on_disk = json.loads((run_dir / "prov.json").read_text())
         assert on_disk["activity"] == json.loads(reference)["activity"]
