@@ -219,3 +219,18 @@ def test_receipt_validation_does_not_import_jsonschema() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_older_run_records_take_the_fast_path_and_agree() -> None:
+    from kfm_prov.core.validation import OLDER_VERSIONS, _compiled
+
+    for kind, versions in OLDER_VERSIONS.items():
+        for version, schema_file in versions.items():
+            assert _compiled(kind, schema_file) is not None
+            document = {k: v for k, v in VALID[kind].items() if k != "code"}
+            document["schema_version"] = version
+            slow = not any(True for _ in _validator(kind, schema_file).iter_errors(document))
+            assert is_valid(kind, document, schema_file) is slow is True
+            broken = dict(document, status="maybe")
+            assert is_valid(kind, broken, schema_file) is not True
+            assert validate_data(kind, broken, file=kind)

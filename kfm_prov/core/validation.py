@@ -91,7 +91,7 @@ def _validator(kind: str, schema_file: str | None = None) -> Any:
 
 
 @functools.cache
-def _compiled(kind: str) -> Check | None:
+def _compiled(kind: str, schema_file: str | None = None) -> Check | None:
     """The receipt schema compiled by ``fastschema``; None when it cannot be.
 
     Compiled without ``jsonschema``: ``fastschema`` decides the formats our schemas use,
@@ -99,14 +99,15 @@ def _compiled(kind: str) -> Check | None:
     """
     documents = {SCHEMA_BASE + name: schema for name, schema in _schema_resources().items()}
     try:
-        return compile_schema(load_schema(KINDS[kind][0]), documents)
+        return compile_schema(load_schema(schema_file or KINDS[kind][0]), documents)
     except (Unsupported, KeyError, IndexError, ValueError, re.error):
         return None
 
 
-def is_valid(kind: str, data: Any) -> bool | None:
-    """True when the receipt is valid; False or None when ``jsonschema`` must tell."""
-    check = _compiled(kind)
+def is_valid(kind: str, data: Any, schema_file: str | None = None) -> bool | None:
+    """True when the receipt is valid (against ``schema_file``, an older version, if
+    given); False or None when ``jsonschema`` must tell."""
+    check = _compiled(kind, schema_file)
     return None if check is None else decide(check, data)
 
 
@@ -255,7 +256,7 @@ def validate_data(kind: str, data: Any, *, file: str) -> list[Finding]:
             return [Finding("schema-version", f"unsupported schema_version {version!r};"
                             f" this kfm-prov reads {', '.join(map(repr, readable))}", file,
                             "/schema_version")]
-    if older is None and is_valid(kind, data):  # the compiled fast path for current receipts
+    if is_valid(kind, data, older):  # the compiled fast path, for older versions too
         return []
     findings = [_finding(error, file) for error in _validator(kind, older).iter_errors(data)]
     return sorted(findings, key=lambda f: (f.pointer or "", f.message))
