@@ -12,7 +12,7 @@ import pytest
 
 from kfm_prov.lake import Lake
 from kfm_prov.prov.constraints import check_constraints, load_prov_document, validate_prov_json
-from tests.conftest import CODE, GEOJSON, Chain, add_raw
+from tests.conftest import CODE, GEOJSON, Chain, add_raw, make_chain
 from tests.multi import Multi
 
 
@@ -121,5 +121,6 @@ def test_who_asked_is_a_pseudonym_unless_the_lake_publishes_names(lake: Lake,
     config = lake.root / "kfm-prov.toml"
     config.write_text(config.read_text().replace("publish_user = false", "publish_user = true"))
     published = Lake.open(lake.root)
-    published.promote(chain.b.run_id, version="v2", requested_by="Ada Lovelace")
+    second = make_chain(published, product=GEOJSON.replace("-97.6", "-97.7"))  # new bytes
+    published.promote(second.b.run_id, version="v2", requested_by="Ada Lovelace")
     assert _requesters(body(published, "glo", "v2"))[person]["kfm:name"] == "Ada Lovelace"
