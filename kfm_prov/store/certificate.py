@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kfm_prov import __version__
-from kfm_prov.config import SENSITIVITIES, LakeConfig
+from kfm_prov.config import SENSITIVITY_RANK, LakeConfig
 from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
 from kfm_prov.store import raw
 from kfm_prov.store.digests import hash_files, sha256_bytes
-from kfm_prov.store.evidence import read_evidence
-from kfm_prov.store.receipts import load_run_receipts
+from kfm_prov.store.evidence import RunEvidence, read_evidence
 
 if TYPE_CHECKING:
     from kfm_prov.gate import GateReport
@@ -361,18 +360,18 @@ def verify_certificate(config: LakeConfig, rel: str,
         if now != digest:
             findings.append(Finding("file-modified", f"{path} changed since promotion: now"
                                     f" {now[:19]}…, certified {digest[:19]}…", path))
-    findings += _check_runs(config, cert)
-    findings += _check_labels(config, rel, cert)
+    dirs = [run.run_dir for run in cert.runs if (config.root / run.run_dir).is_dir()]
+    evidence = read_evidence(config, dirs)  # each receipt read and hashed once
+    findings += _check_runs(cert, evidence)
+    findings += _check_labels(config, rel, cert, evidence)
     findings += _check_records(config, rel, cert)
     return findings
 
 
-def _check_runs(config: LakeConfig, cert: Certificate) -> list[Finding]:
+def _check_runs(cert: Certificate, evidence: Mapping[str, RunEvidence]) -> list[Finding]:
     """Each run of the closure: its evidence unchanged, and the facts the certificate
     states about it (status, commit, times) the ones its receipts state."""
     findings = []
-    dirs = [run.run_dir for run in cert.runs if (config.root / run.run_dir).is_dir()]
-    evidence = read_evidence(config, dirs)
     for run in cert.runs:
         ev = evidence.get(run.run_dir)
         if ev is None:
@@ -399,7 +398,8 @@ def _check_runs(config: LakeConfig, cert: Certificate) -> list[Finding]:
     return findings
 
 
-def _check_labels(config: LakeConfig, rel: str, cert: Certificate) -> list[Finding]:
+def _check_labels(config: LakeConfig, rel: str, cert: Certificate,
+                  evidence: Mapping[str, RunEvidence]) -> list[Finding]:
     """License, attribution and sensitivity as the raw manifests and the producing run's
     receipts say: a certificate never states a lower label than its evidence."""
     findings = []
@@ -420,19 +420,16 @@ def _check_labels(config: LakeConfig, rel: str, cert: Certificate) -> list[Findi
                                         f" {entity.path} has {name}"
                                         f" {getattr(entity, name)!r}; its manifest says"
                                         f" {getattr(info, name)!r}", info.manifest, name))
-    rank = {name: number for number, name in enumerate(SENSITIVITIES)}
+    rank = SENSITIVITY_RANK
     floor = max((rank.get(e.sensitivity or "", 1) for e in raws), default=1)
-    producer = next((r for r in cert.runs if r.run_id == cert.run_id), None)
-    try:
-        receipts = (load_run_receipts(config.root / producer.run_dir, display=producer.run_dir)
-                    if producer is not None else None)
-    except InputError:
-        receipts = None  # reported by _check_runs
-    if receipts is None:
-        return findings
-    declared = {o.path: o.extra.get("sensitivity") for o in receipts.manifest.outputs}
-    redacted = [rank[r["sensitivity"]] for run in cert.runs
-                for r in _redactions(config, run.run_dir)]
+    receipts = {run.run_id: ev.receipts for run in cert.runs
+                if (ev := evidence.get(run.run_dir)) is not None and ev.receipts is not None}
+    if cert.run_id not in receipts:
+        return findings  # reported by _check_runs
+    declared = {o.path: o.extra.get("sensitivity")
+                for o in receipts[cert.run_id].manifest.outputs}
+    redacted = [rank[r["sensitivity"]] for run in receipts.values()
+                for r in run.manifest.redactions or []]
     lowest = min([floor, *redacted])
     for number, product in enumerate(cert.products):
         label, source = product.get("sensitivity"), product.get("source_path")
@@ -447,14 +444,6 @@ def _check_labels(config: LakeConfig, rel: str, cert: Certificate) -> list[Findi
                                     " sources and recorded redactions allow", rel,
                                     f"/products/{number}/sensitivity"))
     return findings
-
-
-def _redactions(config: LakeConfig, run_dir: str) -> list[dict[str, Any]]:
-    try:
-        receipts = load_run_receipts(config.root / run_dir, display=run_dir)
-    except InputError:
-        return []
-    return list(receipts.manifest.redactions or [])
 
 
 def _check_records(config: LakeConfig, rel: str, cert: Certificate) -> list[Finding]:
