@@ -29,7 +29,7 @@ from kfm_prov.errors import InputError, NotFoundError
 from kfm_prov.store import raw
 from kfm_prov.store.certificate import Entity, read_certificate, verify_certificate
 from kfm_prov.store.digests import hash_files
-from kfm_prov.store.evidence import index_entry, read_evidence, scan_evidence
+from kfm_prov.store.evidence import RunEvidence, index_entry, read_evidence, scan_evidence
 from kfm_prov.store.index import IndexEntry, IoRow, RawRow, RunRow
 from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
@@ -124,6 +124,7 @@ class _Walk:
         self.inputs_of: dict[str, list[IoRow]] = {}
         self.raw_inputs: dict[str, RawRow] = {}  # raw path → the row the walk relies on
         self.certified: dict[str, dict[str, Any]] = {}  # digest → certificate product entry
+        self.evidence: dict[str, RunEvidence] = {}  # run dir → receipts as read and hashed
 
     def fail(self, check: str, code: str, message: str, *, file: str | None = None,
              pointer: str | None = None, hint: str | None = None,
@@ -364,6 +365,7 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
     believe either. The secret scan runs on those same files.
     """
     evidence = read_evidence(walk.config, [run.run_dir for run in walk.runs.values()])
+    walk.evidence = evidence
     code: dict[str, tuple[str, CodeIdentity | None]] = {}  # commit and code, per run
     for run_id, indexed in sorted(walk.runs.items()):
         ev = evidence[indexed.run_dir]
@@ -578,11 +580,9 @@ def _check_validation(walk: _Walk, run: RunRow, now: datetime) -> dict[str, Any]
     if parse_time(waiver["expires_at"]) <= now:
         walk.fail("validation", "waiver-expired", f"the waiver expired at"
                   f" {waiver['expires_at']}", file=waiver_file, pointer="/expires_at")
-    from kfm_prov.store.receipts import read_receipt
-
-    report, problems = read_receipt(walk.config.root / report_file, "validation_report",
-                                    display=report_file)
-    if report is None or problems:  # edited since it was indexed: no gate list to trust
+    ev = walk.evidence.get(run.run_dir)
+    report = ev.datas.get("validation_report") if ev is not None else None
+    if report is None:  # it did not validate when the gate read it: no gate list to trust
         walk.fail("validation", "invalid-receipt", "the validation report the waiver refers"
                   " to does not validate", file=report_file)
         return dict(waiver)
