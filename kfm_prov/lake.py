@@ -111,24 +111,42 @@ class Lake:
     def raw_add(self, paths: Sequence[str | os.PathLike[str]], *, license: str,
                 attribution: str, source_uri: str | None = None,
                 source_type: str | None = None, sensitivity: str | None = None,
-                base: Path | None = None) -> list:
+                by: str | None = None, base: Path | None = None) -> list:
         """Record raw captures (see ``store.raw.add``); paths relative to ``base`` or cwd."""
         from kfm_prov.store import raw
-        from kfm_prov.store.index import RawRow
 
         rels = [self.rel(p, base=base) for p in paths]
         results = raw.add(self.config, rels, license=license, attribution=attribution,
                           source_uri=source_uri, source_type=source_type,
-                          sensitivity=sensitivity)
-        rows = []
-        for result in results:
-            info = raw.lookup(self.config, result.path)
-            if info is not None:
-                rows.append(RawRow(info.path, info.digest, info.license, info.attribution,
-                                   info.sensitivity, info.manifest))
-        with self.index() as index:
-            index.put_raw(rows)
+                          sensitivity=sensitivity, by=by)
+        self._index_raw([r.path for r in results])
         return results
+
+    def raw_relabel(self, paths: Sequence[str | os.PathLike[str]], *, reason: str,
+                    by: str | None = None, license: str | None = None,
+                    attribution: str | None = None, sensitivity: str | None = None,
+                    base: Path | None = None) -> list:
+        """Change recorded raw files' labels with a trail (see ``store.raw.relabel``); the
+        index's rows follow, so ``trace`` shows the new labels at once."""
+        from kfm_prov.store import raw
+
+        rels = [self.rel(p, base=base) for p in paths]
+        results = raw.relabel(self.config, rels, reason=reason, by=by, license=license,
+                              attribution=attribution, sensitivity=sensitivity)
+        self._index_raw([r.path for r in results if r.status == "relabelled"])
+        return results
+
+    def _index_raw(self, rels: Sequence[str]) -> None:
+        """Put the labels the manifests now say into the index (a cache of them)."""
+        from kfm_prov.store import raw
+        from kfm_prov.store.index import RawRow
+
+        rows = [RawRow(info.path, info.digest, info.license, info.attribution,
+                       info.sensitivity, info.manifest)
+                for info in raw.lookup_many(self.config, rels).values() if info is not None]
+        if rows:
+            with self.index() as index:
+                index.put_raw(rows)
 
     def validate(self, path: str | os.PathLike[str]) -> list[Finding]:
         """Schema findings for a run directory or a receipt file (empty when valid)."""

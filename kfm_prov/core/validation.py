@@ -31,6 +31,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "validation_report": ("validation_report.v1.json", "validation_report.json"),
     "waiver": ("waiver.v1.json", "waiver.json"),
     "raw_manifest": ("raw_manifest.v1.json", "manifest.yml"),
+    "raw_labels": ("raw_labels.v1.json", "labels.trail.jsonl"),
     "certificate": ("certificate.v1.json", "certificate.json"),
     "refusal": ("refusal.v1.json", "refusal.json"),
 }

@@ -24,13 +24,14 @@ from kfm_prov.core.paths import check_relative, is_under, resolve_inside
 from kfm_prov.core.timeutil import now_utc
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError, RefusedError
-from kfm_prov.store.digests import hash_files, hex_of, normalize_digest
+from kfm_prov.store import labels as trail
+from kfm_prov.store.digests import hash_files, hex_of, normalize_digest, sha256_bytes
 
 MANIFEST = "manifest.yml"
 MAX_CHECKSUMS_BYTES = 256 * 1024 * 1024  # about 3.5 million entries
 _MAX_LINE = 8192
 CHECKSUMS = "checksums.sha256"
-_RESERVED = {MANIFEST, CHECKSUMS, "manifest.yaml"}
+_RESERVED = {MANIFEST, CHECKSUMS, "manifest.yaml", trail.TRAIL}
 
 
 @dataclass(frozen=True)
@@ -328,11 +329,15 @@ class AddResult:
 
 def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: str,
         source_uri: str | None = None, source_type: str | None = None,
-        sensitivity: str | None = None, captured_at: str | None = None) -> list[AddResult]:
+        sensitivity: str | None = None, captured_at: str | None = None,
+        by: str | None = None) -> list[AddResult]:
     """Record raw files in their manifest and checksums; all or nothing.
 
-    Mutates only ``manifest.yml`` and ``checksums.sha256`` of the manifests that apply.
-    Refuses (exit 1) a file whose recorded digest differs from its bytes now.
+    Mutates only ``manifest.yml``, ``checksums.sha256`` and the label trail
+    (``labels.trail.jsonl``, an ``add`` entry per new file, ``by`` whom) of the manifests
+    that apply. Refuses (exit 1) a file whose recorded digest differs from its bytes now;
+    an unchanged file asked for with other labels is bad input (exit 2): labels change
+    only by ``relabel``.
     """
     from filelock import FileLock
 
@@ -352,7 +357,7 @@ def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: s
         return _record(config, [rel for rel, _ in targets], digests, {
             "license": license, "attribution": attribution, "sensitivity": sensitivity,
             "source": _source(source_uri, source_type), "captured_at": captured_at or now_utc(),
-        })
+        }, by=(by or "").strip() or trail.current_user())
 
 
 def _source(uri: str | None, kind: str | None) -> dict[str, str] | None:
@@ -373,20 +378,29 @@ def _check_raw_file(config: LakeConfig, rel: str) -> tuple[str, Path]:
 
 
 def _record(config: LakeConfig, rels: list[str], digests: list[str],
-            meta: dict[str, Any]) -> list[AddResult]:
+            meta: dict[str, Any], *, by: str) -> list[AddResult]:
     staged: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    found: dict[str, list[trail.LabelEvent]] = {}  # adopt entries, where a trail begins
     results: list[AddResult] = []
     refusals: list[str] = []
+    relabels: list[tuple[str, list[str], dict[str, Any], dict[str, Any]]] = []
     added: list[RawInfo] = []
     for rel, digest in zip(rels, digests, strict=True):
         directory = _manifest_dir_for(config, rel)
         if directory not in staged:
             staged[directory] = _load_for_update(config, directory)
+            found[directory] = _adopt(config, directory, *staged[directory], by=by)
         manifest, checksums = staged[directory]
         name = PurePosixPath(rel).relative_to(directory).as_posix()
         display = f"{directory}/{MANIFEST}"
         recorded = checksums.get(name)
         if recorded == digest and manifest:
+            now = trail.labels_of(_info(rel, digest, manifest,
+                                        manifest.get("files", {}).get(name, {}), display))
+            asked = {k: meta[k] for k in trail.LABELS if meta[k] is not None}
+            differ = trail.differences(asked, now)
+            if [k for k in differ if k in asked]:
+                relabels.append((rel, [k for k in differ if k in asked], now, asked))
             results.append(AddResult(rel, digest, "unchanged", display))
             continue
         if recorded is not None and recorded != digest:
@@ -403,19 +417,54 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
         raise RefusedError("raw is write-once; bytes changed since they were recorded: "
                            + "; ".join(refusals),
                            hint="capture the new bytes under a new path")
+    if relabels:
+        rel, keys, now, asked = relabels[0]
+        more = f" (and {len(relabels) - 1} more file(s))" if len(relabels) > 1 else ""
+        flags = " ".join(f"--{k} {asked[k]!r}" for k in keys)
+        raise InputError(f"already recorded with other labels: {trail.describe(keys, now, asked)}"
+                         f"{more}; raw add never changes labels", file=rel, field=", ".join(keys),
+                         hint=f"use kfm-prov raw relabel {rel} {flags} --reason TEXT")
     _refuse_lower_labels(config, added)
+    at = now_utc()
     for directory, (manifest, checksums) in staged.items():
-        if any(r.status == "added" and r.manifest == f"{directory}/{MANIFEST}" for r in results):
-            findings = validate_data("raw_manifest", manifest, file=f"{directory}/{MANIFEST}")
+        display = f"{directory}/{MANIFEST}"
+        mine = [i for i in added if i.manifest == display]
+        if mine:
+            findings = validate_data("raw_manifest", manifest, file=display)
             if findings:
                 raise InputError(findings[0].message, file=findings[0].file,
                                  field=findings[0].pointer)
-            # The manifest first: killed between the two, the new file is not recorded yet
-            # (a retry records it); the other way round it would be recorded without its
-            # label and inherit the manifest's default.
-            jsonio.atomic_write(config.root / directory / MANIFEST, _dump_yaml(manifest))
+            body = _dump_yaml(manifest)
+            events = found[directory] + [trail.LabelEvent(
+                at, by, "recorded by kfm-prov raw add", "add", i.path, i.digest, None,
+                trail.labels_of(i), sha256_bytes(body)) for i in mine]
+            # The trail first, then the manifest, then the checksums: killed between any
+            # two, the new file is not recorded yet and a retry records it (a trail entry
+            # ahead of its manifest is superseded by the retry's). The manifest before the
+            # checksums, or the file would be recorded without its label and inherit the
+            # manifest's default.
+            trail.append_events(config, directory, events)
+            jsonio.atomic_write(config.root / directory / MANIFEST, body)
             jsonio.atomic_write(config.root / directory / CHECKSUMS, render_checksums(checksums))
     return results
+
+
+def _adopt(config: LakeConfig, directory: str, manifest: dict[str, Any],
+           checksums: dict[str, str], *, by: str) -> list[trail.LabelEvent]:
+    """Where a manifest has files but no trail yet (recorded before trails existed): an
+    ``adopt`` entry per file, its labels as found, so that the trail covers every file."""
+    path = config.root / directory / MANIFEST
+    if not manifest or not checksums or (config.root / trail.trail_rel(directory)).exists():
+        return []
+    digest = sha256_bytes(path.read_bytes())
+    display = f"{directory}/{MANIFEST}"
+    files = manifest.get("files", {})
+    at = now_utc()
+    return [trail.LabelEvent(at, by, "labels as found when their trail began", "adopt",
+                             f"{directory}/{name}", recorded, None,
+                             trail.labels_of(_info(f"{directory}/{name}", recorded, manifest,
+                                                   files.get(name, {}), display)), digest)
+            for name, recorded in sorted(checksums.items())]
 
 
 def _refuse_lower_labels(config: LakeConfig, added: list[RawInfo]) -> None:
@@ -471,5 +520,153 @@ def _apply_meta(manifest: dict[str, Any], name: str, meta: dict[str, Any]) -> No
     if own:
         own["captured_at"] = meta["captured_at"]
         files[name] = own
+    if not files:
+        del manifest["files"]
+
+
+# --- raw relabel ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RelabelResult:
+    path: str
+    digest: str
+    status: str  # "relabelled" | "unchanged"
+    manifest: str
+    old: dict[str, str | None]
+    new: dict[str, str | None]
+    trail: str  # root-relative label trail
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "digest": self.digest, "status": self.status,
+                "manifest": self.manifest, "old": self.old, "new": self.new,
+                "trail": self.trail}
+
+
+def relabel(config: LakeConfig, rels: Sequence[str], *, reason: str, by: str | None = None,
+            license: str | None = None, attribution: str | None = None,
+            sensitivity: str | None = None) -> list[RelabelResult]:
+    """Change the labels of recorded raw files: the only way to, and all or nothing.
+
+    Mutates only the ``manifest.yml`` of each file (its ``files:`` entry) and the label
+    trail beside it, which gains a ``relabel`` entry per changed file (who, when, why,
+    old → new). Refuses paths no manifest records, and files whose manifest was edited
+    outside ``relabel`` (its labels disagree with the trail), without writing anything.
+    A file that already has the asked labels is reported ``unchanged``.
+    """
+    from filelock import FileLock
+
+    asked: dict[str, str] = {}
+    if license is not None:
+        asked["license"] = canonical_license(license, field="--license")
+    if attribution is not None:
+        if not attribution.strip():
+            raise InputError("attribution must not be empty", field="--attribution")
+        asked["attribution"] = attribution
+    if sensitivity is not None:
+        if sensitivity not in SENSITIVITIES:
+            raise InputError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}",
+                             field="--sensitivity")
+        asked["sensitivity"] = sensitivity
+    if not asked:
+        raise InputError("nothing to change: give --sensitivity, --license or --attribution",
+                         field="--sensitivity")
+    if not reason.strip():
+        raise InputError("a relabel needs a reason", field="--reason")
+    who = (by or "").strip() or trail.current_user()
+    if not rels:
+        raise InputError("no raw files given", field="PATH")
+    for rel in rels:
+        family_of(config, rel)
+    lock_path = config.dir("cache") / "locks" / "raw.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_path), timeout=60):
+        return _relabel(config, list(dict.fromkeys(rels)), asked, reason.strip(), who)
+
+
+def _relabel(config: LakeConfig, rels: list[str], asked: dict[str, str], reason: str,
+             by: str) -> list[RelabelResult]:
+    infos = lookup_many(config, rels)
+    for rel in rels:
+        if infos[rel] is None:
+            raise InputError("not recorded in a raw manifest: relabel changes only recorded"
+                             " files", file=rel, hint=f"record it first: kfm-prov raw add {rel}")
+    staged: dict[str, dict[str, Any]] = {}
+    trails: dict[str, dict[str, trail.LabelEvent] | None] = {}
+    changes: list[tuple[str, RawInfo, dict[str, Any], dict[str, Any]]] = []
+    results: list[RelabelResult] = []
+    for rel in rels:
+        info = infos[rel]
+        assert info is not None
+        directory = info.manifest.rsplit("/", 1)[0]
+        if directory not in staged:
+            staged[directory] = read_manifest(config.root / info.manifest,
+                                              display=info.manifest)
+            events = trail.read_trail(config, directory)
+            trails[directory] = None if events is None else trail.latest(events)
+        old = trail.labels_of(info)
+        last = (trails[directory] or {}).get(rel)
+        if trails[directory] is not None:
+            said = last.new if last is not None else None
+            differ = trail.differences(said, old) if said is not None else list(trail.LABELS)
+            if differ:
+                shown = (trail.describe(differ, said, old) if said is not None
+                         else "the file has no entry")
+                raise RefusedError(f"the labels of {rel} were changed outside relabel"
+                                   f" ({shown}, trail → manifest)", file=info.manifest,
+                                   field=differ[0],
+                                   hint=f"restore what {trail.trail_rel(directory)} says,"
+                                        " then relabel")
+        new = {**old, **asked}
+        status = "relabelled" if new != old else "unchanged"
+        if status == "relabelled":
+            changes.append((directory, info, old, new))
+        results.append(RelabelResult(rel, info.digest, status, info.manifest, old, new,
+                                     trail.trail_rel(directory)))
+    at = now_utc()
+    for directory, manifest in staged.items():
+        mine = [(info, old, new) for d, info, old, new in changes if d == directory]
+        if not mine:
+            continue
+        display = f"{directory}/{MANIFEST}"
+        for info, _, new in mine:
+            _set_labels(manifest, PurePosixPath(info.path).relative_to(directory).as_posix(),
+                        new)
+        findings = validate_data("raw_manifest", manifest, file=display)
+        if findings:
+            raise InputError(findings[0].message, file=display, field=findings[0].pointer)
+        staged[directory] = manifest
+    written: list[tuple[str, bytes, list[trail.LabelEvent]]] = []
+    for directory, manifest in staged.items():
+        mine = [(info, old, new) for d, info, old, new in changes if d == directory]
+        if not mine:
+            continue
+        body = _dump_yaml(manifest)
+        events = [] if trails[directory] is not None else _adopt(
+            config, directory, *_load_for_update(config, directory), by=by)
+        events += [trail.LabelEvent(at, by, reason, "relabel", info.path, info.digest, old, new,
+                                    sha256_bytes(body)) for info, old, new in mine]
+        written.append((directory, body, events))
+    # Everything checked and rendered before the first write; then, per manifest, the
+    # trail before the manifest (killed between them, a retry of the same relabel heals).
+    for directory, body, events in written:
+        trail.append_events(config, directory, events)
+        jsonio.atomic_write(config.root / directory / MANIFEST, body)
+    return results
+
+
+def _set_labels(manifest: dict[str, Any], name: str, new: dict[str, Any]) -> None:
+    """The file's own entry holds a label only where it differs from the manifest's."""
+    files = manifest.setdefault("files", {})
+    own = dict(files.get(name, {}))
+    for key in trail.LABELS:
+        value = new[key]
+        if manifest.get(key) == value:
+            own.pop(key, None)
+        elif value is not None:
+            own[key] = value
+    if own:
+        files[name] = own
+    else:
+        files.pop(name, None)
     if not files:
         del manifest["files"]

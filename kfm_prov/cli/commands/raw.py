@@ -1,10 +1,10 @@
-"""``kfm-prov raw add``: record write-once raw captures."""
+"""``kfm-prov raw add`` / ``raw relabel``: record write-once raw captures, change labels."""
 
 from __future__ import annotations
 
 import click
 
-from kfm_prov.cli.output import emit_json, get_lake, json_option
+from kfm_prov.cli.output import emit_json, get_lake, info, json_option
 from kfm_prov.config import SENSITIVITIES
 
 
@@ -21,16 +21,19 @@ def command() -> None:
 @click.option("--source-type", help="What kind of source, e.g. http, api, ftp, manual.")
 @click.option("--sensitivity", type=click.Choice(SENSITIVITIES),
               help="public, restricted or sensitive-location (unknown means restricted).")
+@click.option("--by", "by", metavar="WHO", help="Who records them, for the label trail"
+              " (default: the user).")
 @json_option
 @click.pass_context
 def add(ctx: click.Context, paths: tuple[str, ...], license_: str, attribution: str,
         source_uri: str | None, source_type: str | None, sensitivity: str | None,
-        as_json: bool) -> int:
+        by: str | None, as_json: bool) -> int:
     """Record PATHS (files under data/raw/<family>/) in their manifest.yml and checksums.
 
     Re-adding an unchanged file does nothing; a file whose bytes changed since it was
     recorded is refused (exit 1) and nothing is written, as are bytes some other capture
     recorded at a higher sensitivity, under a lower label (the error names that capture).
+    An unchanged file given other labels is an error (exit 2): use ``raw relabel``.
 
     \b
     Example:
@@ -40,11 +43,48 @@ def add(ctx: click.Context, paths: tuple[str, ...], license_: str, attribution: 
     lake = get_lake(ctx)
     results = lake.raw_add(paths, license=license_, attribution=attribution,
                            source_uri=source_uri, source_type=source_type,
-                           sensitivity=sensitivity)
+                           sensitivity=sensitivity, by=by)
     if as_json:
         emit_json([{"path": r.path, "digest": r.digest, "status": r.status,
                     "manifest": r.manifest} for r in results])
     else:
         for r in results:
             click.echo(f"{r.status:9} {r.digest[:19]}…  {r.path}")
+    return 0
+
+
+@command.command("relabel")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--sensitivity", type=click.Choice(SENSITIVITIES), help="The new sensitivity.")
+@click.option("--license", "license_", metavar="SPDX", help="The new SPDX license id.")
+@click.option("--attribution", help="The new attribution.")
+@click.option("--reason", required=True, help="Why the labels change (kept in the trail).")
+@click.option("--by", "by", metavar="WHO", help="Who decides it (default: the user).")
+@json_option
+@click.pass_context
+def relabel(ctx: click.Context, paths: tuple[str, ...], sensitivity: str | None,
+            license_: str | None, attribution: str | None, reason: str, by: str | None,
+            as_json: bool) -> int:
+    """Change the labels of recorded raw PATHS: the only way to, all or nothing.
+
+    Each change is kept in labels.trail.jsonl beside the manifest (who, when, why,
+    old → new); the gate and trace show the new labels, and a certificate names the
+    relabels its closure relied on. A file whose manifest was edited by hand is refused.
+
+    \b
+    Example:
+      kfm-prov raw relabel data/raw/sites/sites.csv --sensitivity restricted \\
+          --reason "coordinates generalised upstream, agreed with SHPO" --by "J. Steward"
+    """
+    results = get_lake(ctx).raw_relabel(paths, reason=reason, by=by, license=license_,
+                                        attribution=attribution, sensitivity=sensitivity)
+    if as_json:
+        emit_json([r.to_dict() for r in results])
+        return 0
+    for r in results:
+        changed = [k for k in r.new if r.new[k] != r.old[k]]
+        what = ", ".join(f"{k} {r.old[k]} → {r.new[k]}" for k in changed)
+        click.echo(f"{r.status:10} {r.path}" + (f"  ({what})" if what else ""))
+    if all(r.status == "unchanged" for r in results):
+        info("nothing changed: the files already have these labels")
     return 0
