@@ -88,6 +88,8 @@ class GateReport:
     waiver: dict[str, Any] | None
     checked_at: str
     warnings: list[Finding] = field(default_factory=list)
+    #: Relabels of the closure's raw files, from their trails (``raw relabel``).
+    steward_decisions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +110,8 @@ class GateReport:
                          for p in self.products],
             "checks": [c.to_dict() for c in self.checks],
             "closure": {"runs": sorted(self.runs), "entities": len(self.entities)},
+            **({"steward_decisions": self.steward_decisions} if self.steward_decisions
+               else {}),
         }
 
 
@@ -157,6 +161,7 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
         _check_products(walk, run, products)
         _check_runs(walk, run)
         _check_raw(walk)
+        decisions = _check_raw_labels(walk)
         _check_raw_ancestry(walk, run)
         waiver = _check_validation(walk, run, now or datetime.now(UTC))
         levels = _check_sensitivity(walk, run, products)
@@ -169,7 +174,8 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
     return GateReport(run=run, products=products, checks=checks, runs=walk.runs,
                       entities=walk.entities, edges=sorted(set(walk.edges)),
                       product_sensitivity=levels, waiver=waiver,
-                      checked_at=format_time(now) if now else now_utc())
+                      checked_at=format_time(now) if now else now_utc(),
+                      steward_decisions=decisions)
 
 
 def _products(index: LineageStore, run: RunRow, wanted: Sequence[str]) -> list[IoRow]:
@@ -516,6 +522,49 @@ def _check_raw(walk: _Walk) -> None:
                       " with these bytes", file=row.path, nodes=nodes)
             continue
         _check_license(walk, info, nodes)
+
+
+def _check_raw_labels(walk: _Walk) -> list[dict[str, Any]]:
+    """Raw labels as the manifests say, vouched for by their label trails.
+
+    The certificate binds the labels the manifests say now (not the index's copy). A
+    manifest whose labels disagree with its trail was edited outside ``raw relabel``
+    (``raw-labels-edited``); the relabels the trail records for the closure's files are
+    steward decisions the certificate names (who, when, why, old → new, the entry's
+    digest). A manifest without a trail (recorded before trails) is taken as it is.
+    """
+    from kfm_prov.store import labels
+
+    rows = {r.path: r for r in walk.raw_inputs.values()}
+    try:
+        infos = [i for i in raw.lookup_many(walk.config, sorted(rows)).values()
+                 if i is not None and i.digest == rows[i.path].digest]
+    except InputError:
+        return []  # reported by _check_raw as raw-manifest-invalid
+    checked = labels.check_trails(walk.config, infos)
+    for finding in checked.findings:
+        if finding.code == "raw-labels-trail-invalid":
+            walk.fail("raw-sources", "raw-labels-trail-invalid", finding.message,
+                      file=finding.file, pointer=finding.pointer, hint=finding.hint)
+        else:
+            walk.fail("raw-sources", "raw-labels-edited", finding.message, file=finding.file,
+                      pointer=finding.pointer, hint=finding.hint)
+    decisions = []
+    for info in infos:
+        entity = walk.entities.get((info.path, info.digest))
+        if entity is not None:
+            entity.license, entity.attribution = info.license, info.attribution
+            entity.sensitivity = info.sensitivity
+        directory = info.manifest.rsplit("/", 1)[0]
+        for event in checked.trails.get(directory, ()):
+            if (event.action == "relabel" and event.path == info.path
+                    and event.digest == info.digest):
+                decisions.append({"path": event.path, "digest": event.digest, "at": event.at,
+                                  "by": event.by, "reason": event.reason, "old": event.old,
+                                  "new": event.new, "changed": event.changed(),
+                                  "trail": labels.trail_rel(directory),
+                                  "entry": event.entry_digest})
+    return decisions
 
 
 def _lookup(walk: _Walk, paths: list[str]) -> dict[str, raw.RawInfo | None]:

@@ -36,8 +36,11 @@ CODES = (
     "stac-dangling-link", "stac-checksum-mismatch",
     "attestation-missing", "attestation-invalid", "attestation-untrusted",
     "attestation-signature", "attestation-subject-mismatch", "attestation-record-mismatch",
-    "attestation-orphan", "run-signature-invalid",
+    "attestation-orphan", "run-signature-invalid", "raw-labels-edited",
+    "raw-labels-trail-invalid",
 )
+#: Codes of notes: worth telling, but nothing failed (``VerifyReport.notes``).
+NOTE_CODES = ("raw-labels-untracked", "raw-relabelled-since-promotion")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class VerifyReport:
 
     findings: list[Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    notes: list[Finding] = field(default_factory=list)  # not failures: relabels, untracked
 
     @property
     def ok(self) -> bool:
@@ -53,7 +57,8 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": dict(self.checked),
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings],
+                "notes": [f.to_dict() for f in self.notes]}
 
 
 def verify_lake(config: LakeConfig) -> list[Finding]:
@@ -78,12 +83,14 @@ def audit(config: LakeConfig, *, require_signatures: bool = False,
     versions = audit_.processed_versions()
     fresh = audit_.hash_all(raws, versions)
     audit_.check_raw(raws, fresh)
+    audit_.check_raw_labels(raws)
     audit_.check_processed(versions, fresh)
     audit_.check_promotions(versions, fresh)
     audit_.check_attestations(versions, fresh, trusted,
                               require_signatures or config.require_signatures)
     audit_.check_stac(fresh)
-    report.findings.sort(key=lambda f: (f.file or "", f.code, f.pointer or "", f.message))
+    for found in (report.findings, report.notes):
+        found.sort(key=lambda f: (f.file or "", f.code, f.pointer or "", f.message))
     return report
 
 
@@ -180,6 +187,15 @@ class _Audit:
                          f" sha256:{hex_of(info.digest)[:12]}…", info.path,
                          hint="raw is write-once; capture new bytes under a new path")
 
+    def check_raw_labels(self, raws: list[raw.RawInfo]) -> None:
+        """Every manifest's labels are what its label trail says (changed by relabel only)."""
+        from kfm_prov.store.labels import check_trails
+
+        checked = check_trails(self.config, raws)
+        self.report.findings += checked.findings
+        self.report.notes += checked.notes
+        self.report.checked["label_trails"] = len(checked.trails)
+
     def check_processed(self, versions: list[_Version], fresh: dict[str, str]) -> None:
         for version in versions:
             for name, digest in sorted(version.listed.items()):
@@ -235,7 +251,8 @@ class _Audit:
                 if key not in on_disk:
                     self.add("processed-missing", f"the version directory of {family}"
                              f" {version} is gone", version_rel)
-                for finding in verify_certificate(self.config, cert, fresh):
+                for finding in verify_certificate(self.config, cert, fresh,
+                                                  self.report.notes):
                     self.add("certificate-broken", f"the certificate of {family} {version}"
                              f" no longer holds: {finding.message} [{finding.code}]", cert,
                              finding.pointer)

@@ -20,7 +20,7 @@ from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
-from kfm_prov.store import raw
+from kfm_prov.store import labels, raw
 from kfm_prov.store.digests import hash_files, sha256_bytes
 from kfm_prov.store.evidence import RunEvidence, read_evidence
 
@@ -161,7 +161,8 @@ class Certificate:
     """
 
     _KEYS = ("schema_version", "family", "version", "run_id", "promotion_id", "issued_at",
-             "issuer", "products", "checks", "waiver", "closure", "records", "merkle")
+             "issuer", "products", "checks", "waiver", "closure", "records", "merkle",
+             "steward_decisions")
 
     family: str
     version: str
@@ -181,6 +182,9 @@ class Certificate:
     #: Published records bound by digest: ``{"prov_bundle": {"path", "digest"},
     #: "stac_item": {...}}`` (absent in certificates of kfm-prov before 0.2).
     records: dict[str, dict[str, Any]] | None = None
+    #: Relabels of closure raw files the gate relied on (``raw relabel``), each naming its
+    #: trail entry by digest; absent when there were none.
+    steward_decisions: tuple[dict[str, Any], ...] = ()
 
     def body(self) -> dict[str, Any]:
         """Everything the Merkle root covers: the certificate without ``merkle``."""
@@ -192,7 +196,9 @@ class Certificate:
                 "promotion_id": self.promotion_id, "issued_at": self.issued_at,
                 "issuer": self.issuer, "products": [dict(p) for p in self.products],
                 "checks": [c.to_dict() for c in self.checks], "waiver": self.waiver,
-                "closure": closure, **({"records": self.records} if self.records else {})}
+                "closure": closure, **({"records": self.records} if self.records else {}),
+                **({"steward_decisions": [dict(d) for d in self.steward_decisions]}
+                   if self.steward_decisions else {})}
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body()
@@ -210,7 +216,8 @@ class Certificate:
             tuple(Entity.from_dict(e) for e in closure["entities"]),
             tuple((str(a), str(b), str(c)) for a, b, c in closure["edges"]),
             data.get("merkle"), _extra(data, cls._KEYS),
-            _extra(closure, ("runs", "entities", "edges")), data.get("records"))
+            _extra(closure, ("runs", "entities", "edges")), data.get("records"),
+            tuple(dict(d) for d in data.get("steward_decisions", ())))
 
     def sealed(self) -> Certificate:
         """This certificate with its Merkle root computed over its body."""
@@ -238,7 +245,7 @@ def build_certificate(report: GateReport, *, version: str, products: list[dict[s
         {"software": "kfm-prov", "version": __version__}, tuple(products), checks,
         report.waiver, runs, tuple(e for _, e in sorted(report.entities.items())),
         tuple(tuple(edge) for edge in report.edges),  # type: ignore[misc]
-        records=records,
+        records=records, steward_decisions=tuple(report.steward_decisions),
     ).sealed()
 
 
@@ -320,12 +327,15 @@ def read_certificate(config: LakeConfig, rel: str) -> Certificate:
 
 
 def verify_certificate(config: LakeConfig, rel: str,
-                       fresh: Mapping[str, str] | None = None) -> list[Finding]:
+                       fresh: Mapping[str, str] | None = None,
+                       notes: list[Finding] | None = None) -> list[Finding]:
     """Findings if the certificate was edited or no longer holds; empty when it holds.
 
     Re-hashes (fresh) the products, the raw sources and the evidence of every run;
     ``fresh`` holds digests the caller has just computed itself (``verify`` hashes every
-    raw and processed file once), which are not computed again.
+    raw and processed file once), which are not computed again. A raw label changed
+    since promotion by ``raw relabel`` (the trail says so, and the manifest agrees with
+    the trail) is no finding: it goes to ``notes`` when given.
     """
     try:
         data = read_certificate_data(config, rel)
@@ -363,7 +373,8 @@ def verify_certificate(config: LakeConfig, rel: str,
     dirs = [run.run_dir for run in cert.runs if (config.root / run.run_dir).is_dir()]
     evidence = read_evidence(config, dirs)  # each receipt read and hashed once
     findings += _check_runs(cert, evidence)
-    findings += _check_labels(config, rel, cert, evidence)
+    findings += _check_labels(config, rel, cert, evidence, notes)
+    findings += _check_decisions(config, rel, cert)
     findings += _check_records(config, rel, cert)
     return findings
 
@@ -399,10 +410,13 @@ def _check_runs(cert: Certificate, evidence: Mapping[str, RunEvidence]) -> list[
 
 
 def _check_labels(config: LakeConfig, rel: str, cert: Certificate,
-                  evidence: Mapping[str, RunEvidence]) -> list[Finding]:
+                  evidence: Mapping[str, RunEvidence],
+                  notes: list[Finding] | None = None) -> list[Finding]:
     """License, attribution and sensitivity as the raw manifests and the producing run's
-    receipts say: a certificate never states a lower label than its evidence."""
+    receipts say: a certificate never states a lower label than its evidence. A label
+    a steward changed since promotion with ``raw relabel`` is a note, not a finding."""
     findings = []
+    trails: dict[str, list[labels.LabelEvent] | None] = {}
     raws = [e for e in cert.entities if e.kind == "raw"]
     try:
         infos = raw.lookup_many(config, [e.path for e in raws])
@@ -416,6 +430,18 @@ def _check_labels(config: LakeConfig, rel: str, cert: Certificate,
             continue
         for name in ("license", "attribution", "sensitivity"):
             if getattr(entity, name) != getattr(info, name):
+                change = _relabelled(config, trails, entity, name, info)
+                if change is not None:
+                    if notes is not None:
+                        notes.append(Finding(
+                            "raw-relabelled-since-promotion", f"{entity.path} was relabelled"
+                            f" since {cert.family} {cert.version} was promoted: {name}"
+                            f" {getattr(entity, name)!r} → {getattr(info, name)!r}"
+                            f" ({change.by}, {change.at}: {change.reason})",
+                            labels.trail_rel(info.manifest.rsplit("/", 1)[0]), name,
+                            hint="the certificate keeps the labels it was issued with;"
+                                 " promote a new version to publish under the new ones"))
+                    continue
                 findings.append(Finding("certificate-label-mismatch", f"the certificate says"
                                         f" {entity.path} has {name}"
                                         f" {getattr(entity, name)!r}; its manifest says"
@@ -443,6 +469,52 @@ def _check_labels(config: LakeConfig, rel: str, cert: Certificate,
                                     f" {product['path']} is {label}, below what its raw"
                                     " sources and recorded redactions allow", rel,
                                     f"/products/{number}/sensitivity"))
+    return findings
+
+
+def _relabelled(config: LakeConfig, trails: dict[str, list[labels.LabelEvent] | None],
+                entity: Entity, name: str, info: raw.RawInfo) -> labels.LabelEvent | None:
+    """The relabel that explains why ``entity``'s certified ``name`` is no longer what
+    its manifest says, or None: the trail must hold an entry that set the certified value,
+    a later ``relabel`` of that label, and end on what the manifest says now."""
+    directory = info.manifest.rsplit("/", 1)[0]
+    if directory not in trails:
+        try:
+            trails[directory] = labels.read_trail(config, directory)
+        except InputError:
+            trails[directory] = None  # verify reports the unreadable trail itself
+    events = [e for e in trails[directory] or () if e.path == entity.path
+              and e.digest == entity.digest]
+    if not events or labels.differences(events[-1].new, labels.labels_of(info)):
+        return None
+    certified = getattr(entity, name)
+    since = next((i for i in range(len(events) - 1, -1, -1)
+                  if events[i].new.get(name) == certified), None)
+    if since is None:
+        return None
+    return next((e for e in reversed(events[since + 1:])
+                 if e.action == "relabel" and name in e.changed()), None)
+
+
+def _check_decisions(config: LakeConfig, rel: str, cert: Certificate) -> list[Finding]:
+    """Each relabel the certificate relied on is still in its trail (by entry digest)."""
+    findings: list[Finding] = []
+    seen: dict[str, set[str] | None] = {}
+    for number, decision in enumerate(cert.steward_decisions):
+        trail = str(decision.get("trail", ""))
+        if trail not in seen:
+            try:
+                events = labels.read_trail(config, trail.rsplit("/", 1)[0])
+            except InputError:
+                events = None
+            seen[trail] = None if events is None else {e.entry_digest for e in events}
+        if decision.get("entry") not in (seen[trail] or set()):
+            findings.append(Finding("steward-decision-missing", f"the relabel of"
+                                    f" {decision.get('path')} by {decision.get('by')} at"
+                                    f" {decision.get('at')}, which the certificate relied on,"
+                                    f" is no longer in {trail}", rel,
+                                    f"/steward_decisions/{number}",
+                                    hint="restore the label trail from a backup"))
     return findings
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from kfm_prov.config import LakeConfig
 from kfm_prov.core import jsonio
+from kfm_prov.core.findings import Finding
 from kfm_prov.core.validation import validate_data
 from kfm_prov.errors import InputError
 
@@ -167,3 +168,67 @@ def differences(said: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
 
 def describe(keys: Sequence[str], said: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {said.get(k)!r} → {now.get(k)!r}" for k in keys)
+
+
+def interrupted(last: LabelEvent | None, now: Mapping[str, Any]) -> bool:
+    """The trail is one relabel ahead of its manifest: a relabel killed between its two
+    writes, which running it again completes."""
+    return (last is not None and last.action == "relabel" and last.old is not None
+            and not differences(last.old, now))
+
+
+@dataclass
+class TrailCheck:
+    """Manifests against their trails: problems, notes, and the trails as read."""
+
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+    trails: dict[str, list[LabelEvent]] = field(default_factory=dict)  # manifest dir → events
+
+
+def check_trails(config: LakeConfig, infos: Iterable[Any]) -> TrailCheck:
+    """Each recorded file's labels (``raw.RawInfo``) against its trail's last entry.
+
+    ``raw-labels-edited``: the manifest says other labels than the trail, or records a
+    file the trail never saw; ``raw-labels-trail-invalid``: the trail cannot be read.
+    A manifest without a trail is a note (``raw-labels-untracked``), not a failure: lakes
+    recorded before trails existed have none.
+    """
+    out = TrailCheck()
+    by_dir: dict[str, list[Any]] = {}
+    for info in infos:
+        by_dir.setdefault(info.manifest.rsplit("/", 1)[0], []).append(info)
+    for directory, members in sorted(by_dir.items()):
+        rel = trail_rel(directory)
+        try:
+            events = read_trail(config, directory)
+        except InputError as exc:
+            out.findings.append(Finding("raw-labels-trail-invalid", exc.message, exc.file,
+                                        exc.field, hint="restore it from a backup"))
+            continue
+        if events is None:
+            out.notes.append(Finding("raw-labels-untracked", f"{members[0].manifest} has no"
+                                     " label trail, so label edits to it go unseen", rel,
+                                     hint="the next raw add or raw relabel here begins it"))
+            continue
+        out.trails[directory] = events
+        last = latest(events)
+        for info in sorted(members, key=lambda i: i.path):
+            entry, now = last.get(info.path), labels_of(info)
+            if entry is None:
+                out.findings.append(Finding(
+                    "raw-labels-edited", f"{info.path} is recorded in {info.manifest} but its"
+                    f" label trail has no entry for it: recorded outside raw add",
+                    info.manifest, None, hint=f"compare with {rel}; record captures with"
+                    " kfm-prov raw add"))
+                continue
+            differ = differences(entry.new, now)
+            if differ:
+                again = (" (a relabel was interrupted: run it again)"
+                         if interrupted(entry, now) else "")
+                out.findings.append(Finding(
+                    "raw-labels-edited", f"the labels of {info.path} were changed outside"
+                    f" raw relabel: {describe(differ, entry.new, now)} (trail → manifest)"
+                    f"{again}", info.manifest, differ[0],
+                    hint=f"restore what {rel} says; change labels with kfm-prov raw relabel"))
+    return out

@@ -605,7 +605,7 @@ def _relabel(config: LakeConfig, rels: list[str], asked: dict[str, str], reason:
             trails[directory] = None if events is None else trail.latest(events)
         old = trail.labels_of(info)
         last = (trails[directory] or {}).get(rel)
-        if trails[directory] is not None:
+        if trails[directory] is not None and not trail.interrupted(last, old):
             said = last.new if last is not None else None
             differ = trail.differences(said, old) if said is not None else list(trail.LABELS)
             if differ:

@@ -36,7 +36,7 @@ def test_a_clean_lake_verifies_and_nothing_is_written(run_cli, lake: Lake) -> No
     result = run_cli("verify")
     assert result.stdout.startswith("lake verified: 2 raw files, 4 versions")
     data = json.loads(run_cli("verify", "--json").stdout)
-    assert data == {"ok": True, "findings": [], "checked": data["checked"]}
+    assert data == {"ok": True, "findings": [], "notes": [], "checked": data["checked"]}
     assert data["checked"]["certificates"] == 4
     assert snapshot(lake.root) == before
     assert verify_lake(lake.config) == []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kfm_prov.cli.output import error_line, get_lake, json_option, report_findings
+from kfm_prov.cli.output import error_line, get_lake, info, json_option, report_findings
 
 
 @click.command("verify")
@@ -36,7 +36,11 @@ def command(ctx: click.Context, require_signatures: bool, keys: tuple[Path, ...]
     checked = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.checked.items())
     code = report_findings(report.findings, as_json=as_json,
                            ok_message=f"lake verified: {checked}",
-                           extra={"checked": report.checked})
+                           extra={"checked": report.checked,
+                                  "notes": [n.to_dict() for n in report.notes]})
+    if not as_json:
+        for note in report.notes:
+            info(f"note: {note.one_line()}")
     if code:
         error_line(f"verify found {len(report.findings)} problem(s)"
                    f" ({', '.join(sorted({f.code for f in report.findings}))})")
