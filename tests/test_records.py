@@ -90,3 +90,25 @@ def test_a_journal_round_trips_through_its_file(lake: Lake) -> None:
     assert journal.certificate() == "data/prov/glo/v1.certificate.json"
     legacy = {k: v for k, v in journal.to_dict().items() if k != "schema_version"}
     assert Journal.from_dict(legacy) == journal  # journals of the first release still read
+
+
+def test_a_certificate_with_steward_decisions_round_trips_under_its_root(
+        lake: Lake, chain: Chain, run_cli) -> None:  # type: ignore[no-untyped-def]
+    run_cli("raw", "relabel", chain.raw, "--attribution", "GLO office", "--reason", "renamed")
+    promoted = lake.promote(chain.b.run_id)
+    data = json.loads((lake.root / promoted.certificate).read_text())
+    cert = Certificate.from_dict(data)
+    assert cert.to_dict() == data and len(cert.steward_decisions) == 1
+    assert cert.sealed().merkle == data["merkle"]
+    data["steward_decisions"][0]["reason"] = "edited"  # the decisions are under the root
+    assert Certificate.from_dict(data).sealed().merkle != cert.merkle
+
+
+def test_label_trail_entries_round_trip(lake: Lake, chain: Chain) -> None:
+    from kfm_prov.store.labels import LabelEvent, read_trail
+
+    [event] = read_trail(lake.config, "data/raw/glo") or []
+    assert LabelEvent.from_dict(event.to_dict()) == event
+    data = {**event.to_dict(), "future": [1]}
+    assert LabelEvent.from_dict(data).to_dict() == data
+    assert LabelEvent.from_dict(data).entry_digest != event.entry_digest
