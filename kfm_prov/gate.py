@@ -129,6 +129,7 @@ class _Walk:
         self.raw_inputs: dict[str, RawRow] = {}  # raw path → the row the walk relies on
         self.certified: dict[str, dict[str, Any]] = {}  # digest → certificate product entry
         self.evidence: dict[str, RunEvidence] = {}  # run dir → receipts as read and hashed
+        self.raw_infos: tuple[list[str], dict[str, raw.RawInfo | None]] | None = None
 
     def fail(self, check: str, code: str, message: str, *, file: str | None = None,
              pointer: str | None = None, hint: str | None = None,
@@ -536,12 +537,9 @@ def _check_raw_labels(walk: _Walk) -> list[dict[str, Any]]:
     from kfm_prov.store import labels
 
     rows = {r.path: r for r in walk.raw_inputs.values()}
-    try:
-        infos = [i for i in raw.lookup_many(walk.config, sorted(rows)).values()
-                 if i is not None and i.digest == rows[i.path].digest]
-    except InputError:
-        return []  # reported by _check_raw as raw-manifest-invalid
-    checked = labels.check_trails(walk.config, infos)
+    infos = [i for i in _lookup(walk, sorted(rows), quiet=True).values()
+             if i is not None and i.digest == rows[i.path].digest]
+    checked = labels.check_trails(walk.config, infos, partial=True)
     for finding in checked.findings:
         if finding.code == "raw-labels-trail-invalid":
             walk.fail("raw-sources", "raw-labels-trail-invalid", finding.message,
@@ -549,31 +547,41 @@ def _check_raw_labels(walk: _Walk) -> list[dict[str, Any]]:
         else:
             walk.fail("raw-sources", "raw-labels-edited", finding.message, file=finding.file,
                       pointer=finding.pointer, hint=finding.hint)
+    relabels: dict[tuple[str, str], list[tuple[str, labels.LabelEvent]]] = defaultdict(list)
+    for directory, events in checked.trails.items():
+        for event in events:
+            if event.action == "relabel":
+                relabels[(event.path, event.digest)].append((directory, event))
     decisions = []
     for info in infos:
         entity = walk.entities.get((info.path, info.digest))
         if entity is not None:
             entity.license, entity.attribution = info.license, info.attribution
             entity.sensitivity = info.sensitivity
-        directory = info.manifest.rsplit("/", 1)[0]
-        for event in checked.trails.get(directory, ()):
-            if (event.action == "relabel" and event.path == info.path
-                    and event.digest == info.digest):
-                decisions.append({"path": event.path, "digest": event.digest, "at": event.at,
-                                  "by": event.by, "reason": event.reason, "old": event.old,
-                                  "new": event.new, "changed": event.changed(),
-                                  "trail": labels.trail_rel(directory),
-                                  "entry": event.entry_digest})
+        for directory, event in relabels.get((info.path, info.digest), ()):
+            decisions.append({"path": event.path, "digest": event.digest, "at": event.at,
+                              "by": event.by, "reason": event.reason, "old": event.old,
+                              "new": event.new, "changed": event.changed(),
+                              "trail": labels.trail_rel(directory),
+                              "entry": event.entry_digest})
     return decisions
 
 
-def _lookup(walk: _Walk, paths: list[str]) -> dict[str, raw.RawInfo | None]:
+def _lookup(walk: _Walk, paths: list[str], *, quiet: bool = False
+            ) -> dict[str, raw.RawInfo | None]:
+    """The manifests' word on ``paths``, read once per walk (``quiet``: a second reader,
+    which leaves reporting an unreadable manifest to the first)."""
+    if walk.raw_infos is not None and walk.raw_infos[0] == paths:
+        return walk.raw_infos[1]
     try:
-        return raw.lookup_many(walk.config, paths)
+        infos = raw.lookup_many(walk.config, paths)
     except InputError as exc:
-        walk.fail("raw-sources", "raw-manifest-invalid", exc.message, file=exc.file,
-                  pointer=exc.field)
-        return {}
+        if not quiet:
+            walk.fail("raw-sources", "raw-manifest-invalid", exc.message, file=exc.file,
+                      pointer=exc.field)
+        infos = {}
+    walk.raw_infos = (paths, infos)
+    return infos
 
 
 def _check_license(walk: _Walk, info: raw.RawInfo, nodes: list[str]) -> None:

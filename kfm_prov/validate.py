@@ -8,6 +8,7 @@ from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.validation import kind_of, validate_data
 from kfm_prov.errors import InputError, NotFoundError
+from kfm_prov.store.labels import TRAIL
 from kfm_prov.store.receipts import check_run_dir, read_receipt
 
 WAIVER = "waiver.json"
@@ -25,6 +26,8 @@ def validate_path(path: Path, *, display: str) -> list[Finding]:
         return findings
     if not path.exists():
         raise NotFoundError("no such file or directory", file=display)
+    if path.name == TRAIL:
+        return _validate_trail(path, display)
     if path.suffix in (".yml", ".yaml"):
         try:
             data = jsonio.read_yaml(path, display=display)
@@ -36,3 +39,19 @@ def validate_path(path: Path, *, display: str) -> list[Finding]:
     except InputError as exc:
         return [Finding("malformed-json", exc.message, display, exc.field)]
     return validate_data(kind_of(path, data), data, file=display)
+
+
+def _validate_trail(path: Path, display: str) -> list[Finding]:
+    """A label trail (JSON lines): every line checked, each finding naming its line."""
+    findings = []
+    for number, line in enumerate(path.read_bytes().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = jsonio.loads(line, file=display)
+        except InputError as exc:
+            findings.append(Finding("malformed-json", exc.message, display, f"line {number}"))
+            continue
+        findings += [Finding(f.code, f.message, display, f"line {number}: {f.pointer}")
+                     for f in validate_data("raw_labels", data, file=display)]
+    return findings

@@ -60,6 +60,10 @@ def test_raw_add_starts_the_trail(lake: Lake, run_cli: CliInvoker) -> None:
     assert entry["manifest_sha256"] == "sha256:" + hashlib.sha256(
         (lake.root / MANIFEST).read_bytes()).hexdigest()
     assert verify(run_cli, 0)["notes"] == []
+    assert run_cli("validate", TRAIL_REL).stdout.endswith("valid\n")
+    with (lake.root / TRAIL_REL).open("a") as handle:
+        handle.write('{"schema_version": "kfm.raw_labels.v1"}\n')
+    assert "line 2" in run_cli("validate", TRAIL_REL, expect=1).stdout
 
 
 def test_raw_add_of_an_unchanged_file_with_other_labels_points_at_relabel(
