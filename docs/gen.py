@@ -276,7 +276,8 @@ SCHEMA_TABLES = {"schema-run-record": "run_record.v2.json",
                  "schema-run-manifest": "run_manifest.v1.json",
                  "schema-validation-report": "validation_report.v1.json",
                  "schema-waiver": "waiver.v1.json",
-                 "schema-raw-manifest": "raw_manifest.v1.json"}
+                 "schema-raw-manifest": "raw_manifest.v1.json",
+                 "schema-raw-labels": "raw_labels.v1.json"}
 
 
 def schema_table(name: str) -> str:

@@ -1,9 +1,10 @@
 """``verify``: the lake-wide audit. Does what was published still hold?
 
-Every raw file still has its recorded bytes; every processed version matches its
-``checksums.sha256`` (nothing missing, changed or added), has its STAC item, PROV bundle,
-DCAT distributions and a certificate that still holds; nothing sits in processed without
-a promotion; no STAC document points at a file that is not there.
+Every raw file still has its recorded bytes and the labels its trail gives it; every
+processed version matches its ``checksums.sha256`` (nothing missing, changed or added),
+has its STAC item, PROV bundle, DCAT distributions and a certificate that still holds;
+nothing sits in processed without a promotion; no STAC document points at a file that is
+not there. Notes (``NOTE_CODES``) are told but fail nothing.
 
 Reads only, and hashes fresh (never the digest cache): raw and processed files in one
 parallel batch, then each certificate's closure (``certificate.verify_certificate``).

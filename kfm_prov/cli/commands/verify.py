@@ -20,10 +20,13 @@ def command(ctx: click.Context, require_signatures: bool, keys: tuple[Path, ...]
             as_json: bool) -> int:
     """Audit the whole lake; write nothing.
 
-    Every raw file still matches its checksums; every processed version matches its
+    Every raw file still matches its checksums and has the labels its label trail
+    gives it (changed only by raw relabel); every processed version matches its
     checksums.sha256 and has its STAC item, PROV bundle, DCAT distribution and a
     certificate that still holds; nothing in processed lacks a promotion; no STAC item
-    points at a missing file. Exit 1 with every finding otherwise.
+    points at a missing file. Exit 1 with every finding otherwise. Notes (a relabel
+    since a version was published, a manifest without a trail) go to stderr and fail
+    nothing.
 
     \b
     Example:
