@@ -8,6 +8,7 @@ values that differ for one file live under its ``files:`` entry.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import os
@@ -398,6 +399,8 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
             now = trail.labels_of(_info(rel, digest, manifest,
                                         manifest.get("files", {}).get(name, {}), display))
             asked = {k: meta[k] for k in trail.LABELS if meta[k] is not None}
+            with contextlib.suppress(InputError):  # a hand-written 'cc-by-4.0' is the same
+                now["license"] = canonical_license(str(now["license"]))
             differ = trail.differences(asked, now)
             if [k for k in differ if k in asked]:
                 relabels.append((rel, [k for k in differ if k in asked], now, asked))

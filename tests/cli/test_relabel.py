@@ -158,6 +158,16 @@ def test_a_trail_begins_on_a_manifest_recorded_before_trails(lake: Lake, chain: 
     assert [e["action"] for e in trail(lake)] == ["adopt", "relabel"]
     assert trail(lake)[0]["new"]["sensitivity"] == "public"
     assert verify(run_cli, 0)["notes"] == []
+    # raw add begins one too, and a hand-written license is the same as its SPDX id
+    (lake.root / TRAIL_REL).unlink()
+    hand_edit(lake, "license: CC-BY-4.0", "license: cc-by-4.0")
+    run_cli("raw", "add", SRC, "--license", "CC-BY-4.0", "--attribution", "Kansas GLO")
+    write(lake.root / "data/raw/glo/more.csv", "id\n2\n")
+    run_cli("raw", "add", "data/raw/glo/more.csv", "--license", "CC0-1.0", "--attribution",
+            "GLO")
+    assert [(e["action"], e["path"]) for e in trail(lake)] == [
+        ("adopt", SRC), ("add", "data/raw/glo/more.csv")]
+    assert verify(run_cli, 0)["findings"] == []
 
 
 # --- the gate and the certificate -----------------------------------------------------------
