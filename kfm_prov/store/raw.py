@@ -370,7 +370,7 @@ def _check_raw_file(config: LakeConfig, rel: str) -> tuple[str, Path]:
     family_of(config, rel)
     absolute = resolve_inside(config.root, rel)
     if PurePosixPath(rel).name in _RESERVED:
-        raise InputError("a manifest or checksums file is not a raw capture", file=rel)
+        raise InputError("a manifest, checksums or label trail file is not a raw capture", file=rel)
     if absolute.is_symlink():
         raise InputError("raw captures must be regular files, not symlinks", file=rel)
     if not absolute.is_file():

@@ -61,6 +61,9 @@ def test_raw_add_starts_the_trail(lake: Lake, run_cli: CliInvoker) -> None:
         (lake.root / MANIFEST).read_bytes()).hexdigest()
     assert verify(run_cli, 0)["notes"] == []
     assert run_cli("validate", TRAIL_REL).stdout.endswith("valid\n")
+    line = one_error_line(run_cli("raw", "add", TRAIL_REL, "--license", "CC0-1.0",
+                                  "--attribution", "x", expect=2))
+    assert "label trail file is not a raw capture" in line
     with (lake.root / TRAIL_REL).open("a") as handle:
         handle.write('{"schema_version": "kfm.raw_labels.v1"}\n')
     assert "line 2" in run_cli("validate", TRAIL_REL, expect=1).stdout
