@@ -40,6 +40,7 @@ from kfm_prov.store.receipts import (
     RunRecord,
     receipt_inconsistencies,
 )
+from kfm_prov.store.release import CarriedFrom, CarriedProduct
 
 CHECKS: dict[str, str] = {
     "receipts": "receipts exist, validate and are unchanged since recorded",
@@ -52,6 +53,7 @@ CHECKS: dict[str, str] = {
     "sensitivity": "sensitivity never falls along a path without a recorded redaction",
     "secrets": "no receipt or log of the closure holds a secret",
     "signatures": "every run of the closure is signed by a trusted key (require_signed_runs)",
+    "carried": "products carried forward from the family's latest version still hold",
 }
 _UNKNOWN_LICENSES = {"NOASSERTION", "NONE", "UNKNOWN", "OTHER"}
 # The validation gate a run gets for inputs kfm-prov could not read (a warehouse table, an
@@ -90,6 +92,11 @@ class GateReport:
     warnings: list[Finding] = field(default_factory=list)
     #: Relabels of the closure's raw files, from their trails (``raw relabel``).
     steward_decisions: list[dict[str, Any]] = field(default_factory=list)
+    #: The family's latest version when the gate ran (the snapshot this one follows),
+    #: its products this run does not replace and the user did not drop, and the dropped.
+    snapshot_of: str | None = None
+    carried: list[CarriedProduct] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -112,6 +119,10 @@ class GateReport:
             "closure": {"runs": sorted(self.runs), "entities": len(self.entities)},
             **({"steward_decisions": self.steward_decisions} if self.steward_decisions
                else {}),
+            "snapshot": {"of": self.snapshot_of, "dropped": list(self.dropped),
+                         "carried": [{"path": c.previous, "digest": c.entry["digest"],
+                                      "carried_from": c.origin.to_dict()}
+                                     for c in self.carried]},
         }
 
 
@@ -145,11 +156,13 @@ class _Walk:
 
 
 def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
-             now: datetime | None = None) -> GateReport:
+             now: datetime | None = None, drop: Sequence[str] = ()) -> GateReport:
     """Every check of SPEC §5 on the products of ``run_id`` and their whole ancestry.
 
     ``outputs`` names the outputs to promote (root-relative paths or names under the
-    run's ``artifacts/``); by default the ``product`` outputs. Writes nothing.
+    run's ``artifacts/``); by default the ``product`` outputs. The new version is a
+    snapshot of the family: the latest version's other products are carried forward,
+    except those named in ``drop``, and must still hold. Writes nothing.
     """
     with index_for(config) as index:
         run = index.run(run_id)
@@ -168,6 +181,8 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
         levels = _check_sensitivity(walk, run, products)
         _check_graph(walk)
         _check_signed_runs(walk)
+        _check_product_formats(walk, products)
+        snapshot_of, carried, dropped = _check_carried(walk, index, run, products, drop)
     checks = [CheckResult(cid, title, "fail" if walk.findings.get(cid) else "pass",
                           tuple(walk.findings.get(cid, ())))
               for cid, title in CHECKS.items()
@@ -176,7 +191,8 @@ def evaluate(config: LakeConfig, run_id: str, outputs: Sequence[str] = (), *,
                       entities=walk.entities, edges=sorted(set(walk.edges)),
                       product_sensitivity=levels, waiver=waiver,
                       checked_at=format_time(now) if now else now_utc(),
-                      steward_decisions=decisions)
+                      steward_decisions=decisions,
+                      snapshot_of=snapshot_of, carried=carried, dropped=dropped)
 
 
 def _products(index: LineageStore, run: RunRow, wanted: Sequence[str]) -> list[IoRow]:
@@ -846,3 +862,109 @@ def _check_signed_runs(walk: _Walk) -> None:
             walk.fail("signatures", "run-signature-invalid", problem.message,
                       file=problem.file, nodes=[run_node(run_id)],
                       hint="find out who changed the run; rerun it with a trusted key")
+
+
+# --- what promote would refuse beyond the lineage (checked here so `check` agrees) ----------
+
+def _check_product_formats(walk: _Walk, products: list[IoRow]) -> None:
+    """Products the catalogs must read: a GeoJSON product parses and stays in WGS 84.
+
+    The STAC item's bbox and geometry come from the GeoJSON products, so one that does not
+    parse would fail the promotion after the gate; here ``check`` refuses it too, naming
+    the run's file. Only bytes that hash to the recorded digest are judged (any other is
+    ``output-digest-mismatch`` already).
+    """
+    from kfm_prov.core.geojson import is_geojson, read_geojson_bbox
+    from kfm_prov.store.digests import sha256_bytes
+
+    for product in products:
+        if not is_geojson(product.media_type):
+            continue
+        path = walk.config.root / product.path
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # output-missing
+        if sha256_bytes(data) != product.digest:
+            continue
+        try:
+            read_geojson_bbox(data, product.path)
+        except InputError as exc:
+            walk.fail("outputs", "product-malformed", f"product {product.path}: {exc.message}",
+                      file=product.path, pointer=exc.field,
+                      hint="fix the pipeline so it writes valid GeoJSON (RFC 7946), rerun")
+
+
+def _check_carried(walk: _Walk, index: LineageStore, run: RunRow, products: list[IoRow],
+                   drop: Sequence[str]) -> tuple[str | None, list[CarriedProduct], list[str]]:
+    """The family's latest version, and its products this version carries forward.
+
+    A version is a snapshot of the family: a product name this run makes replaces the
+    latest version's; every other product of it is carried unless named in ``drop``. The
+    carried bytes rest on that version's certificate, so it must still hold (re-hashed
+    here, the carried files included); a carried product's lineage stays its first
+    promotion's. ``drop`` naming nothing of the latest version is bad input.
+    """
+    from kfm_prov.store.certificate import certificate_rel
+    from kfm_prov.store.published import family_versions
+
+    config = walk.config
+    family = run.family
+    versions = family_versions(config, index, family)
+    if not versions:
+        if drop:
+            raise InputError(f"{family} has no version yet: there is nothing to drop",
+                             field="--drop")
+        return None, [], []
+    latest = versions[-1]
+    version_rel = f"{config.rel('processed')}/{family}/{latest}"
+    cert_rel = certificate_rel(config, family, latest)
+    cert = None
+    try:
+        cert = read_certificate(config, cert_rel)
+        names = {p["path"].removeprefix(f"{version_rel}/"): p for p in cert.products}
+    except InputError:
+        names = {name: {} for name in _listed_names(config, version_rel)}
+    artifacts = f"{run.run_dir}/artifacts/"
+    made = {p.path.removeprefix(artifacts) for p in products}
+    for name in drop:
+        if name not in names:
+            raise InputError(f"{family} {latest} has no product {name!r} to drop (it has:"
+                             f" {', '.join(sorted(names)) or 'none'})", field="--drop")
+        if name in made:
+            raise InputError(f"run {run.run_id} makes {name!r}: it replaces the one of"
+                             f" {family} {latest}, so it cannot also be dropped",
+                             field="--drop")
+    keep = sorted(set(names) - made - set(drop))
+    if not keep:
+        return latest, [], sorted(drop)
+    problems = verify_certificate(config, cert_rel) if cert is not None else []
+    if cert is None or problems:
+        paths = {f"{version_rel}/{n}" for n in keep}
+        hit = next((f for f in problems if f.code in ("file-modified", "file-missing")
+                    and f.file in paths), None)
+        first = hit or (problems[0] if problems else None)
+        why = first.message if first else "it is missing or unreadable"
+        walk.fail("carried", "carried-modified" if hit else "carried-uncertified",
+                  f"{family} {latest}'s {', '.join(keep)} cannot be carried into the next"
+                  f" version: its certificate no longer holds ({why})",
+                  file=hit.file if hit else cert_rel,
+                  hint=f"kfm-prov verify names what changed; or leave them out:"
+                       f" {' '.join('--drop ' + n for n in keep)}")
+        return latest, [], sorted(drop)
+    carried = []
+    for name in keep:
+        entry = names[name]
+        origin = (CarriedFrom.from_dict(entry["carried_from"]) if entry.get("carried_from")
+                  else CarriedFrom(latest, cert.run_id, entry["path"], cert_rel))
+        carried.append(CarriedProduct(name, entry["path"], dict(entry), origin))
+    return latest, carried, sorted(drop)
+
+
+def _listed_names(config: LakeConfig, version_rel: str) -> list[str]:
+    """The files a version's ``checksums.sha256`` lists (none when it is unreadable)."""
+    try:
+        return sorted(raw.read_checksums(config.root / version_rel / "checksums.sha256",
+                                         display=f"{version_rel}/checksums.sha256"))
+    except InputError:
+        return []

@@ -304,22 +304,29 @@ class Lake:
 
     # -- the gate and promotion -------------------------------------------------------------
 
-    def check(self, run_id: str, outputs: Sequence[str] = ()) -> GateReport:
-        """Every check of the promotion gate on the run's products; writes nothing."""
+    def check(self, run_id: str, outputs: Sequence[str] = (), *,
+              drop: Sequence[str] = ()) -> GateReport:
+        """Every check of the promotion gate on the run's products; writes nothing.
+
+        ``drop`` as for ``promote``: the check judges the same snapshot it would publish.
+        """
         from kfm_prov.gate import evaluate
 
-        return evaluate(self.config, self.resolve_run(run_id).run_id, outputs)
+        return evaluate(self.config, self.resolve_run(run_id).run_id, outputs,
+                        drop=tuple(drop))
 
     def promote(self, run_id: str, *, version: str | None = None, outputs: Sequence[str] = (),
-                requested_by: str | None = None) -> PromotionResult:
+                requested_by: str | None = None, drop: Sequence[str] = ()) -> PromotionResult:
         """The gate, then an atomic promotion with STAC, PROV bundle, DCAT and certificate.
 
+        The new version is a snapshot of the family: the latest version's products that
+        the run does not replace are carried forward, except those named in ``drop``.
         Raises ``CheckFailed`` (exit 1) with every finding when the gate refuses.
         """
         from kfm_prov.publish.promote import promote
 
         return promote(self.config, self.resolve_run(run_id).run_id, version=version,
-                       outputs=tuple(outputs), requested_by=requested_by)
+                       outputs=tuple(outputs), requested_by=requested_by, drop=tuple(drop))
 
     # -- retention --------------------------------------------------------------------------
 

@@ -457,8 +457,11 @@ def _keep_certified_derivation(config: LakeConfig, index: LineageStore, graph: L
             return
         allowed |= {run_node(r.run_id) for r in cert.runs}
         inputs = [e.digest for e in cert.entities if e.kind == "processed"]
-        pending += sorted({p.certificate for p in index.promotions_by_digest(inputs)
-                           if p.certificate and p.certificate not in seen} - set(pending))
+        # a product carried forward is proven by the certificate of its first promotion
+        carried = {str(p["carried_from"].get("certificate")) for _, p in cert.carried()
+                   if isinstance(p["carried_from"], dict)}
+        pending += sorted(({p.certificate for p in index.promotions_by_digest(inputs)
+                            if p.certificate} | carried) - seen - set(pending))
     graph.remove_nodes_from([n for n in list(graph) if n.startswith("run:")
                              and n not in allowed])
     roots = {file_node(p.digest) for p in rows} | set(target.nodes)

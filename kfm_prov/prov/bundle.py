@@ -87,6 +87,9 @@ def _promotion(builder: ProvBuilder, config: LakeConfig, report: GateReport, rel
                             other_attributes={prov["role"]: builder.q("waiver")})
     earlier = _previous_files(config, release.family, previous)
     for promoted in files:
+        if promoted.get("carried_from"):
+            _carried(builder, release, activity, promoted, when)
+            continue
         source = FileState(path=promoted["source_path"], digest=promoted["digest"],
                            zone=config.zone_of(promoted["source_path"]),
                            specific=output_id(release.run_id, promoted["source_path"]))
@@ -116,6 +119,26 @@ def _promotion(builder: ProvBuilder, config: LakeConfig, report: GateReport, rel
             attrs[builder.q("name")] = requested_by
         builder.target.wasAssociatedWith(activity, builder.agent(f"person-{person}", attrs),
                                          other_attributes={prov["role"]: builder.q("requester")})
+
+
+def _carried(builder: ProvBuilder, release: Release, activity: Any,
+             promoted: dict[str, Any], when: Any) -> None:
+    """A product carried forward unchanged: copied by this promotion from the version
+    that first published it, so derived from that file, not from this run's work."""
+    prov = builder.prov
+    origin = promoted["carried_from"]
+    first = builder.file(FileState(
+        path=origin["path"], digest=promoted["digest"], zone="processed",
+        specific=version_file_id(release.family, origin["version"], origin["path"])))
+    builder.target.used(activity, first, when,
+                        other_attributes={prov["role"]: builder.q("carried")})
+    product = builder.file(FileState(
+        path=promoted["path"], digest=promoted["digest"], zone="processed",
+        size=promoted["size"], media_type=promoted["media_type"], license=release.license,
+        attribution=release.attribution, sensitivity=promoted["sensitivity"],
+        specific=version_file_id(release.family, release.version, promoted["path"])))
+    builder.target.wasGeneratedBy(product, activity, when)
+    builder.derive(product, first, activity)
 
 
 def _previous_files(config: LakeConfig, family: str,

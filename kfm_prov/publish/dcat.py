@@ -31,7 +31,7 @@ from kfm_prov.config import Agent
 from kfm_prov.core.paths import check_name, check_normalized
 from kfm_prov.errors import InputError
 from kfm_prov.prov.document import version_file_id
-from kfm_prov.store.release import Release
+from kfm_prov.store.release import Release, ReleaseFile
 
 #: DCAT (the namespace IRI is the same for DCAT 2 and 3; rdflib's ``DCAT`` object is a
 #: closed DCAT 2 term list that warns on DCAT 3 terms such as ``dcat:version``).
@@ -216,10 +216,7 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
             (RDF.type, DCAT.Distribution),
             (DCTERMS.identifier, Literal(rf.path)),
             (DCTERMS.title, Literal(name)),
-            (DCTERMS.description, Literal(
-                f"{name} of {release.family} {release.version}, promoted from run "
-                f"{release.run_id}; its lineage is in {release.prov_bundle_path} and its "
-                f"reconstructibility certificate in {release.certificate_path}.")),
+            (DCTERMS.description, Literal(_description(release, rf, name))),
             (DCAT.byteSize, Literal(rf.size, datatype=XSD.nonNegativeInteger)),
             (DCAT.mediaType, media_iri),
             (DCTERMS.format, media_iri),
@@ -234,6 +231,9 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
              URIRef(ns + version_file_id(release.family, release.version, rf.path))),
         ):
             graph.add((dist, p, o))
+        if rf.carried_from is not None:  # the same bytes as that version's file
+            graph.add((dist, PROV.wasDerivedFrom, URIRef(ns + version_file_id(
+                release.family, rf.carried_from.version, rf.carried_from.path))))
         if license_iri is not None:
             graph.add((dist, DCTERMS.license, license_iri))
         if rights is not None:
@@ -253,6 +253,18 @@ def render_dcat(release: Release, *, existing: bytes | None, base_url: str | Non
     graph.set((dataset, DCTERMS.modified, max(times, key=lambda t: (t.toPython(), str(t)))))
     graph.set((dataset, DCTERMS.issued, min(times, key=lambda t: (t.toPython(), str(t)))))
     return graph.serialize(format="turtle", encoding="utf-8")
+
+
+def _description(release: Release, rf: ReleaseFile, name: str) -> str:
+    where = (f"its lineage is in {release.prov_bundle_path} and its reconstructibility"
+             f" certificate in {release.certificate_path}.")
+    origin = rf.carried_from
+    if origin is None:
+        return (f"{name} of {release.family} {release.version}, promoted from run"
+                f" {release.run_id}; {where}")
+    return (f"{name} of {release.family} {release.version}, carried forward unchanged from"
+            f" {release.family} {origin.version} (first promoted from run {origin.run_id},"
+            f" certificate {origin.certificate}); {where}")
 
 
 def _upgrade_earlier(graph: Graph, ns: str) -> None:

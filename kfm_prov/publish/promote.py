@@ -17,7 +17,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -47,7 +47,7 @@ from kfm_prov.store.digests import hash_files
 from kfm_prov.store.published import item_path, promotion_rows_of
 from kfm_prov.store.rebuild import index_for
 from kfm_prov.store.refusal import Refusal
-from kfm_prov.store.release import Release, ReleaseFile
+from kfm_prov.store.release import CarriedFrom, Release, ReleaseFile
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PUBLISH_LOCK = "publish"
@@ -70,14 +70,23 @@ class PromotionResult:
     #: True when the products were byte-identical to the family's latest version: nothing
     #: was written, and this names that version.
     already_published: bool = False
+    #: Files of the version carried forward unchanged from the previous one (a subset of
+    #: ``files``), and the previous version's products left out on purpose (``--drop``).
+    carried: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
-            outputs: tuple[str, ...] = (), requested_by: str | None = None) -> PromotionResult:
+            outputs: tuple[str, ...] = (), requested_by: str | None = None,
+            drop: tuple[str, ...] = ()) -> PromotionResult:
     """Run the gate and, if it passes, publish the products as a new immutable version.
+
+    A version is a snapshot of the family: the latest version's products this run does
+    not replace are carried forward into it (same bytes, re-verified, their lineage still
+    their first promotion's), except those named in ``drop``.
 
     Mutates: ``processed/<family>/<version>/``, the family's STAC collection and item (and
     the root catalog), ``prov/<family>/<version>.json`` and its certificate, the family's
@@ -88,15 +97,17 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
     recover(config)
     key = signing_key(config)  # an unusable key fails here, before anything is written
     run = _run_row(config, run_id)
-    report = evaluate(config, run.run_id, outputs)
+    report = evaluate(config, run.run_id, outputs, drop=drop)
     if not report.ok:  # refused before any lock: a refusal writes only its receipt
-        refusal = write_refusal(config, report, {"version": version, "outputs": list(outputs)})
+        refusal = write_refusal(config, report, {"version": version, "outputs": list(outputs),
+                                                 **({"drop": list(drop)} if drop else {})})
         raise CheckFailed.from_findings(f"promotion refused; see {refusal}", report.findings)
     # One publisher at a time, lake-wide: the catalog is shared by every family, versions
     # are chosen here, and `recover` must never judge the staging of a live promotion.
     with publish_lock(config):
         _recover_locked(config)
         _check_closure_present(config, report)
+        _check_snapshot_current(config, report)
         same = _latest_if_identical(config, report)
         if same is not None:
             return same
@@ -104,9 +115,21 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
         return _publish(config, report, version, requested_by, key)
 
 
-def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionResult | None:
-    """The family's latest version when it holds exactly these products' bytes by name.
+def _check_snapshot_current(config: LakeConfig, report: GateReport) -> None:
+    """The gate chose what to carry from the latest version; refuse if it changed since."""
+    versions = existing_versions(config, report.run.family)
+    latest = versions[-1] if versions else None
+    if latest != report.snapshot_of:
+        raise RefusedError(f"{report.run.family} {latest} was published while the gate ran",
+                           file=f"{config.rel('processed')}/{report.run.family}",
+                           hint="check and promote again")
 
+
+def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionResult | None:
+    """The family's latest version when the new snapshot would hold exactly its bytes.
+
+    That is: each product of the run has the bytes the latest version holds under its
+    name, nothing is dropped, and every other product of it would be carried unchanged.
     A second version with the same bytes would only repeat the first (and add a DCAT
     distribution for nothing). The comparison is with the version's ``checksums.sha256``
     on disk, not with the index.
@@ -114,10 +137,9 @@ def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionRes
     from kfm_prov.store.raw import read_checksums
 
     family = report.run.family
-    versions = existing_versions(config, family)
-    if not versions:
+    latest = report.snapshot_of
+    if latest is None or report.dropped:
         return None
-    latest = versions[-1]
     version_rel = f"{config.rel('processed')}/{family}/{latest}"
     sums = config.root / version_rel / "checksums.sha256"
     if not sums.is_file():
@@ -128,6 +150,7 @@ def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionRes
         return None
     artifacts = f"{report.run.run_dir}/artifacts/"
     wanted = {p.path[len(artifacts):]: p.digest for p in report.products}
+    wanted |= {c.name: str(c.entry["digest"]) for c in report.carried}
     if wanted != published:
         return None
     attestation = f"{config.rel('prov')}/{family}/{latest}.intoto.jsonl"
@@ -137,7 +160,8 @@ def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionRes
         f"{config.rel('prov')}/{family}/{latest}.json", certificate_rel(config, family, latest),
         f"{config.rel('dcat')}/{family}.ttl",
         attestation if (config.root / attestation).is_file() else None,
-        already_published=True)
+        already_published=True,
+        carried=sorted(f"{version_rel}/{c.name}" for c in report.carried))
 
 
 def _check_closure_present(config: LakeConfig, report: GateReport) -> None:
@@ -200,15 +224,11 @@ def write_refusal(config: LakeConfig, report: GateReport, requested: dict[str, A
 # --- versions ----------------------------------------------------------------------------------
 
 def existing_versions(config: LakeConfig, family: str) -> list[str]:
-    """Versions of a family, in promotion order (by the index, else by name)."""
+    """Versions of a family, in promotion order (``published.family_versions``)."""
+    from kfm_prov.store.published import family_versions
+
     with index_for(config) as index:
-        rows = index.promotions(family)
-    ordered = sorted({(r.promoted_at, r.version) for r in rows})
-    versions = [v for _, v in ordered]
-    family_dir = config.dir("processed") / family
-    if family_dir.is_dir():
-        versions += sorted(p.name for p in family_dir.iterdir() if p.name not in versions)
-    return versions
+        return family_versions(config, index, family)
 
 
 def _choose_version(config: LakeConfig, family: str, version: str | None) -> str:
@@ -270,7 +290,7 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
                                 (dcat_rel, outputs[dcat_rel], subjects))
         certificate = build_certificate(report, version=version, products=files,
                                         promotion_id=promotion_id, issued_at=promoted_at,
-                                        records=records)
+                                        records=records, dropped=report.dropped)
         outputs[cert_rel] = jsonio.dumps_sorted(certificate.to_dict())
         attestation = None
         if key is not None:  # staged with the rest: no version without it, nor it without one
@@ -297,7 +317,9 @@ def _publish(config: LakeConfig, report: GateReport, version: str,
     item = stac.item_path(family, version, config.rel("stac"))
     return PromotionResult(family, version, run.run_id, [f["path"] for f in files], item,
                            bundle_rel, cert_rel, dcat_rel,
-                           next(iter(attestation)) if attestation else None)
+                           next(iter(attestation)) if attestation else None,
+                           carried=[f["path"] for f in files if f.get("carried_from")],
+                           dropped=list(report.dropped))
 
 
 def _attestation(config: LakeConfig, key: SigningKey, certificate: dict[str, Any],
@@ -333,31 +355,39 @@ class _StagedRoot(type(Path())):  # type: ignore[misc]
 
 def _stage_products(config: LakeConfig, report: GateReport, staged: Path,
                     version_rel: str) -> list[dict[str, Any]]:
-    """Copy the products into staging, verify the copies, write checksums.sha256."""
+    """Copy the products, and those carried from the previous version, into staging;
+    verify the copies against the digests the gate proved; write checksums.sha256."""
     artifacts = f"{report.run.run_dir}/artifacts/"
-    files: list[tuple[str, Any, Path]] = []
-    for product in report.products:
-        name = product.path[len(artifacts):]
+    # (name, file copied, its proven digest, the certificate entry without path and size)
+    wanted: list[tuple[str, str, str, dict[str, Any]]] = [
+        (p.path[len(artifacts):], p.path, p.digest,
+         {"source_path": p.path, "media_type": p.media_type or "application/octet-stream",
+          "sensitivity": report.product_sensitivity[p.path]}) for p in report.products]
+    wanted += [(c.name, c.previous, str(c.entry["digest"]),
+                {"source_path": c.entry["source_path"],
+                 "media_type": c.entry.get("media_type") or "application/octet-stream",
+                 "sensitivity": c.entry["sensitivity"], "carried_from": c.origin.to_dict()})
+               for c in report.carried]
+    files: list[tuple[str, str, str, dict[str, Any], Path]] = []
+    for name, source, digest, entry in wanted:
         target = staged / name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            jsonio.clone_file(config.root / product.path, target)
+            jsonio.clone_file(config.root / source, target)
         except FileNotFoundError:
-            raise CheckFailed(f"product {product.path} vanished during the promotion",
-                              file=product.path, hint="check and promote again") from None
+            raise CheckFailed(f"product {source} vanished during the promotion",
+                              file=source, hint="check and promote again") from None
         _hook(f"staged-product-{len(files)}")
-        files.append((name, product, target))
-    copies = hash_files([t for _, _, t in files])
+        files.append((name, source, digest, entry, target))
+    copies = hash_files([f[-1] for f in files])
     result = []
-    for (name, product, target), digest in zip(files, copies, strict=True):
-        if digest != product.digest:
-            raise CheckFailed(f"the copy of {product.path} does not match its digest",
-                              file=product.path, hint="the file changed during promotion")
+    for (name, source, proven, entry, target), digest in zip(files, copies, strict=True):
+        if digest != proven:
+            raise CheckFailed(f"the copy of {source} does not match its digest",
+                              file=source, hint="the file changed during promotion")
         os.chmod(target, 0o444)
-        result.append({"path": f"{version_rel}/{name}", "source_path": product.path,
-                       "digest": digest, "size": target.stat().st_size,
-                       "media_type": product.media_type or "application/octet-stream",
-                       "sensitivity": report.product_sensitivity[product.path]})
+        result.append({"path": f"{version_rel}/{name}", "digest": digest,
+                       "size": target.stat().st_size, **entry})
     from kfm_prov.store.raw import render_checksums
 
     _write_durable(staged / "checksums.sha256",
@@ -393,8 +423,11 @@ def _release(config: LakeConfig, report: GateReport, version: str, files: list[d
         git_commit=run.git_commit, spec_hash=run.spec_hash,
         license=" AND ".join(licenses) if licenses else "other",
         attribution="; ".join(attributions) or "unknown", sensitivity=sensitivity,
-        files=tuple(ReleaseFile(f["path"], f["digest"], f["size"], f["media_type"])
+        files=tuple(ReleaseFile(f["path"], f["digest"], f["size"], f["media_type"],
+                                carried_from=CarriedFrom.from_dict(f["carried_from"])
+                                if f.get("carried_from") else None)
                     for f in files),
+        dropped=tuple(report.dropped),
         prov_bundle_path=bundle_rel, certificate_path=cert_rel, namespace=config.namespace,
         predecessor_version=previous, derived_from_items=tuple(derived),
         software={"kfm-prov": __version__, run.pipeline_id: run.git_commit},
@@ -404,8 +437,16 @@ def _release(config: LakeConfig, report: GateReport, version: str, files: list[d
         metadata=config.family(run.family), catalog=config.catalog,
         lineage=(f"Promoted from run {run.run_id} of {run.pipeline_id} at {run.git_commit};"
                  f" proven reconstructible from {len(raws)} raw file(s) through"
-                 f" {len(report.runs)} run(s), see {cert_rel}."),
+                 f" {len(report.runs)} run(s), see {cert_rel}." + _carried_sentence(report)),
     )
+
+
+def _carried_sentence(report: GateReport) -> str:
+    if not report.carried:
+        return ""
+    return (f" Carried forward unchanged from {report.snapshot_of}: "
+            + "; ".join(f"{c.name} (first promoted in {c.origin.version} from run"
+                        f" {c.origin.run_id})" for c in report.carried) + ".")
 
 
 def _bundle(config: LakeConfig, report: GateReport, release: Release,

@@ -32,6 +32,7 @@ from pystac.extensions.version import VersionExtension, VersionRelType
 from pystac.utils import datetime_to_str
 
 from kfm_prov.core import jsonio
+from kfm_prov.core.geojson import is_geojson, read_geojson_bbox
 from kfm_prov.core.paths import check_name, check_normalized
 from kfm_prov.core.validation import shipped_schema
 from kfm_prov.errors import CheckFailed, InputError
@@ -232,6 +233,8 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
         properties["title"] = release.title
     if release.description:
         properties["description"] = release.description
+    if release.dropped:
+        properties["kfm:dropped"] = sorted(release.dropped)
 
     item = pystac.Item(
         id=item_id(release.family, release.version),
@@ -251,6 +254,9 @@ def _build_item(release: Release, root: Path) -> dict[str, Any]:
         fext = FileExtension.ext(asset, add_if_missing=True)
         fext.checksum = "1220" + _sha256_hex(rf.digest, rf.path)
         fext.size = rf.size
+        if rf.carried_from is not None:  # lineage of its first promotion, not this run's
+            asset.extra_fields["kfm:carried_from"] = {
+                "version": rf.carried_from.version, "run_id": rf.carried_from.run_id}
     VersionExtension.ext(item, add_if_missing=True).apply(version=release.version)
 
     def link(rel: str, target: str, media_type: str, title: str | None = None) -> None:
@@ -561,10 +567,10 @@ def _product_extent(
     """
     boxes: list[list[float]] = []
     for rf in release.files:
-        if _bare_media_type(rf.media_type) != GEOJSON:
+        if not is_geojson(rf.media_type):
             continue
         data = _read_product(rf, root)
-        box = _geojson_bbox(data, rf.path)
+        box = read_geojson_bbox(data, rf.path)
         if box is not None:
             boxes.append(box)
     if not boxes and release.metadata.bbox is not None:
@@ -597,78 +603,6 @@ def _read_product(rf: ReleaseFile, root: Path) -> bytes:
             "promoted file does not match its recorded digest", file=rf.path, field="digest"
         )
     return data
-
-
-def _geojson_bbox(data: bytes, path: str) -> list[float] | None:
-    """[minx, miny, maxx, maxy] over all positions, or None if there is no geometry."""
-    doc = _load_json(data, path, what="GeoJSON")
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def positions(coords: Any, where: str) -> None:
-        if isinstance(coords, list) and coords and _is_number(coords[0]):
-            if len(coords) < 2 or not all(_is_number(c) for c in coords):
-                raise InputError("malformed GeoJSON position", file=path, field=where)
-            x, y = float(coords[0]), float(coords[1])
-            if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
-                raise InputError(
-                    f"GeoJSON position ({coords[0]}, {coords[1]}) is outside WGS 84 "
-                    "longitude/latitude (RFC 7946)",
-                    file=path,
-                    field=where,
-                )
-            xs.append(coords[0])
-            ys.append(coords[1])
-        elif isinstance(coords, list):
-            for c in coords:
-                positions(c, where)
-        else:
-            raise InputError("malformed GeoJSON coordinates", file=path, field=where)
-
-    def geometry(geom: Any, where: str) -> None:
-        if geom is None:
-            return
-        if not isinstance(geom, dict):
-            raise InputError("malformed GeoJSON geometry", file=path, field=where)
-        kind = geom.get("type")
-        if kind == "GeometryCollection":
-            parts = geom.get("geometries")
-            if not isinstance(parts, list):
-                raise InputError("malformed GeometryCollection", file=path, field=where)
-            for i, g in enumerate(parts):
-                geometry(g, f"{where}/geometries/{i}")
-        elif kind in (
-            "Point",
-            "MultiPoint",
-            "LineString",
-            "MultiLineString",
-            "Polygon",
-            "MultiPolygon",
-        ):
-            positions(geom.get("coordinates"), f"{where}/coordinates")
-        else:
-            raise InputError(f"unknown GeoJSON geometry type {kind!r}", file=path, field=where)
-
-    def feature(feat: Any, where: str) -> None:
-        if not isinstance(feat, dict) or feat.get("type") != "Feature":
-            raise InputError("malformed GeoJSON Feature", file=path, field=where)
-        geometry(feat.get("geometry"), f"{where}/geometry")
-
-    if not isinstance(doc, dict):
-        raise InputError("GeoJSON is not an object", file=path)
-    if doc.get("type") == "FeatureCollection":
-        feats = doc.get("features")
-        if not isinstance(feats, list):
-            raise InputError("FeatureCollection has no features list", file=path)
-        for i, f in enumerate(feats):
-            feature(f, f"features/{i}")
-    elif doc.get("type") == "Feature":
-        feature(doc, "")
-    else:
-        geometry(doc, "")
-    if not xs:
-        return None
-    return [min(xs), min(ys), max(xs), max(ys)]
 
 
 # ---------------------------------------------------------------------------------------

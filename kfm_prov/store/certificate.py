@@ -23,6 +23,7 @@ from kfm_prov.errors import InputError
 from kfm_prov.store import labels, raw
 from kfm_prov.store.digests import hash_files, sha256_bytes
 from kfm_prov.store.evidence import RunEvidence, read_evidence
+from kfm_prov.store.release import CarriedFrom
 
 if TYPE_CHECKING:
     from kfm_prov.gate import GateReport
@@ -162,7 +163,7 @@ class Certificate:
 
     _KEYS = ("schema_version", "family", "version", "run_id", "promotion_id", "issued_at",
              "issuer", "products", "checks", "waiver", "closure", "records", "merkle",
-             "steward_decisions")
+             "steward_decisions", "dropped")
 
     family: str
     version: str
@@ -185,6 +186,9 @@ class Certificate:
     #: Relabels of closure raw files the gate relied on (``raw relabel``), each naming its
     #: trail entry by digest; absent when there were none.
     steward_decisions: tuple[dict[str, Any], ...] = ()
+    #: Products of the previous version left out of this one on purpose (``--drop``);
+    #: every other product of it is in ``products``, carried forward (``carried_from``).
+    dropped: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         """Everything the Merkle root covers: the certificate without ``merkle``."""
@@ -198,7 +202,8 @@ class Certificate:
                 "checks": [c.to_dict() for c in self.checks], "waiver": self.waiver,
                 "closure": closure, **({"records": self.records} if self.records else {}),
                 **({"steward_decisions": [dict(d) for d in self.steward_decisions]}
-                   if self.steward_decisions else {})}
+                   if self.steward_decisions else {}),
+                **({"dropped": list(self.dropped)} if self.dropped else {})}
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body()
@@ -217,7 +222,8 @@ class Certificate:
             tuple((str(a), str(b), str(c)) for a, b, c in closure["edges"]),
             data.get("merkle"), _extra(data, cls._KEYS),
             _extra(closure, ("runs", "entities", "edges")), data.get("records"),
-            tuple(dict(d) for d in data.get("steward_decisions", ())))
+            tuple(dict(d) for d in data.get("steward_decisions", ())),
+            tuple(data.get("dropped", ())))
 
     def sealed(self) -> Certificate:
         """This certificate with its Merkle root computed over its body."""
@@ -229,11 +235,17 @@ class Certificate:
         """The promoted product with these bytes, if the certificate names one."""
         return next((p for p in self.products if p.get("digest") == digest), None)
 
+    def carried(self) -> list[tuple[int, dict[str, Any]]]:
+        """(number, entry) of each product carried forward from an earlier version."""
+        return [(n, p) for n, p in enumerate(self.products) if p.get("carried_from")]
+
 
 def build_certificate(report: GateReport, *, version: str, products: list[dict[str, Any]],
                       promotion_id: str, issued_at: str,
-                      records: dict[str, dict[str, Any]] | None = None) -> Certificate:
-    """The sealed certificate of a passed gate. ``products`` are the promoted files."""
+                      records: dict[str, dict[str, Any]] | None = None,
+                      dropped: Sequence[str] = ()) -> Certificate:
+    """The sealed certificate of a passed gate. ``products`` are the promoted files,
+    those carried forward from the previous version included (with ``carried_from``)."""
     runs = tuple(ClosureRun(r.run_id, r.family, r.pipeline_id, r.status, r.git_commit,
                             r.spec_hash, r.started_at, r.ended_at, r.run_dir,
                             r.evidence_digest) for _, r in sorted(report.runs.items()))
@@ -246,6 +258,7 @@ def build_certificate(report: GateReport, *, version: str, products: list[dict[s
         report.waiver, runs, tuple(e for _, e in sorted(report.entities.items())),
         tuple(tuple(edge) for edge in report.edges),  # type: ignore[misc]
         records=records, steward_decisions=tuple(report.steward_decisions),
+        dropped=tuple(sorted(dropped)),
     ).sealed()
 
 
@@ -376,6 +389,55 @@ def verify_certificate(config: LakeConfig, rel: str,
     findings += _check_labels(config, rel, cert, evidence, notes)
     findings += _check_decisions(config, rel, cert)
     findings += _check_records(config, rel, cert)
+    findings += _check_carried(config, rel, cert, known)
+    return findings
+
+
+def _check_carried(config: LakeConfig, rel: str, cert: Certificate,
+                   fresh: Mapping[str, str]) -> list[Finding]:
+    """Each carried product as its first promotion certified it, and that certificate
+    still holding: the carried bytes' proof is that version's closure, not this one's.
+
+    The origin must be an earlier version of the family whose own (not carried) product
+    has these bytes, this source path and this label, from the run named; so the chain
+    is one link long and checking it cannot loop.
+    """
+    findings: list[Finding] = []
+    origins: dict[str, Certificate | None] = {}
+    for number, product in cert.carried():
+        pointer = f"/products/{number}/carried_from"
+        try:
+            origin = CarriedFrom.from_dict(product["carried_from"])
+        except (KeyError, TypeError, AttributeError):
+            findings.append(Finding("certificate-invalid", "malformed carried_from", rel,
+                                    pointer))
+            continue
+        if (origin.version == cert.version
+                or origin.certificate != certificate_rel(config, cert.family, origin.version)):
+            findings.append(Finding("carried-origin-broken", f"{product['path']} names"
+                                    f" {origin.certificate} as its first promotion, which is"
+                                    f" not an earlier certificate of {cert.family}", rel, pointer))
+            continue
+        if origin.certificate not in origins:
+            problems = verify_certificate(config, origin.certificate, fresh)
+            if problems:
+                findings.append(Finding("carried-origin-broken", f"{product['path']} is"
+                                        f" carried from {cert.family} {origin.version}, whose"
+                                        f" certificate no longer holds: {problems[0].message}",
+                                        origin.certificate, problems[0].pointer))
+                origins[origin.certificate] = None
+                continue
+            origins[origin.certificate] = read_certificate(config, origin.certificate)
+        first = origins[origin.certificate]
+        if first is None:
+            continue
+        entry = next((p for p in first.products if p.get("path") == origin.path), None)
+        same = entry is not None and not entry.get("carried_from") and all(
+            entry.get(k) == product.get(k) for k in ("digest", "source_path", "sensitivity"))
+        if not same or first.run_id != origin.run_id:
+            findings.append(Finding("carried-origin-broken", f"{product['path']} is not what"
+                                    f" {cert.family} {origin.version} published as"
+                                    f" {origin.path} from run {origin.run_id}", rel, pointer))
     return findings
 
 
@@ -458,6 +520,8 @@ def _check_labels(config: LakeConfig, rel: str, cert: Certificate,
                 for r in run.manifest.redactions or []]
     lowest = min([floor, *redacted])
     for number, product in enumerate(cert.products):
+        if product.get("carried_from"):
+            continue  # labelled by its first promotion: _check_carried compares the two
         label, source = product.get("sensitivity"), product.get("source_path")
         said = declared.get(str(source))
         if said is not None and label != said:

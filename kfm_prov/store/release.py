@@ -7,9 +7,50 @@ them in one atomic step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kfm_prov.config import CatalogMetadata, FamilyMetadata
+
+
+@dataclass(frozen=True)
+class CarriedFrom:
+    """Where a product carried forward unchanged into a later version was first promoted.
+
+    A version is a snapshot of its family: products of the previous version that the new
+    run does not make (and the user did not ``--drop``) are copied into it byte for byte.
+    Their lineage is that first promotion's (its run, its certificate), never the new
+    run's, so this names it; a product carried twice still names the first.
+    """
+
+    version: str  # the version that first published these bytes under this name
+    run_id: str  # the run whose product they were
+    path: str  # root-relative file of that version
+    certificate: str  # root-relative certificate of that version
+
+    def to_dict(self) -> dict[str, str]:
+        return {"version": self.version, "run_id": self.run_id, "path": self.path,
+                "certificate": self.certificate}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CarriedFrom:
+        return cls(str(data["version"]), str(data["run_id"]), str(data["path"]),
+                   str(data["certificate"]))
+
+
+@dataclass(frozen=True)
+class CarriedProduct:
+    """A product of the family's latest version that a promotion carries forward.
+
+    ``entry`` is that version's certificate entry (path, source_path, digest, size,
+    media type, sensitivity), which the gate verified; ``previous`` is the file copied.
+    """
+
+    name: str  # the path inside the version directory, e.g. "parcels.geojson"
+    previous: str  # root-relative: data/processed/<family>/<previous version>/<name>
+    entry: Mapping[str, Any]
+    origin: CarriedFrom
 
 
 @dataclass(frozen=True)
@@ -21,6 +62,8 @@ class ReleaseFile:
     size: int
     media_type: str
     role: str = "data"
+    #: Set when the file is carried forward unchanged from an earlier version.
+    carried_from: CarriedFrom | None = None
 
 
 @dataclass(frozen=True)
@@ -54,3 +97,5 @@ class Release:
     processed_dir: str = "data/processed"
     metadata: FamilyMetadata = field(default_factory=FamilyMetadata)  # [families.NAME]
     catalog: CatalogMetadata = field(default_factory=CatalogMetadata)  # [catalog]
+    #: Names of the previous version's products the user left out (``promote --drop``).
+    dropped: tuple[str, ...] = ()
