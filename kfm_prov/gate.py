@@ -928,13 +928,12 @@ def _check_carried(walk: _Walk, index: LineageStore, run: RunRow, products: list
     artifacts = f"{run.run_dir}/artifacts/"
     made = {p.path.removeprefix(artifacts) for p in products}
     for name in drop:
+        if name in made:
+            raise InputError(f"run {run.run_id} makes {name!r}: it is in the new version,"
+                             " so it cannot also be dropped", field="--drop")
         if name not in names:
             raise InputError(f"{family} {latest} has no product {name!r} to drop (it has:"
                              f" {', '.join(sorted(names)) or 'none'})", field="--drop")
-        if name in made:
-            raise InputError(f"run {run.run_id} makes {name!r}: it replaces the one of"
-                             f" {family} {latest}, so it cannot also be dropped",
-                             field="--drop")
     keep = sorted(set(names) - made - set(drop))
     if not keep:
         return latest, [], sorted(drop)

@@ -57,7 +57,7 @@ def _version(config: LakeConfig, row: Any) -> VersionInfo:
         return VersionInfo(row.family, row.version, row.promoted_at, row.run_id,
                            certificate=cert_rel, attestation=signed, problem=exc.message)
     products: list[dict[str, Any]] = [
-        {k: p[k] for k in ("path", "digest", "size", "sensitivity") if k in p}
+        {k: p[k] for k in ("path", "digest", "size", "sensitivity", "carried_from") if k in p}
         for p in cert.products]
     return VersionInfo(row.family, row.version, cert.issued_at, cert.run_id, products,
                        _requester(config, row.bundle), cert_rel, signed)

@@ -30,6 +30,9 @@ def command(ctx: click.Context, family: str | None, as_json: bool) -> int:
         if v.problem:
             click.echo(f"    problem: {v.problem} (kfm-prov verify)")
         for product in v.products:
+            origin = product.get("carried_from")
+            carried = (f"  (carried from {origin['version']}, run {origin['run_id']})"
+                       if origin else "")
             click.echo(f"    {product['digest'][:19]}…  {product.get('sensitivity', '?'):18}"
-                       f" {product['path']}")
+                       f" {product['path']}{carried}")
     return 0

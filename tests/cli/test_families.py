@@ -1,0 +1,194 @@
+"""A family publishing several products: each version is a snapshot of the family.
+
+Promoting one product carries the latest version's other products forward (same bytes,
+re-verified, lineage still their first run's); ``--drop`` leaves one out, on the record.
+And ``check`` refuses whatever ``promote`` would, with the same reason code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from kfm_prov.capture import Run
+from kfm_prov.lake import Lake
+from tests.cli.test_promote import refused
+from tests.conftest import CODE, GEOJSON, Chain, make_chain, one_error_line, snapshot
+
+ROADS = GEOJSON.replace("-97.6", "-97.5")
+V1_PARCELS = "data/processed/glo/v1/parcels.geojson"
+
+
+def second_product(lake: Lake, chain: Chain, name: str = "roads.geojson",
+                   content: str = ROADS) -> Run:
+    """Another run of the family, making another product from the same normalised file."""
+    with lake.capture("glo", f"pipelines/glo/{name.split('.')[0]}", **CODE) as run:
+        run.use(chain.a.artifacts / "normalised.csv")
+        run.output(name, role="product", sensitivity="public").write_text(content)
+        run.gate("geometry_validity", "pass")
+    return run
+
+
+def promote_json(run_cli, *args: str) -> dict:
+    return json.loads(run_cli("promote", *args, "--json").stdout)
+
+
+def read(lake: Lake, rel: str) -> dict:
+    return json.loads((lake.root / rel).read_text())
+
+
+def test_a_second_product_carries_the_first_forward(run_cli, lake: Lake, chain: Chain) -> None:
+    first = promote_json(run_cli, chain.b.run_id)
+    roads = second_product(lake, chain)
+    result = promote_json(run_cli, roads.run_id)
+    assert result["version"] == "v2"
+    carried = "data/processed/glo/v2/parcels.geojson"
+    assert result["files"] == [carried, "data/processed/glo/v2/roads.geojson"]
+    assert result["carried"] == [carried]
+    assert (lake.root / carried).read_bytes() == (lake.root / V1_PARCELS).read_bytes()
+    sums = (lake.root / "data/processed/glo/v2/checksums.sha256").read_text()
+    assert "  parcels.geojson\n" in sums and "  roads.geojson\n" in sums
+    # the certificate says where the carried bytes come from: v1, run of chain.b
+    cert = read(lake, result["certificate"])
+    by_path = {p["path"]: p for p in cert["products"]}
+    assert by_path[carried]["carried_from"] == {
+        "version": "v1", "run_id": chain.b.run_id, "path": V1_PARCELS,
+        "certificate": first["certificate"]}
+    assert by_path[carried]["source_path"] == chain.product
+    assert "carried_from" not in by_path["data/processed/glo/v2/roads.geojson"]
+    assert cert["run_id"] == roads.run_id
+    # STAC asset, DCAT distribution and PROV bundle say so too
+    item = read(lake, result["stac_item"])
+    assert item["assets"]["parcels.geojson"]["kfm:carried_from"] == {
+        "version": "v1", "run_id": chain.b.run_id}
+    assert "kfm:carried_from" not in item["assets"]["roads.geojson"]
+    assert "Carried forward unchanged from v1" in item["properties"]["processing:lineage"]
+    ttl = (lake.root / result["dcat"]).read_text()
+    assert f"carried forward unchanged from glo v1 (first promoted from run {chain.b.run_id}" \
+        in ttl
+    bundle = (lake.root / result["prov_bundle"]).read_text()
+    assert '"kfm:carried"' in bundle
+    # the lake verifies, and the carried file's lineage is its own run's, not the new run's
+    run_cli("verify")
+    trace = json.loads(run_cli("trace", carried, "--json").stdout)
+    runs = {n["id"] for n in trace["nodes"] if n["id"].startswith("run:")}
+    assert f"run:{chain.b.run_id}" in runs and f"run:{chain.a.run_id}" in runs
+    assert f"run:{roads.run_id}" not in runs
+    assert trace["issues"] == []
+
+
+def test_carried_twice_still_names_the_first_promotion(run_cli, lake: Lake,
+                                                         chain: Chain) -> None:
+    promote_json(run_cli, chain.b.run_id)
+    roads = second_product(lake, chain)
+    promote_json(run_cli, roads.run_id)
+    rivers = second_product(lake, chain, "rivers.geojson", GEOJSON.replace("-97.6", "-97.3"))
+    result = promote_json(run_cli, rivers.run_id)
+    assert result["version"] == "v3"
+    cert = read(lake, result["certificate"])
+    origins = {p["path"].rsplit("/", 1)[1]: p.get("carried_from", {}).get("version")
+               for p in cert["products"]}
+    assert origins == {"parcels.geojson": "v1", "roads.geojson": "v2", "rivers.geojson": None}
+    run_cli("verify")
+    trace = json.loads(run_cli("trace", "data/processed/glo/v3/parcels.geojson",
+                               "--json").stdout)
+    assert f"run:{chain.b.run_id}" in {n["id"] for n in trace["nodes"]}
+
+
+def test_the_same_snapshot_again_is_already_published(run_cli, lake: Lake,
+                                                       chain: Chain) -> None:
+    promote_json(run_cli, chain.b.run_id)
+    roads = second_product(lake, chain)
+    promote_json(run_cli, roads.run_id)
+    before = snapshot(lake.root)
+    # either run again: its product is v2's, the other would be carried unchanged
+    assert "already published as glo v2" in run_cli("promote", roads.run_id).stdout
+    assert "already published as glo v2" in run_cli("promote", chain.b.run_id).stdout
+    assert snapshot(lake.root) == before
+
+
+def test_drop_leaves_a_product_out_on_the_record(run_cli, lake: Lake, chain: Chain) -> None:
+    promote_json(run_cli, chain.b.run_id)
+    roads = second_product(lake, chain)
+    before = snapshot(lake.root)
+    line = one_error_line(run_cli("promote", roads.run_id, "--drop", "nope.geojson",
+                                  expect=2))
+    assert "glo v1 has no product 'nope.geojson' to drop" in line and "--drop" in line
+    line = one_error_line(run_cli("promote", roads.run_id, "--drop", "roads.geojson",
+                                  expect=2))
+    assert "cannot also be dropped" in line
+    assert snapshot(lake.root) == before
+    report = json.loads(run_cli("check", roads.run_id, "--drop", "parcels.geojson",
+                                "--json").stdout)
+    assert report["snapshot"] == {"of": "v1", "dropped": ["parcels.geojson"], "carried": []}
+    out = run_cli("promote", roads.run_id, "--drop", "parcels.geojson").stdout
+    assert "dropped      parcels.geojson" in out
+    assert sorted(os.listdir(lake.root / "data/processed/glo/v2")) == [
+        "checksums.sha256", "roads.geojson"]
+    cert = read(lake, "data/prov/glo/v2.certificate.json")
+    assert cert["dropped"] == ["parcels.geojson"]
+    assert read(lake, "data/stac/glo/glo-v2/glo-v2.json")["properties"]["kfm:dropped"] == [
+        "parcels.geojson"]
+    run_cli("verify")
+
+
+def test_a_tampered_carried_product_refuses_the_promotion(run_cli, lake: Lake,
+                                                           chain: Chain) -> None:
+    promote_json(run_cli, chain.b.run_id)
+    published = lake.root / V1_PARCELS
+    os.chmod(published, 0o644)
+    published.write_text(GEOJSON.replace("-97.6", "-97.9"))
+    roads = second_product(lake, chain)
+    report = json.loads(run_cli("check", roads.run_id, "--json", expect=1).stdout)
+    codes = {f["code"] for c in report["checks"] for f in c.get("findings", [])}
+    assert codes == {"carried-modified"}
+    data = refused(run_cli, lake, roads.run_id, "carried-modified")
+    finding = next(f for f in data["findings"] if f["code"] == "carried-modified")
+    assert finding["file"] == V1_PARCELS
+    assert "--drop parcels.geojson" in finding["hint"]
+    assert not (lake.root / "data/processed/glo/v2").exists()
+    # leaving it out is the user's explicit way forward
+    result = promote_json(run_cli, roads.run_id, "--drop", "parcels.geojson")
+    assert result["version"] == "v2" and result["carried"] == []
+
+
+def test_a_broken_certificate_of_the_latest_version_refuses(run_cli, lake: Lake,
+                                                             chain: Chain) -> None:
+    promote_json(run_cli, chain.b.run_id)
+    raw = lake.root / chain.raw
+    os.chmod(raw, 0o644)
+    raw.write_text("id,name\n1,Smith\n2,Brown\n")  # v1's proof no longer holds
+    roads = second_product(lake, chain)
+    refused(run_cli, lake, roads.run_id, "carried-uncertified")
+
+
+# --- check is the whole gate ---------------------------------------------------------------
+
+def bad_geojson_run(lake: Lake, chain: Chain, content: str) -> Run:
+    with lake.capture("glo", "pipelines/glo/parcels", **CODE) as run:
+        run.use(chain.a.artifacts / "normalised.csv")
+        run.output("parcels.geojson", role="product", sensitivity="public").write_text(content)
+        run.gate("geometry_validity", "pass")
+    return run
+
+
+def test_malformed_geojson_is_refused_by_check_as_by_promote(run_cli, lake: Lake,
+                                                               chain: Chain) -> None:
+    for content, words in (("{not json", "GeoJSON"),
+                           (GEOJSON.replace("-97.6", "-197.6"), "outside WGS 84")):
+        run = bad_geojson_run(lake, chain, content)
+        product = f"{run.rel_dir}/artifacts/parcels.geojson"
+        before = snapshot(lake.root)
+        result = run_cli("check", run.run_id, "--json", expect=1)
+        assert snapshot(lake.root) == before  # check writes nothing
+        findings = [f for c in json.loads(result.stdout)["checks"]
+                    for f in c.get("findings", [])]
+        assert [f["code"] for f in findings] == ["product-malformed"]
+        assert findings[0]["file"] == product and words in findings[0]["message"]
+        text = run_cli("check", run.run_id, expect=1).stdout
+        assert "[product-malformed]" in text and product in text
+        data = refused(run_cli, lake, run.run_id, "product-malformed")
+        assert {f["code"] for f in data["findings"]} == {"product-malformed"}
+        assert data["findings"][0]["file"] == product
+        assert not Path(lake.root / "data/processed/glo").exists()
