@@ -867,7 +867,8 @@ def _check_signed_runs(walk: _Walk) -> None:
 # --- what promote would refuse beyond the lineage (checked here so `check` agrees) ----------
 
 def _check_product_formats(walk: _Walk, products: list[IoRow]) -> None:
-    """Products the catalogs must read: a GeoJSON product parses and stays in WGS 84.
+    """Products the catalogs must describe: a media type they accept, and a GeoJSON
+    product that parses and stays in WGS 84.
 
     The STAC item's bbox and geometry come from the GeoJSON products, so one that does not
     parse would fail the promotion after the gate; here ``check`` refuses it too, naming
@@ -875,9 +876,16 @@ def _check_product_formats(walk: _Walk, products: list[IoRow]) -> None:
     ``output-digest-mismatch`` already).
     """
     from kfm_prov.core.geojson import is_geojson, read_geojson_bbox
+    from kfm_prov.core.mediatypes import is_media_type
     from kfm_prov.store.digests import sha256_bytes
 
     for product in products:
+        if product.media_type and not is_media_type(product.media_type):
+            walk.fail("outputs", "product-malformed", f"product {product.path} has media type"
+                      f" {product.media_type!r}, not type/subtype", file=product.path,
+                      pointer="media_type", hint="declare an IANA media type, e.g."
+                      " application/geo+json, in the run's receipts")
+            continue
         if not is_geojson(product.media_type):
             continue
         path = walk.config.root / product.path

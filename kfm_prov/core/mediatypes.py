@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import PurePosixPath
 
 _EXTRA = {
@@ -33,3 +34,15 @@ def media_type(path: str) -> str:
         return _EXTRA[suffix]
     guessed, _ = mimetypes.guess_type(path, strict=False)
     return guessed or "application/octet-stream"
+
+
+_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
+
+
+def is_media_type(value: str) -> bool:
+    """``type/subtype``, optionally with parameters: what the STAC and DCAT writers accept.
+
+    Receipts a pipeline wrote can say anything; the gate refuses what publishing could
+    not describe, so ``check`` and ``promote`` agree.
+    """
+    return bool(_MEDIA_TYPE.match(value))

@@ -14,6 +14,7 @@ from pathlib import Path
 from kfm_prov.capture import Run
 from kfm_prov.lake import Lake
 from tests.cli.test_promote import refused
+from tests.cli.test_run import seed_run
 from tests.conftest import CODE, GEOJSON, Chain, make_chain, one_error_line, snapshot
 
 ROADS = GEOJSON.replace("-97.6", "-97.5")
@@ -192,3 +193,21 @@ def test_malformed_geojson_is_refused_by_check_as_by_promote(run_cli, lake: Lake
         assert {f["code"] for f in data["findings"]} == {"product-malformed"}
         assert data["findings"][0]["file"] == product
         assert not Path(lake.root / "data/processed/glo").exists()
+
+
+def test_a_media_type_publishing_cannot_describe_is_refused_by_check(run_cli,
+                                                                      lake: Lake) -> None:
+    """Receipts a pipeline wrote may declare any media type; the STAC and DCAT writers
+    accept only type/subtype, so the gate refuses the rest with a code of its own."""
+    run_dir = seed_run(lake)
+    manifest_path = run_dir / "run_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["outputs"][0]["media_type"] = "table"
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    run_cli("record", run_dir.relative_to(lake.root).as_posix())
+    run_id = manifest["run_id"]
+    report = json.loads(run_cli("check", run_id, "--json", expect=1).stdout)
+    found = [f for c in report["checks"] for f in c.get("findings", [])
+             if f["code"] == "product-malformed"]
+    assert len(found) == 1 and "'table', not type/subtype" in found[0]["message"]
+    refused(run_cli, lake, run_id, "product-malformed")
