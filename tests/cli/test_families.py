@@ -15,7 +15,7 @@ from kfm_prov.capture import Run
 from kfm_prov.lake import Lake
 from tests.cli.test_promote import refused
 from tests.cli.test_run import seed_run
-from tests.conftest import CODE, GEOJSON, Chain, make_chain, one_error_line, snapshot
+from tests.conftest import CODE, GEOJSON, Chain, one_error_line, snapshot
 
 ROADS = GEOJSON.replace("-97.6", "-97.5")
 V1_PARCELS = "data/processed/glo/v1/parcels.geojson"
