@@ -45,6 +45,9 @@ class RecordedRun:
     status: str
     overall_status: str
     prov: str  # root-relative path of prov.json
+    #: Why the run did not succeed, in one line for the terminal (``kfm-prov run``):
+    #: the command not found, its exit code or signal, a declared output never written.
+    reason: str | None = None
 
 
 def run_dir_rel(config: LakeConfig, family: str, run_id: str) -> str:

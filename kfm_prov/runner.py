@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -72,14 +73,56 @@ def run_command(config: LakeConfig, family: str, pipeline_id: str, command: Sequ
     except BaseException as exc:
         run.finish("failed", error=exc)
         raise
-    code, interrupted = _execute(run, command, echo=echo, cwd=workdir)
+    code, interrupted, not_started = _execute(run, command, echo=echo, cwd=workdir)
     status = "interrupted" if interrupted else ("success" if code == 0 else "failed")
     result = run.finish(status, exit_code=code)
     if run.unsafe_names:  # recorded as failed; say which file, whatever the command said
         raise run.failure()
+    if result.status != "success":
+        result = replace(result, reason=failure_reason(
+            run, code, interrupted=interrupted, not_started=not_started))
     if code == 0 and result.status != "success":
         return result, 1
     return result, code if code >= 0 else 128 - code
+
+
+def failure_reason(run: Run, code: int, *, interrupted: bool = False,
+                   not_started: str | None = None) -> str:
+    """One line saying why a run failed: the command, then its own checks.
+
+    Read from the validation report just written, so it says what the receipts say.
+    """
+    from kfm_prov.core import jsonio
+
+    reasons = []
+    if not_started:
+        reasons.append(not_started)
+    elif interrupted:
+        reasons.append("interrupted")
+    elif code < 0:
+        reasons.append(f"the command was killed by {signal.Signals(-code).name}")
+    elif code > 0:
+        reasons.append(f"the command exited with {code}")
+    try:
+        report = jsonio.read_json(run.dir / "validation_report.json")
+        gates = [g for g in report.get("gates", []) if g.get("status") == "fail"]
+    except (InputError, AttributeError):
+        gates = []
+    artifacts = f"{run.rel_dir}/artifacts/"
+    for gate in gates:
+        details = gate.get("details") or {}
+        if gate.get("name") == "outputs" and details.get("missing"):
+            names = [m.removeprefix(artifacts) for m in details["missing"]]
+            reasons.append(f"declared output(s) never written: {', '.join(names)}")
+        elif gate.get("name") == "outputs" and details.get("symlinks_refused"):
+            reasons.append("output(s) behind a symlink refused: "
+                           + ", ".join(details["symlinks_refused"]))
+        elif gate.get("name") == "inputs_unchanged":
+            changed = [c.get("path", "?") for c in details.get("changed", [])]
+            reasons.append(f"input(s) changed during the run: {', '.join(changed)}")
+        else:
+            reasons.append(f"gate {gate.get('name')!r} failed")
+    return "; ".join(reasons) or "see kfm-prov show " + run.run_id
 
 
 #: What the command finds in its environment, besides the caller's (``run --help``).
@@ -97,7 +140,10 @@ def command_env(run: Run) -> dict[str, str]:
             "KFM_RUN_DIR": str(run.dir), "KFM_ARTIFACTS_DIR": str(run.artifacts)}
 
 
-def _execute(run: Run, command: Sequence[str], *, echo: bool, cwd: Path) -> tuple[int, bool]:
+def _execute(run: Run, command: Sequence[str], *, echo: bool,
+             cwd: Path) -> tuple[int, bool, str | None]:
+    """Run the command; its exit code, whether it was interrupted, and why it could not
+    start (None when it did)."""
     env = dict(os.environ)
     env.pop(SIGNING_KEY_ENV, None)  # the pipeline has no business with the signing key
     env.update(command_env(run))
@@ -111,7 +157,11 @@ def _execute(run: Run, command: Sequence[str], *, echo: bool, cwd: Path) -> tupl
                                    stderr=subprocess.PIPE, env=env, cwd=cwd)
     except OSError as exc:
         run.log(f"could not start the command: {exc.strerror}", level="error")
-        return 127, False
+        if isinstance(exc, FileNotFoundError):
+            return 127, False, f"command not found: {command[0]}"
+        if isinstance(exc, PermissionError):
+            return 126, False, f"command not executable: {command[0]}"
+        return 127, False, f"could not start {command[0]}: {exc.strerror}"
     interrupted = threading.Event()
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -140,7 +190,7 @@ def _execute(run: Run, command: Sequence[str], *, echo: bool, cwd: Path) -> tupl
                 level="error")
     else:
         run.log(f"command exited with {code}")
-    return code, interrupted.is_set()
+    return code, interrupted.is_set(), None
 
 
 def _pump(stream: IO[bytes] | None, run: Run, name: str, echo: IO[str] | None) -> None:

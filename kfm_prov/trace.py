@@ -30,6 +30,7 @@ from kfm_prov.store.digests import hash_files, hex_of, normalize_digest
 from kfm_prov.store.index import PromotionRow
 from kfm_prov.store.lineage import LineageGraph, file_node, run_node
 from kfm_prov.store.protocol import LineageStore
+from kfm_prov.store.receipts import validation_label
 
 if TYPE_CHECKING:
     from prov.model import ProvDocument
@@ -687,7 +688,8 @@ def node_lines(result: Trace, node: str, path: str | None = None, *,
         return [f"run {data['run_id']}",
                 f"{data['pipeline_id']} @ {data['git_commit'][:12]}",
                 f"{data['started_at']}",
-                f"{data['status']} · validation {data['validation']}"]
+                f"{data['status']} · validation"
+                f" {validation_label(data['status'], data['validation'])}"]
     if kind == "item":
         return [f"STAC item {data['item_id']}", f"{data['family']} {data['version']}"]
     shown = path or display_path(result, node)

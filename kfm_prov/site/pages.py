@@ -32,6 +32,7 @@ from kfm_prov.site.html import (
     table,
 )
 from kfm_prov.site.model import Family, RunPage, SiteModel, Version, graph_json
+from kfm_prov.store.receipts import validation_label
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 GRAPH_SCRIPTS = ("static/vendor/cytoscape.min.js", "static/vendor/cytoscape-dagre.min.js")
@@ -159,7 +160,8 @@ def family_page(model: SiteModel, family: Family) -> bytes:
     timeline = (f'<ol class="timeline">{"".join(items)}</ol>' if items
                 else "<p>No version of this family has been promoted.</p>")
     run_rows = [[link(path, run_path(r), r), e(model.runs[r].pipeline_id),
-                 badge(model.runs[r].status), badge(model.runs[r].validation),
+                 badge(model.runs[r].status),
+                 badge(validation_label(model.runs[r].status, model.runs[r].validation)),
                  e(model.runs[r].started_at)]
                 for r in family.runs if r in model.runs]
     body = (
@@ -454,7 +456,7 @@ def run_page(run: RunPage, families: frozenset[str], versions: frozenset[str],
         ("Spec hash", digest(run.spec_hash)),
         ("Command", code(" ".join(run.command)) if run.command else "—"),
         ("Status", badge(run.status)),
-        ("Validation", badge(run.validation)),
+        ("Validation", badge(validation_label(run.status, run.validation))),
         ("Exit code", e(run.exit_code)),
         ("Started", e(run.started_at)),
         ("Ended", e(run.ended_at)),

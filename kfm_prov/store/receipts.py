@@ -20,6 +20,15 @@ from kfm_prov.errors import InputError
 from kfm_prov.store.digests import normalize_digest
 
 
+def validation_label(status: str, overall: str) -> str:
+    """The validation as a person should read it: a run that did not succeed is never
+    promoted, so its passing gates are not shown as a "pass" (``show``, ``runs``,
+    ``trace``, the audit site)."""
+    if status != "success" and overall.startswith("pass"):
+        return f"n/a (run {status})"
+    return overall
+
+
 def _split(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in known and k != "schema_version"}
 

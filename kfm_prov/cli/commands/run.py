@@ -103,7 +103,8 @@ def command(ctx: click.Context, family: str, pipeline: str, inputs: tuple[str, .
         params=parse_params(params), spec=spec, commit=commit,
         git_dir=Path(git_dir) if git_dir else None, runner_type=runner_type,
         echo=not as_json, cwd=cwd)
-    info(f"kfm-prov: run {result.run_id} {result.status} ({result.run_dir})")
+    why = f": {result.reason}" if result.reason else ""
+    info(f"kfm-prov: run {result.run_id} {result.status}{why} ({result.run_dir})")
     if as_json:
         emit_json({**result.__dict__, "exit_code": code})
     return code

@@ -7,14 +7,7 @@ import json
 import click
 
 from kfm_prov.cli.output import emit_json, get_lake, info, json_option
-
-
-def validation_label(status: str, overall: str) -> str:
-    """The validation as a person should read it: a run that did not succeed is never
-    promoted, so its passing gates are not shown as a "pass"."""
-    if status != "success" and overall.startswith("pass"):
-        return f"n/a (run {status})"
-    return overall
+from kfm_prov.store.receipts import validation_label
 
 
 @click.command("runs")
