@@ -341,14 +341,17 @@ def read_certificate(config: LakeConfig, rel: str) -> Certificate:
 
 def verify_certificate(config: LakeConfig, rel: str,
                        fresh: Mapping[str, str] | None = None,
-                       notes: list[Finding] | None = None) -> list[Finding]:
+                       notes: list[Finding] | None = None, *,
+                       follow_carried: bool = True) -> list[Finding]:
     """Findings if the certificate was edited or no longer holds; empty when it holds.
 
     Re-hashes (fresh) the products, the raw sources and the evidence of every run;
     ``fresh`` holds digests the caller has just computed itself (``verify`` hashes every
     raw and processed file once), which are not computed again. A raw label changed
     since promotion by ``raw relabel`` (the trail says so, and the manifest agrees with
-    the trail) is no finding: it goes to ``notes`` when given.
+    the trail) is no finding: it goes to ``notes`` when given. Products carried forward
+    are checked against the certificate of their first promotion, which is verified too
+    (one level: ``follow_carried`` is False there, so edited origins cannot make a loop).
     """
     try:
         data = read_certificate_data(config, rel)
@@ -389,7 +392,8 @@ def verify_certificate(config: LakeConfig, rel: str,
     findings += _check_labels(config, rel, cert, evidence, notes)
     findings += _check_decisions(config, rel, cert)
     findings += _check_records(config, rel, cert)
-    findings += _check_carried(config, rel, cert, known)
+    if follow_carried:
+        findings += _check_carried(config, rel, cert, known)
     return findings
 
 
@@ -419,7 +423,11 @@ def _check_carried(config: LakeConfig, rel: str, cert: Certificate,
                                     f" not an earlier certificate of {cert.family}", rel, pointer))
             continue
         if origin.certificate not in origins:
-            problems = verify_certificate(config, origin.certificate, fresh)
+            problems = (verify_certificate(config, origin.certificate, fresh,
+                                           follow_carried=False)
+                        if (config.root / origin.certificate).is_file()
+                        else [Finding("file-missing", f"{origin.certificate} is gone",
+                                      origin.certificate)])
             if problems:
                 findings.append(Finding("carried-origin-broken", f"{product['path']} is"
                                         f" carried from {cert.family} {origin.version}, whose"

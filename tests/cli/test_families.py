@@ -211,3 +211,45 @@ def test_a_media_type_publishing_cannot_describe_is_refused_by_check(run_cli,
              if f["code"] == "product-malformed"]
     assert len(found) == 1 and "'table', not type/subtype" in found[0]["message"]
     refused(run_cli, lake, run_id, "product-malformed")
+
+
+def reseal(lake: Lake, rel: str, edit) -> None:
+    """Edit a certificate and recompute its Merkle root, as an attacker with write access
+    would: only what verify re-checks against the files can catch it."""
+    from kfm_prov.store.certificate import certificate_leaves, merkle_root
+
+    path = lake.root / rel
+    os.chmod(path, 0o644)
+    data = json.loads(path.read_text())
+    edit(data)
+    leaves = certificate_leaves({k: v for k, v in data.items() if k != "merkle"})
+    data["merkle"] = {"algorithm": "sha256-rfc6962", "leaves": len(leaves),
+                      "root": merkle_root(leaves)}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def test_verify_sees_a_forged_or_looping_carried_from(run_cli, lake: Lake,
+                                                      chain: Chain) -> None:
+    promote_json(run_cli, chain.b.run_id)
+    roads = second_product(lake, chain)
+    promote_json(run_cli, roads.run_id)
+    v1, v2 = "data/prov/glo/v1.certificate.json", "data/prov/glo/v2.certificate.json"
+
+    def claim_roads_run(data: dict) -> None:  # the carried file's lineage moved to roads
+        for product in data["products"]:
+            if "carried_from" in product:
+                product["carried_from"]["run_id"] = roads.run_id
+
+    reseal(lake, v2, claim_roads_run)
+    out = run_cli("verify", expect=1).stdout
+    assert "[carried-origin-broken]" in out and "v2.certificate.json" in out
+
+    def loop_back(data: dict) -> None:  # v1 says its product came from v2, v2 from v1
+        data["products"][0]["carried_from"] = {
+            "version": "v2", "run_id": roads.run_id, "certificate": v2,
+            "path": "data/processed/glo/v2/parcels.geojson"}
+
+    reseal(lake, v1, loop_back)
+    out = run_cli("verify", expect=1).stdout  # ends, and says so for both
+    assert "the certificate of glo v1 no longer holds" in out
+    assert "the certificate of glo v2 no longer holds" in out
