@@ -49,6 +49,8 @@ class Product:
     sensitivity: str | None
     source_path: str
     intact: bool  # bytes on disk hash to the certified digest
+    #: The version that first published these bytes, when carried forward unchanged.
+    carried_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,8 @@ def _certificate(config: LakeConfig, version: Version, rows: list[PromotionRow])
     version.products = sorted(
         (_product(config, p["path"], p["digest"], p.get("size"), p.get("media_type"),
                   p.get("sensitivity"), p.get("source_path", ""),
-                  fresh.get(p["path"]) == p["digest"]) for p in cert["products"]),
+                  fresh.get(p["path"]) == p["digest"], _carried_version(p))
+         for p in cert["products"]),
         key=lambda p: p.path)
     version.raw_sources = sorted(
         (RawSource(e["path"], e["digest"], e.get("license"), e.get("attribution"),
@@ -301,11 +304,17 @@ def _certificate(config: LakeConfig, version: Version, rows: list[PromotionRow])
 
 def _product(config: LakeConfig, path: str, digest: str, size: int | None,
              media_type: str | None, sensitivity: str | None, source_path: str,
-             intact: bool) -> Product:
+             intact: bool, carried_from: str | None = None) -> Product:
     prefix = f"{config.rel('processed')}/"
     parts = path.removeprefix(prefix).split("/", 2)
     name = parts[2] if len(parts) == 3 else path.rsplit("/", 1)[-1]
-    return Product(path, name, digest, size, media_type, sensitivity, source_path, intact)
+    return Product(path, name, digest, size, media_type, sensitivity, source_path, intact,
+                   carried_from)
+
+
+def _carried_version(entry: dict[str, Any]) -> str | None:
+    origin = entry.get("carried_from")
+    return str(origin.get("version")) if isinstance(origin, dict) else None
 
 
 def _signature(config: LakeConfig, version: Version) -> Signature:

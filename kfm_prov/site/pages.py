@@ -198,6 +198,9 @@ def _changes(before: Version | None, after: Version) -> str:
         elif old_products[name] != new_products[name]:
             lines.append(f"product changed: {code(name)} {digest(old_products[name], full=False)}"
                          f" → {digest(new_products[name], full=False)}")
+    carried = [p.name for p in after.products if p.carried_from]
+    if carried:
+        lines.append("carried forward unchanged: " + ", ".join(code(n) for n in carried))
     if not lines:
         return f'<p class="note">Same sources, commits and products as {e(before.version)}.</p>'
     return (f'<details open><summary>Changes from {e(before.version)}</summary><ul>'
@@ -238,7 +241,10 @@ def _products(path: str, version: Version) -> str:
             get = link(path, file_path(product.path), f"download {product.name}")
         else:
             get = badge("fail", label="✗ bytes differ from the certificate: not offered")
-        rows.append([f'<span id="product-{e(product.name)}">{code(product.name)}</span>',
+        carried = (f' <span class="note">carried forward unchanged from'
+                   f' {e(product.carried_from)}</span>' if product.carried_from else "")
+        rows.append([f'<span id="product-{e(product.name)}">{code(product.name)}</span>'
+                     + carried,
                      e(_size(product.size)), e(product.media_type),
                      sensitivity_badge(product.sensitivity), digest(product.digest), get])
     return ('<section aria-labelledby="products-h"><h2 id="products-h">Products</h2>'

@@ -77,6 +77,11 @@ def test_a_second_product_carries_the_first_forward(run_cli, lake: Lake, chain: 
     assert f"run:{chain.b.run_id}" in runs and f"run:{chain.a.run_id}" in runs
     assert f"run:{roads.run_id}" not in runs
     assert trace["issues"] == []
+    versions = run_cli("versions", "glo").stdout
+    assert f"v2/parcels.geojson  (carried from v1, run {chain.b.run_id})" in versions
+    run_cli("site", str(lake.root.parent / "site"))
+    page = (lake.root.parent / "site/families/glo/v2/index.html").read_text()
+    assert "carried forward unchanged from v1" in page
 
 
 def test_carried_twice_still_names_the_first_promotion(run_cli, lake: Lake,
