@@ -107,6 +107,13 @@ def statements(config: LakeConfig, cert: Mapping[str, Any], records: Mapping[str
     dependencies += [descriptor(e["path"], e["digest"], annotations={
         k: e[k] for k in ("license", "attribution", "sensitivity") if e.get(k)})
         for e in raws]
+    # A product carried forward unchanged was built by an earlier promotion: it is an
+    # input of this version, named with where it was first published and by which run.
+    dependencies += sorted((descriptor(p["carried_from"]["path"], p["digest"], annotations={
+        "role": "carried", "version": p["carried_from"]["version"],
+        "run": p["carried_from"]["run_id"], "certificate": p["carried_from"]["certificate"]})
+        for p in cert["products"] if isinstance(p.get("carried_from"), dict)),
+        key=lambda d: d["name"])
     byproducts = [descriptor(paths[role], record_digest(role, records[role]),
                              annotations={"role": role}) for role in BYPRODUCTS]
     provenance = {

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from kfm_prov.capture import Run
 from kfm_prov.lake import Lake
 from tests.cli.test_promote import refused
@@ -258,3 +260,22 @@ def test_verify_sees_a_forged_or_looping_carried_from(run_cli, lake: Lake,
     out = run_cli("verify", expect=1).stdout  # ends, and says so for both
     assert "the certificate of glo v1 no longer holds" in out
     assert "the certificate of glo v2 no longer holds" in out
+
+
+def test_a_signed_snapshot_names_the_carried_product_and_where_it_came_from(
+        run_cli, lake: Lake, chain: Chain, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made = json.loads(run_cli("keys", "generate", "--out", str(tmp_path / "keys"),
+                              "--json").stdout)
+    monkeypatch.setenv("KFM_PROV_SIGNING_KEY", made["private_key"])
+    toml = lake.root / "kfm-prov.toml"
+    toml.write_text(toml.read_text() + f'\n[trust]\nkeys = ["{made["public_key"]}"]\n')
+    promote_json(run_cli, chain.b.run_id)
+    result = promote_json(run_cli, second_product(lake, chain).run_id)
+    run_cli("verify", "--require-signatures")
+    out = run_cli("verify-artifact", "data/processed/glo/v2/parcels.geojson",
+                  "--attestation", result["attestation"], "--key",
+                  made["public_key"]).stdout
+    assert "is data/processed/glo/v2/parcels.geojson of glo v2" in out
+    assert (f"carried {V1_PARCELS} (first published in v1 from run {chain.b.run_id})"
+            in out)

@@ -65,6 +65,10 @@ def verify_artifact_command(file: Path, attestation: Path, keys: tuple[Path, ...
     click.echo(f"  signed by key {report.keyid}; gate PASSED at {report.time_verified}"
                f" ({', '.join(report.verified_levels)})")
     for source in report.sources:
+        if source.get("role") == "carried":
+            click.echo(f"  carried {source['name']} (first published in"
+                       f" {source.get('version')} from run {source.get('run')})")
+            continue
         labels = ", ".join(f"{k} {source[k]}" for k in ("license", "sensitivity", "attribution")
                            if source.get(k))
         click.echo(f"  source {source['name']} ({labels})")
