@@ -112,3 +112,29 @@ def test_label_trail_entries_round_trip(lake: Lake, chain: Chain) -> None:
     data = {**event.to_dict(), "future": [1]}
     assert LabelEvent.from_dict(data).to_dict() == data
     assert LabelEvent.from_dict(data).entry_digest != event.entry_digest
+
+
+def test_a_snapshot_certificate_with_carried_and_dropped_round_trips(
+        lake: Lake, chain: Chain, promoted: PromotionResult) -> None:
+    from kfm_prov.store.release import CarriedFrom
+    from tests.conftest import CODE, GEOJSON
+
+    with lake.capture("glo", "pipelines/glo/roads", **CODE) as roads:
+        roads.use(chain.a.artifacts / "normalised.csv")
+        roads.output("roads.geojson", role="product").write_text(GEOJSON)
+    second = lake.promote(roads.run_id)  # carries parcels.geojson from v1
+    data = json.loads((lake.root / second.certificate).read_text())
+    cert = Certificate.from_dict(data)
+    assert cert.to_dict() == data and cert.sealed().merkle == data["merkle"]
+    ((_, entry),) = cert.carried()
+    origin = CarriedFrom.from_dict(entry["carried_from"])
+    assert origin.to_dict() == entry["carried_from"] and origin.version == "v1"
+    with lake.capture("glo", "pipelines/glo/rivers", **CODE) as rivers:
+        rivers.use(chain.a.artifacts / "normalised.csv")
+        rivers.output("rivers.geojson", role="product").write_text(GEOJSON)
+    third = lake.promote(rivers.run_id, drop=("roads.geojson",))
+    data = json.loads((lake.root / third.certificate).read_text())
+    cert = Certificate.from_dict(data)
+    assert cert.to_dict() == data and cert.dropped == ("roads.geojson",)
+    data["dropped"] = []  # what was dropped is under the root
+    assert Certificate.from_dict(data).sealed().merkle != cert.merkle
