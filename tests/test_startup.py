@@ -72,6 +72,23 @@ def test_an_invalid_receipt_still_gets_named_problems(small: tuple[Path, str, st
     assert "/status" in done.stdout + done.stderr
 
 
+def test_every_command_module_is_registered_and_loads_under_its_name() -> None:
+    """The group imports a command only when it is named, from a table: a module missing
+    from the table would be a command nobody can run."""
+    import click
+
+    from kfm_prov.cli import commands
+    from kfm_prov.cli.main import COMMANDS, cli
+
+    modules = {p.stem for p in Path(commands.__file__).parent.glob("*.py")} - {"__init__"}
+    assert modules == {module for module, _ in COMMANDS.values()}
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(ctx, "no-such-command") is None
+
+
 # -- the light graph trace walks behaves as networkx does, order included ---------------------
 
 NODES = ["run:a", "run:b", "file:1", "file:2", "file:3"]
