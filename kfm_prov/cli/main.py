@@ -10,7 +10,6 @@ stderr, ``kfm-prov: error: <what> (<file>[: <field>])``; ``--debug`` adds the tr
 
 from __future__ import annotations
 
-import importlib
 import sys
 import traceback
 from collections.abc import Sequence
@@ -60,7 +59,9 @@ class KfmGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module, attribute = COMMANDS[cmd_name]
-            loaded = importlib.import_module(f"kfm_prov.cli.commands.{module}")
+            # __import__, not importlib.import_module: the latter skips the C import path
+            # and so never shows in ``python -X importtime``, where start-up is measured
+            loaded = __import__(f"kfm_prov.cli.commands.{module}", fromlist=[attribute])
             command: click.Command = getattr(loaded, attribute)
             if command.name != cmd_name:  # the table and the module disagree: a bug here
                 raise RuntimeError(f"kfm_prov.cli.commands.{module}.{attribute} is"
