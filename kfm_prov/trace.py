@@ -909,12 +909,12 @@ def render(config: LakeConfig, result: Trace, fmt: str, *, rankdir: str = "TB",
            all_paths: bool = False) -> str:
     """``result`` in one of ``FORMATS`` (``tree`` as plain text); ``rankdir`` and
     ``all_paths`` shape the graphs (dot, mermaid)."""
-    import json
-
     if fmt == "tree":
         return render_tree(result)
     if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        from kfm_prov.core.jsonio import dumps_text
+
+        return dumps_text(result.to_dict()) + "\n"
     if fmt == "dot":
         return to_dot(result, rankdir=rankdir, all_paths=all_paths)
     if fmt == "mermaid":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -30,7 +29,9 @@ def get_lake(ctx: click.Context) -> Any:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    from kfm_prov.core.jsonio import dumps_text  # json.dumps(indent=2)'s text, faster
+
+    click.echo(dumps_text(data))
 
 
 def info(message: str) -> None:
