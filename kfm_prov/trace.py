@@ -478,6 +478,7 @@ class _Collector:
     def __init__(self, config: LakeConfig, index: LineageStore, graph: LineageGraph,
                  target: Target, direction: str) -> None:
         self.config = config
+        self.root = str(config.root)  # os.path, not pathlib: two stats per run on long chains
         self.index = index
         self.graph = graph
         self.target = target
@@ -530,7 +531,7 @@ class _Collector:
         data.update({k: getattr(row, k) for k in _RUN_FIELDS  # type: ignore[typeddict-item]
                      if k != "overall_status"})
         data["validation"] = row.overall_status
-        data["exists"] = (self.config.root / row.run_dir).is_dir()
+        data["exists"] = os.path.isdir(os.path.join(self.root, row.run_dir))
         self.nodes[node] = data
         if not data["exists"]:
             self.issues.append(Issue("run-missing", node, f"the directory of run {run_id} is"
@@ -548,7 +549,7 @@ class _Collector:
             copies.setdefault(promoted.path, "processed")
         listed: list[FileCopy] = []
         for path, zone in sorted(copies.items(), key=lambda kv: (_newest_zone_first(kv[1]), kv[0])):
-            exists = (self.config.root / path).is_file()
+            exists = os.path.isfile(os.path.join(self.root, path))
             listed.append(FileCopy(path=path, zone=zone, exists=exists))
             # Work files are scratch (gc collects them once their runs are recorded): the
             # lineage rests on raw files, receipts and published files, as the gate and
