@@ -31,7 +31,8 @@ def _modules(root: Path, *args: str, code: int = 0) -> set[str]:
     env = {**os.environ, "KFM_PROV_ROOT": str(root)}
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "kfm_prov.cli", *args],
                           capture_output=True, text=True, env=env, cwd=root, check=False)
-    assert done.returncode == code, done.stderr[-2000:]
+    said = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert done.returncode == code, (done.stdout[-1500:], said[-20:])
     names = set()
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -74,8 +75,8 @@ def published(demo_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     the gate refuses for a sensitivity downgrade (the finding names a lineage path)."""
     root = Path(shutil.copytree(demo_lake, tmp_path_factory.mktemp("startup") / "demo",
                                 symlinks=True))
-    refused = next(root.glob("data/work/runs/khri_sites/*/artifacts/sites_precise.geojson"))
-    return {"root": str(root), "refused": refused.parent.parent.name,
+    refused, = root.glob("data/work/runs/*/*/refusals")  # the demo's one refused promotion
+    return {"root": str(root), "refused": refused.parent.name,
             "product": "data/processed/glo_land_patents/v2/parcels.geojson"}
 
 
