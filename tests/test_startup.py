@@ -3,8 +3,9 @@
 Each command runs as a new process with ``python -X importtime`` on a small lake, and the
 heavy libraries it must not load are looked for in what it imported. Reading valid receipts
 needs no ``jsonschema`` (``fastschema`` decides them); the gate's graph checks and a trace
-walk ``LineageGraph``, so ``networkx`` is left to naming a cycle; ``rich`` draws the table
-and the tree, and nothing else; ``verify`` parses the DCAT Turtle it checks (``rdflib``).
+walk ``LineageGraph``, so ``networkx`` is left to naming a cycle; ``rich`` draws the tree,
+and the table on a terminal, nothing else; ``verify`` parses the DCAT Turtle it checks
+(``rdflib``).
 The command group loads only the command it runs.
 """
 
@@ -53,7 +54,7 @@ def small(lake: Lake) -> tuple[Path, str, str]:
 
 
 @pytest.mark.parametrize("command, allowed", [
-    (("runs",), {"rich"}),  # the table
+    (("runs",), set()),  # the table, off a terminal, is plain text
     (("runs", "--format", "json"), set()),
     (("show", "{run}"), set()),
     (("trace", "{product}", "--format", "json"), set()),
@@ -127,6 +128,73 @@ def test_every_command_module_is_registered_and_loads_under_its_name() -> None:
         command = cli.get_command(ctx, name)
         assert command is not None and command.name == name
     assert cli.get_command(ctx, "no-such-command") is None
+
+
+# -- the runs table off a terminal: rich's text, without rich ----------------------------------
+
+CELLS = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+    st.sampled_from(["2026-12-02T06:52:04", ":100:", ":smile:", "[bold]x", "a[/]", "é",
+                     "\t", "界", "x" * 60, "", " ", "  two  ", "\\[", "06:52:04:100:"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(headers=st.lists(CELLS.filter(bool), min_size=1, max_size=8), data=st.data())
+def test_plain_table_is_what_rich_prints_or_none(headers: list[str],
+                                                 data: st.DataObject) -> None:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from kfm_prov.cli.output import plain_table
+
+    rows = data.draw(st.lists(st.lists(CELLS, min_size=len(headers), max_size=len(headers)),
+                              max_size=5))
+    text = plain_table(headers, rows)
+    if text is None:
+        return  # rich prints it
+    table = Table(*headers, box=None)
+    for row in rows:
+        table.add_row(*row)
+    buffer = io.StringIO()
+    Console(file=buffer, width=220).print(table)  # a MarkupError here: plain_table took markup
+    assert text == buffer.getvalue()
+
+
+def test_plain_table_leaves_markup_emoji_and_wide_text_to_rich() -> None:
+    from kfm_prov.cli.output import plain_table
+
+    assert plain_table(["a"], [["2026-12-02T06:52:04"]]) is not None
+    for cell in ("[red]x", ":100:", "é", "\x1b[0m", "\t", "x" * 300):
+        assert plain_table(["a"], [[cell]]) is None, cell
+
+
+@pytest.mark.parametrize("env, tty", [
+    ({}, False), ({}, True), ({"FORCE_COLOR": "1"}, False), ({"FORCE_COLOR": ""}, True),
+    ({"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}, True),
+    ({"TTY_COMPATIBLE": "1"}, False), ({"TTY_COMPATIBLE": "2"}, False),
+])
+def test_stdout_is_plain_follows_rich(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                      tty: bool) -> None:
+    """Where it says plain, rich would not have treated stdout as a terminal."""
+    import io
+
+    from rich.console import Console
+
+    from kfm_prov.cli.output import stdout_is_plain
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("sys.stdout", Stream())
+    assert stdout_is_plain() == (not Console().is_terminal)
 
 
 # -- the light graph trace walks behaves as networkx does, order included ---------------------
