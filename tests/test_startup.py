@@ -3,8 +3,8 @@
 Each command runs as a new process with ``python -X importtime`` on a small lake, and the
 heavy libraries it must not load are looked for in what it imported. Reading valid receipts
 needs no ``jsonschema`` (``fastschema`` decides them); the gate's graph checks and a trace
-walk ``LineageGraph``, so ``networkx`` is left to naming a cycle; ``rich`` draws the tree,
-and the table on a terminal, nothing else; ``verify`` parses the DCAT Turtle it checks
+walk ``LineageGraph``, so ``networkx`` is left to naming a cycle; ``rich`` draws the
+tree and the table on a terminal only; ``verify`` parses the DCAT Turtle it checks
 (``rdflib``).
 The command group loads only the command it runs.
 """
@@ -58,7 +58,7 @@ def small(lake: Lake) -> tuple[Path, str, str]:
     (("runs", "--format", "json"), set()),
     (("show", "{run}"), set()),
     (("trace", "{product}", "--format", "json"), set()),
-    (("trace", "{product}"), {"rich"}),  # the tree
+    (("trace", "{product}"), set()),  # the tree, off a terminal, is plain text
     (("check", "{run}"), set()),  # linear graph checks; networkx only names a cycle
 ])
 def test_command_imports_only_what_it_needs(small: tuple[Path, str, str],
@@ -195,6 +195,61 @@ def test_stdout_is_plain_follows_rich(monkeypatch: pytest.MonkeyPatch, env: dict
         monkeypatch.setenv(name, value)
     monkeypatch.setattr("sys.stdout", Stream())
     assert stdout_is_plain() == (not Console().is_terminal)
+
+
+# -- the trace tree off a terminal: rich's text, without rich -----------------------------------
+
+PRINTABLE = list("ab ·✓✗│├└─\né界:[]")
+LABEL_TEXTS = (st.text(alphabet=st.sampled_from(PRINTABLE), max_size=12),
+               st.text(alphabet=st.sampled_from([*PRINTABLE, "\t", "\r", "\x1b", "\x07",
+                                                 "\u200b"]), max_size=12))
+STYLES = st.sampled_from(["", "bold", "green", "dim italic", "bold red"])
+
+
+def _branches(draw: st.DrawFn, depth: int, text: st.SearchStrategy[str]) -> object:
+    from kfm_prov.trace import Branch
+
+    parts = draw(st.lists(st.tuples(text, STYLES), min_size=1, max_size=3))
+    width = draw(st.integers(0, 4 if depth < 4 else 0))
+    return Branch(parts, [_branches(draw, depth + 1, text) for _ in range(width)])
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> object:
+    """Half of them with printable labels only (the plain path), half with anything."""
+    return _branches(draw, 0, LABEL_TEXTS[draw(st.integers(0, 1))])
+
+
+@settings(max_examples=400, deadline=None)
+@given(top=trees(), width=st.sampled_from([100_000, 100_000, 30]))
+def test_plain_tree_is_what_rich_prints_or_none(top: object, width: int) -> None:
+    import io
+
+    from rich.console import Console
+
+    from kfm_prov.trace import Branch, _rich_tree, plain_tree
+
+    assert isinstance(top, Branch)
+    text = plain_tree(top, width=width)
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, no_color=True,
+            highlight=False).print(_rich_tree(top))
+    assert text is None or text == buffer.getvalue()
+    if width == 100_000 and all(t.replace("\n", "").isprintable()
+                                for t in _texts(top)):
+        assert text is not None  # the plain path is taken whenever it can be
+
+
+def _texts(top: object) -> list[str]:
+    from kfm_prov.trace import Branch
+
+    assert isinstance(top, Branch)
+    pending, found = [top], []
+    while pending:
+        branch = pending.pop()
+        found.append("".join(part for part, _ in branch.parts))
+        pending += branch.children
+    return found
 
 
 # -- the light graph trace walks behaves as networkx does, order included ---------------------
