@@ -5,10 +5,13 @@ kfm-prov itself, not synthesised), and every command is a new ``kfm-prov`` proce
 interpreter start-up and imports count as they do for a user:
 
 - a chain of N captured runs (raw → run 1 → run 2 → … → run N's product): ``check`` of
-  the last run and ``trace PRODUCT --format json``;
+  the last run, ``trace PRODUCT --format json`` and the default tree (no target: its text
+  grows with the square of the depth, 8 MB for 1,000 runs);
 - a fan-in of N captured runs into one product (N runs each make a part, one run joins
   them): ``check`` and ``trace`` of the join;
-- cold start of ``runs``, ``show``, ``check`` and ``trace`` on a small lake;
+- cold start of ``runs``, ``show``, ``check``, ``trace`` and ``verify`` on the demo lake
+  (``kfm-prov demo``), each with what ``python -X importtime`` says it imported: the
+  import time and any heavy library (rdflib, pystac, prov, jsonschema, networkx, rich);
 - one ``lake.capture`` block writing 10,000 × 4 KiB outputs through ``run.output``: the
   whole block, outputs included.
 """
@@ -16,6 +19,7 @@ interpreter start-up and imports count as they do for a user:
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -76,17 +80,71 @@ def build_fan_in(root: Path, width: int) -> tuple[str, str]:
     return join.run_id, f"{join.rel_dir}/artifacts/product.geojson"
 
 
+HEAVY = ("rdflib", "pystac", "prov", "jsonschema", "referencing", "networkx", "rich")
+
+
+def _user_env() -> dict[str, str]:
+    """The environment with bytecode caching on, as an installed kfm-prov has it: without
+    it every process would compile our modules again and time that too."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def cli_seconds(root: Path, *args: str, repeats: int = 3) -> float:
-    """Median wall time of ``kfm-prov ARGS`` as a new process in the lake."""
+    """Median wall time of ``kfm-prov ARGS`` as a new process in the lake (after one
+    untimed run that leaves the bytecode cache and the index as a user's would be)."""
+    return cli_times(root, *args, repeats=repeats)[0]
+
+
+def cli_times(root: Path, *args: str, repeats: int = 3) -> tuple[float, float]:
+    """Median wall time and median CPU time (user + system) of ``kfm-prov ARGS``; the CPU
+    time moves less than the wall time when others share the machine."""
     command = [sys.executable, "-m", "kfm_prov.cli", "--root", str(root), *args]
-    durations = []
-    for _ in range(repeats):
+    env = _user_env()
+    walls, cpus = [], []
+    for attempt in range(repeats + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, check=False)
-        durations.append(time.perf_counter() - started)
+        done = subprocess.run(command, capture_output=True, check=False, env=env)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if attempt:
+            walls.append(wall)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode not in (0, 1):
             raise RuntimeError(f"{' '.join(args)}: {done.stderr.decode()[:300]}")
-    return median(durations)
+    return median(walls), median(cpus)
+
+
+def cli_imports(root: Path, *args: str) -> tuple[float, list[str]]:
+    """Seconds ``kfm-prov ARGS`` spent importing (the top-level imports' cumulative time
+    from ``python -X importtime``, least of five runs) and the heavy libraries it loaded."""
+    command = [sys.executable, "-X", "importtime", "-m", "kfm_prov.cli", "--root", str(root),
+               *args]
+    best, heavy = float("inf"), set()
+    for _ in range(5):
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              env=_user_env())
+        total = 0
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            _, cumulative, name = line[len("import time:"):].split("|")
+            if not name.startswith("  "):  # a top-level import: its time holds its children
+                total += int(cumulative)
+            heavy.add(name.strip().split(".")[0])
+        best = min(best, total / 1e6)
+    return best, sorted(heavy & set(HEAVY))
+
+
+def _demo_lake(root: Path) -> tuple[str, str, str]:
+    """The demo lake (built as ``kfm-prov demo`` builds it): a run to show, the run the gate
+    refuses (its sensitivity finding walks a lineage path) and the published product."""
+    from kfm_prov.demo import run_demo
+
+    result = run_demo(root, echo=lambda _line: None)
+    refused = result.refusals[0].run_id
+    shown = result.latest.run_id
+    return shown, refused, str(result.traced)
 
 
 def capture_many_outputs(root: Path, files: int) -> float:
@@ -110,21 +168,35 @@ def run(out: Path, *, quick: bool = False) -> list[Row]:
         started = time.perf_counter()
         run_id, product = build(root, size)
         built = time.perf_counter() - started
-        check = cli_seconds(root, "check", run_id)
-        trace = cli_seconds(root, "trace", product, "--format", "json")
+        check, check_cpu = cli_times(root, "check", run_id)
+        trace, trace_cpu = cli_times(root, "trace", product, "--format", "json", repeats=5)
         rows += [
             Row(f"check, captured {shape} of {size} runs (new process)", f"{check:.2f} s",
-                "≤ 0.5 s", at_most(check, 0.5, "s"), f"built in {built:.0f} s"),
+                "≤ 0.5 s", at_most(check, 0.5, "s"),
+                f"built in {built:.0f} s; cpu {check_cpu:.2f} s"),
             Row(f"trace --format json, captured {shape} of {size} runs (new process)",
-                f"{trace:.2f} s", "≤ 0.3 s", at_most(trace, 0.3, "s")),
+                f"{trace:.2f} s", "≤ 0.3 s", at_most(trace, 0.3, "s"),
+                f"cpu {trace_cpu:.2f} s"),
         ]
-    small = out / "captured-small"
-    run_id, product = build_chain(small, 3)
-    for args in (("runs",), ("show", run_id), ("check", run_id),
-                 ("trace", product, "--format", "json")):
-        seconds = cli_seconds(small, *args, repeats=5)
-        rows.append(Row(f"cold start: kfm-prov {args[0]} (3-run lake)", f"{seconds:.2f} s",
-                        "≤ 0.3 s", at_most(seconds, 0.3, "s")))
+        tree, tree_cpu = cli_times(root, "trace", product)  # the default format, to a pipe
+        rows.append(Row(f"trace (tree, to a pipe), captured {shape} of {size} runs",
+                        f"{tree:.2f} s", "—", "info", f"cpu {tree_cpu:.2f} s"))
+    demo = out / "captured-demo"
+    log("building the demo lake")
+    shown, refused, product = _demo_lake(demo)
+    for args in (("runs",), ("runs", "--format", "json"), ("show", shown), ("check", refused),
+                 ("trace", product), ("trace", product, "--format", "json"), ("verify",)):
+        seconds, cpu = cli_times(demo, *args, repeats=5)
+        imports, heavy = cli_imports(demo, *args)
+        words = " ".join(a if len(a) <= 12 else a[:8] + "…" for a in args)
+        note = (f"cpu {cpu:.2f} s, imports {imports * 1000:.0f} ms"
+                + (f", loads {', '.join(heavy)}" if heavy else ", no heavy library"))
+        if args[0] == "verify":  # SPEC §8 sets no cold-start target for verify
+            rows.append(Row(f"cold start: kfm-prov {words} (demo lake)", f"{seconds:.2f} s",
+                            "—", "info", note))
+            continue
+        rows.append(Row(f"cold start: kfm-prov {words} (demo lake)", f"{seconds:.2f} s",
+                        "≤ 0.3 s", at_most(seconds, 0.3, "s"), note))
     files = 1000 if quick else 10_000
     log(f"one capture block with {files} outputs")
     seconds = capture_many_outputs(out / "captured-outputs", files)

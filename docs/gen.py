@@ -61,7 +61,9 @@ def iter_commands() -> Iterator[tuple[str, Any, Any]]:
         yield name, command, ctx
         if isinstance(command, click.Group):
             for sub in command.list_commands(ctx):
-                yield from walk(command.commands[sub], f"{name} {sub}", ctx)
+                sub_command = command.get_command(ctx, sub)  # the group loads lazily
+                assert sub_command is not None, sub
+                yield from walk(sub_command, f"{name} {sub}", ctx)
 
     yield from walk(cli, "kfm-prov", None)
 

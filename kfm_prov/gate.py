@@ -31,7 +31,13 @@ from kfm_prov.store.certificate import Entity, read_certificate, verify_certific
 from kfm_prov.store.digests import hash_files
 from kfm_prov.store.evidence import RunEvidence, index_entry, read_evidence, scan_evidence
 from kfm_prov.store.index import IndexEntry, IoRow, RawRow, RunRow
-from kfm_prov.store.lineage import ClosureView, closure_view, file_node, run_node
+from kfm_prov.store.lineage import (
+    ClosureView,
+    LineageGraph,
+    closure_view,
+    file_node,
+    run_node,
+)
 from kfm_prov.store.protocol import LineageStore
 from kfm_prov.store.rebuild import index_for
 from kfm_prov.store.receipts import (
@@ -675,10 +681,7 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
     index), wherever it lies and whether or not the run declared it. A redaction lowers
     what a file inherits from its inputs, never the label of its own bytes.
     """
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_edges_from((a, b) for a, b, _ in walk.edges)
+    graph = _edge_graph(walk)
     for product in products:
         graph.add_edge(run_node(run.run_id), file_node(product.digest))
     outputs_by_run: dict[str, list[IoRow]] = defaultdict(list)
@@ -760,14 +763,11 @@ def _check_raw_ancestry(walk: _Walk, run: RunRow) -> None:
     A run with no declared inputs, or whose inputs are all orphans, proves nothing; only
     a recorded raw capture or a certified product counts as where a path begins.
     """
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_edges_from((a, b) for a, b, _ in walk.edges)
+    graph = _edge_graph(walk)
     start = run_node(run.run_id)
     sources = {file_node(digest) for (_, digest), e in walk.entities.items()
                if e.kind == "raw" or (e.kind == "processed" and digest in walk.certified)}
-    if start in graph and sources & nx.ancestors(graph, start):
+    if start in graph and sources & graph.ancestors(start):
         return
     declared = len(walk.inputs_of.get(run.run_id, []))
     walk.fail("raw-sources", "no-raw-ancestry", f"run {run.run_id} has no raw ancestry:"
@@ -785,47 +785,54 @@ def _upstream_first(walk: _Walk) -> list[str]:
     otherwise look like a cycle. A real cycle is reported by the graph check; here the
     walk order stands in for it.
     """
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_nodes_from(walk.runs)
+    graph = LineageGraph()
+    for run_id in walk.runs:
+        graph.add_node(run_id)
     producers = {b: a for a, b, relation in walk.edges if relation == "generated"}
     for a, b, relation in walk.edges:
         if relation == "used" and a in producers and producers[a][4:] != b[4:]:
             graph.add_edge(producers[a][4:], b[4:])
-    try:
-        return list(nx.lexicographical_topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        return list(reversed(walk.runs))
+    order = graph.topological_order()
+    return list(reversed(walk.runs)) if order is None else order
 
 
-def _most_sensitive_source(walk: _Walk, graph: Any, run_id: str, product: IoRow, rank: int,
-                           level: dict[str, int]) -> list[str] | None:
+def _most_sensitive_source(walk: _Walk, graph: LineageGraph, run_id: str, product: IoRow,
+                           rank: int, level: dict[str, int]) -> list[str] | None:
     """The lineage path from a source at ``rank`` to the product, for the finding.
 
     ``level`` is what each file is by itself: a raw, certified or orphan file's label, or
     the label recorded for its bytes (an intermediate copy of a sensitive capture).
     """
-    import networkx as nx
-
     target = file_node(product.digest)
     sources = sorted(node for node, own in level.items() if own == rank)
     for source in sources:
         if source == target:  # the product has the very bytes of the source
             return [source, run_node(run_id), target]
-        if nx.has_path(graph, source, target):
-            return list(nx.shortest_path(graph, source, target))
+        path = graph.shortest_path(source, target)
+        if path is not None:
+            return path
     return None
 
 
-def _check_graph(walk: _Walk) -> None:
-    import networkx as nx
+def _edge_graph(walk: _Walk) -> LineageGraph:
+    """The closure's file and run nodes, cause → effect, in the order the walk found them.
 
-    graph = nx.DiGraph()
-    graph.add_edges_from((a, b) for a, b, _ in walk.edges)
-    if nx.is_directed_acyclic_graph(graph):  # linear; find_cycle is quadratic on long chains
+    The checks' graph algorithms (ancestors, order, acyclicity, a shortest path) are the
+    linear ones of ``LineageGraph``, so a gate that passes never imports networkx.
+    """
+    graph = LineageGraph()
+    for a, b, _ in walk.edges:
+        graph.add_edge(a, b)
+    return graph
+
+
+def _check_graph(walk: _Walk) -> None:
+    graph = _edge_graph(walk)
+    if graph.is_acyclic():  # linear; find_cycle is quadratic on long chains
         return
-    cycle = nx.find_cycle(graph)
+    import networkx as nx  # only to name the cycle: rare, and worth its import
+
+    cycle = nx.find_cycle(graph.to_networkx())
     walk.fail("graph", "cycle", "the lineage has a cycle", nodes=[a for a, _ in cycle])
 
 

@@ -18,7 +18,7 @@ import contextlib
 import os
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
@@ -482,6 +482,7 @@ class _Collector:
     def __init__(self, config: LakeConfig, index: LineageStore, graph: LineageGraph,
                  target: Target, direction: str) -> None:
         self.config = config
+        self.root = str(config.root)  # os.path, not pathlib: two stats per run on long chains
         self.index = index
         self.graph = graph
         self.target = target
@@ -534,7 +535,7 @@ class _Collector:
         data.update({k: getattr(row, k) for k in _RUN_FIELDS  # type: ignore[typeddict-item]
                      if k != "overall_status"})
         data["validation"] = row.overall_status
-        data["exists"] = (self.config.root / row.run_dir).is_dir()
+        data["exists"] = os.path.isdir(os.path.join(self.root, row.run_dir))
         self.nodes[node] = data
         if not data["exists"]:
             self.issues.append(Issue("run-missing", node, f"the directory of run {run_id} is"
@@ -552,7 +553,7 @@ class _Collector:
             copies.setdefault(promoted.path, "processed")
         listed: list[FileCopy] = []
         for path, zone in sorted(copies.items(), key=lambda kv: (_newest_zone_first(kv[1]), kv[0])):
-            exists = (self.config.root / path).is_file()
+            exists = os.path.isfile(os.path.join(self.root, path))
             listed.append(FileCopy(path=path, zone=zone, exists=exists))
             # Work files are scratch (gc collects them once their runs are recorded): the
             # lineage rests on raw files, receipts and published files, as the gate and
@@ -711,28 +712,35 @@ def node_lines(result: Trace, node: str, path: str | None = None, *,
 
 # --- the tree ---------------------------------------------------------------------------------
 
-def tree(result: Trace) -> Tree:
-    """A rich Tree: the DAG shown from the artifact, shared subtrees once ("see above")."""
-    from rich.text import Text
-    from rich.tree import Tree
+@dataclass
+class Branch:
+    """A node of the tree as shown: its label as (text, rich style) parts, and children."""
 
+    parts: list[tuple[str, str]]
+    children: list[Branch] = field(default_factory=list)
+
+
+def branches(result: Trace) -> Branch:
+    """The DAG shown from the artifact, shared subtrees once ("see above")."""
     up = result.direction == "up"
     roots = list(result.target.nodes)
     if len(roots) == 1:
-        top: Tree | None = None
+        top: Branch | None = None
     else:
         what = " ".join(x for x in (result.target.kind, result.target.family,
                                     result.target.version) if x)
-        top = Tree(Text(f"{what} ({result.target.query})", style="bold"))
+        top = Branch([(f"{what} ({result.target.query})", "bold")])
     expanded: set[str] = set()
     # Depth first, in display order, so "(see above)" always points up the page.
-    stack: list[tuple[Tree | None, str, str | None]] = [(top, r, None) for r in reversed(roots)]
+    stack: list[tuple[Branch | None, str, str | None]] = [(top, r, None)
+                                                          for r in reversed(roots)]
     while stack:
         parent, node, path = stack.pop()
         edges = result.causes(node) if up else result.effects(node)
         repeat = node in expanded
-        label = _label(result, node, path, seen=repeat and bool(edges))
-        branch = Tree(label) if parent is None else parent.add(label)
+        branch = Branch(_label_parts(result, node, path, seen=repeat and bool(edges)))
+        if parent is not None:
+            parent.children.append(branch)
         if top is None:
             top = branch
         if repeat:
@@ -745,40 +753,113 @@ def tree(result: Trace) -> Tree:
     return top
 
 
-def _label(result: Trace, node: str, path: str | None, *, seen: bool) -> Any:
-    from rich.text import Text
+def tree(result: Trace) -> Tree:
+    """A rich Tree of :func:`branches`, coloured, for a terminal."""
+    return _rich_tree(branches(result))
 
+
+def _rich_tree(top: Branch) -> Tree:
+    from rich.text import Text
+    from rich.tree import Tree
+
+    def label(branch: Branch) -> Text:
+        (first, style), *rest = branch.parts
+        text = Text(first, style=style)
+        for part, part_style in rest:
+            text.append(part, style=part_style)
+        return text
+
+    root = Tree(label(top))
+    pending = [(root, top)]  # a chain of 1,000 runs is 2,000 levels deep: no recursion
+    while pending:
+        into, branch = pending.pop()
+        pending += [(into.add(label(child)), child) for child in branch.children]
+    return root
+
+
+def _label_parts(result: Trace, node: str, path: str | None, *,
+                 seen: bool) -> list[tuple[str, str]]:
     data = result.nodes[node]
     lines = node_lines(result, node, path)
     style = {"run": "bold cyan", "item": "bold magenta"}.get(data["kind"], "")
     if data["kind"] == "file" and data.get("raw"):
         style = "green"
-    text = Text(lines[0], style=style)
+    parts = [(lines[0], style)]
     if len(lines) > 1:
-        text.append("  " + "  ·  ".join(lines[1:]), style="dim" if not data.get("raw") else "")
+        parts.append(("  " + "  ·  ".join(lines[1:]), "dim" if not data.get("raw") else ""))
     if seen:
-        text.append("  (see above)", style="dim italic")
-        return text
+        parts.append(("  (see above)", "dim italic"))
+        return parts
     if result.verified and data["kind"] == "file":
         states = {c.get("verified") for c in data["copies"]}
         if states == {"ok"}:
-            text.append("  ✓ verified", style="green")
+            parts.append(("  ✓ verified", "green"))
     for issue in result.issues_of(node):
-        text.append(f"\n✗ {issue.code}: {issue.message}", style="bold red")
-    return text
+        parts.append((f"\n✗ {issue.code}: {issue.message}", "bold red"))
+    return parts
 
 
 def render_tree(result: Trace, *, width: int = 100_000) -> str:
     """The tree as plain text (no colour), as ``kfm-prov trace`` prints it off a terminal:
     one line per node, never wrapped."""
+    top = branches(result)
+    text = plain_tree(top, width=width)
+    if text is not None:
+        return text
     import io
 
     from rich.console import Console
 
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, no_color=True,
-            highlight=False).print(tree(result))
+            highlight=False).print(_rich_tree(top))
     return buffer.getvalue()
+
+
+_GUIDES = ("    ", "│   ", "├── ", "└── ")  # rich's tree guides: space, continue, fork, end
+_SPACE, _CONTINUE, _FORK, _END = range(4)
+
+
+def plain_tree(top: Branch, *, width: int = 100_000) -> str | None:
+    """What rich prints for :func:`_rich_tree` without colour, written without importing
+    rich (a fifth of a cold ``trace``), or None when a label needs rich's own handling
+    (control characters or tabs, text that could reach ``width``). The walk is rich's
+    (``Tree.__rich_console__``), with strings for segments."""
+    out: list[str] = []
+    levels = [_CONTINUE]
+    heads = [""]  # heads[-1]: the guides of levels[1:-1], which stay as they are meanwhile
+    stack: list[Iterator[tuple[bool, Branch]]] = [iter([(True, top)])]
+    while stack:
+        try:
+            last, branch = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            levels.pop()
+            heads.pop()
+            if levels:
+                levels[-1] = _FORK
+            continue
+        if last:
+            levels[-1] = _END
+        label = "".join(part for part, _ in branch.parts)
+        if not label.replace("\n", "").isprintable():
+            return None
+        head = heads[-1]
+        prefix = head + _GUIDES[levels[-1]] if len(levels) > 1 else ""
+        for line in label.split("\n"):
+            if len(prefix) + 2 * len(line) >= width:  # 2: the widest a character is
+                return None
+            out.append(prefix + line + "\n")
+            if len(levels) > 1:
+                prefix = head + _GUIDES[_SPACE if last else _CONTINUE]
+        if branch.children:
+            levels[-1] = _SPACE if last else _CONTINUE
+            heads.append(head + _GUIDES[levels[-1]] if len(levels) > 1 else "")
+            levels.append(_END if len(branch.children) == 1 else _FORK)
+            count = len(branch.children)
+            stack.append(iter([(k == count - 1, child)
+                               for k, child in enumerate(branch.children)]))
+    return "".join(out)
 
 
 # --- DOT and Mermaid ----------------------------------------------------------------------------
@@ -914,12 +995,12 @@ def render(config: LakeConfig, result: Trace, fmt: str, *, rankdir: str = "TB",
            all_paths: bool = False) -> str:
     """``result`` in one of ``FORMATS`` (``tree`` as plain text); ``rankdir`` and
     ``all_paths`` shape the graphs (dot, mermaid)."""
-    import json
-
     if fmt == "tree":
         return render_tree(result)
     if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        from kfm_prov.core.jsonio import dumps_text
+
+        return dumps_text(result.to_dict()) + "\n"
     if fmt == "dot":
         return to_dot(result, rankdir=rankdir, all_paths=all_paths)
     if fmt == "mermaid":

@@ -1,5 +1,9 @@
 """Entry point: the command group and the one place errors become exit codes (SPEC §6).
 
+Commands are loaded when named: a process imports its own command's module (and what that
+module imports), never the other twenty (``COMMANDS``). ``--help`` loads them all, for
+their one-line summaries.
+
 0 ok; 1 a check failed or was refused; 2 bad usage or input. Errors are one line on
 stderr, ``kfm-prov: error: <what> (<file>[: <field>])``; ``--debug`` adds the traceback.
 """
@@ -14,32 +18,56 @@ from typing import Any
 import click
 
 from kfm_prov import __version__
-from kfm_prov.cli.commands import attest as attest_cmd
-from kfm_prov.cli.commands import demo as demo_cmd
-from kfm_prov.cli.commands import export as export_cmd
-from kfm_prov.cli.commands import gc as gc_cmd
-from kfm_prov.cli.commands import index as index_cmd
-from kfm_prov.cli.commands import init as init_cmd
-from kfm_prov.cli.commands import keys as keys_cmd
-from kfm_prov.cli.commands import promote as promote_cmd
-from kfm_prov.cli.commands import provcheck as provcheck_cmd
-from kfm_prov.cli.commands import raw as raw_cmd
-from kfm_prov.cli.commands import record as record_cmd
-from kfm_prov.cli.commands import run as run_cmd
-from kfm_prov.cli.commands import runs as runs_cmd
-from kfm_prov.cli.commands import serve as serve_cmd
-from kfm_prov.cli.commands import site as site_cmd
-from kfm_prov.cli.commands import trace as trace_cmd
-from kfm_prov.cli.commands import validate as validate_cmd
-from kfm_prov.cli.commands import verify as verify_cmd
-from kfm_prov.cli.commands import versions as versions_cmd
-from kfm_prov.cli.commands import waive as waive_cmd
 from kfm_prov.cli.output import error_line
 from kfm_prov.errors import KfmProvError
 
+# name -> (module under kfm_prov.cli.commands, attribute): what ``kfm-prov NAME`` runs
+COMMANDS: dict[str, tuple[str, str]] = {
+    "attest": ("attest", "attest_command"),
+    "check": ("promote", "check_command"),
+    "demo": ("demo", "command"),
+    "export": ("export", "command"),
+    "gc": ("gc", "command"),
+    "index": ("index", "command"),
+    "init": ("init", "command"),
+    "keys": ("keys", "command"),
+    "promote": ("promote", "promote_command"),
+    "prov-check": ("provcheck", "command"),
+    "raw": ("raw", "command"),
+    "record": ("record", "command"),
+    "run": ("run", "command"),
+    "runs": ("runs", "runs_command"),
+    "serve": ("serve", "command"),
+    "show": ("runs", "show_command"),
+    "site": ("site", "command"),
+    "trace": ("trace", "command"),
+    "validate": ("validate", "command"),
+    "verify": ("verify", "command"),
+    "verify-artifact": ("attest", "verify_artifact_command"),
+    "versions": ("versions", "command"),
+    "waive": ("waive", "command"),
+}
+
 
 class KfmGroup(click.Group):
-    """A group whose ``main`` applies the error contract, for real runs and CliRunner alike."""
+    """A group whose ``main`` applies the error contract, for real runs and CliRunner alike,
+    and whose commands are imported when asked for (``list_commands``/``get_command``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name]
+            # __import__, not importlib.import_module: the latter skips the C import path
+            # and so never shows in ``python -X importtime``, where start-up is measured
+            loaded = __import__(f"kfm_prov.cli.commands.{module}", fromlist=[attribute])
+            command: click.Command = getattr(loaded, attribute)
+            if command.name != cmd_name:  # the table and the module disagree: a bug here
+                raise RuntimeError(f"kfm_prov.cli.commands.{module}.{attribute} is"
+                                   f" {command.name!r}, not {cmd_name!r}")
+            self.add_command(command)
+        return self.commands.get(cmd_name)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -93,16 +121,6 @@ def cli(root: str | None, debug: bool) -> None:
       kfm-prov init my-lake && cd my-lake
       kfm-prov raw add data/raw/parcels/parcels.csv --license CC-BY-4.0 --attribution "County GIS"
     """
-
-
-for _command in (init_cmd.command, raw_cmd.command, run_cmd.command, record_cmd.command,
-                 validate_cmd.command, runs_cmd.runs_command, runs_cmd.show_command,
-                 promote_cmd.check_command, promote_cmd.promote_command, index_cmd.command,
-                 demo_cmd.command, gc_cmd.command, trace_cmd.command, verify_cmd.command,
-                 export_cmd.command, provcheck_cmd.command, waive_cmd.command,
-                 versions_cmd.command, site_cmd.command, serve_cmd.command, keys_cmd.command,
-                 attest_cmd.attest_command, attest_cmd.verify_artifact_command):
-    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

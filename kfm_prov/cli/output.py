@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +30,9 @@ def get_lake(ctx: click.Context) -> Any:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    from kfm_prov.core.jsonio import dumps_text  # json.dumps(indent=2)'s text, faster
+
+    click.echo(dumps_text(data))
 
 
 def info(message: str) -> None:
@@ -50,6 +52,50 @@ def report_findings(findings: Sequence[Finding], *, as_json: bool, ok_message: s
     else:
         click.echo(ok_message)
     return 1 if findings else 0
+
+
+def stdout_is_plain() -> bool:
+    """True when stdout is a file or a pipe and nothing asks for a terminal's output.
+
+    rich's own rule (``Console.is_terminal``: TTY_COMPATIBLE, FORCE_COLOR, then isatty),
+    decided without importing rich (~25 ms of a cold start); False means "ask rich".
+    """
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "0"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color == ""
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+_TWO_DIGITS = re.compile(r"[0-9]{2}")
+_EMOJI_LIKE = re.compile(r":(\S*?):")  # rich replaces :name: with an emoji
+
+
+def _literal(cell: str) -> bool:
+    """A cell rich prints as it is: printable ASCII, no markup (``[``), no emoji code
+    (a time's ``:52:`` is none: no emoji name is two digits)."""
+    return (cell.isascii() and cell.isprintable() and "[" not in cell
+            and all(_TWO_DIGITS.fullmatch(m.group(1)) for m in _EMOJI_LIKE.finditer(cell)))
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
+                width: int = 220) -> str | None:
+    """The text ``Console(width=width).print(Table(*headers, box=None))`` writes off a
+    terminal, or None when a cell needs rich (markup, emoji codes, wide or control
+    characters, a table wider than ``width``): ``kfm-prov runs`` to a pipe without rich."""
+    cells = [list(headers), *[list(row) for row in rows]]
+    if not all(_literal(cell) for row in cells for cell in row):
+        return None
+    widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
+    if sum(w + 2 for w in widths) > width:
+        return None
+    return "".join("".join(f" {cell.ljust(w)} " for cell, w in zip(row, widths, strict=True))
+                   + "\n" for row in cells)
 
 
 def cwd_display(path: Path) -> str:

@@ -54,14 +54,19 @@ def attestation_rel(config: LakeConfig, family: str, version: str) -> str:
 
 
 def record_paths(config: LakeConfig, family: str, version: str) -> dict[str, str]:
-    """The version's records bound as byproducts, by role."""
-    from kfm_prov.publish import dcat, stac
+    """The version's records bound as byproducts, by role.
+
+    Paths only: the STAC item's comes from ``store.published``, so a ``verify`` of the
+    attestations does not import pystac (``publish.stac``) for one f-string.
+    """
+    from kfm_prov.publish.dcat import dcat_path
     from kfm_prov.store.certificate import certificate_rel
+    from kfm_prov.store.published import item_path
 
     return {"certificate": certificate_rel(config, family, version),
             "prov-bundle": f"{config.rel('prov')}/{family}/{version}.json",
-            "stac-item": stac.item_path(family, version, config.rel("stac")),
-            "dcat": dcat.dcat_path(family, config.rel("dcat"))}
+            "stac-item": item_path(family, version, config.rel("stac")),
+            "dcat": dcat_path(family, config.rel("dcat"))}
 
 
 def record_digest(role: str, data: bytes) -> str:

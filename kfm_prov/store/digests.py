@@ -18,7 +18,6 @@ import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +110,8 @@ def hash_files(paths: Sequence[str | os.PathLike[str]], *, workers: int | None =
         while (index := next(indexes)) < len(paths):
             results[index] = sha256_file(paths[index])
 
+    from concurrent.futures import ThreadPoolExecutor  # (and logging): not at every start-up
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for future in [pool.submit(share) for _ in range(workers)]:
             future.result()
@@ -155,6 +156,8 @@ def _hash_with_progress(paths: Sequence[str | os.PathLike[str]], workers: int) -
             digest = sha256_file(item[0])
             bar.advance(task, item[1])
             return digest
+
+        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, zip(paths, sizes, strict=True)))

@@ -16,6 +16,7 @@ the light one.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,87 @@ class LineageGraph:
                     pending.append(a)
         seen.discard(node)
         return seen
+
+    def topological_order(self) -> list[str] | None:
+        """Every node after its predecessors, the smallest ready node first, or None when
+        there is a cycle: ``networkx.lexicographical_topological_sort``, in O((V + E) log V).
+        """
+        indegree = {node: len(pred) for node, pred in self._pred.items()}
+        ready = [node for node, degree in indegree.items() if degree == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            node = heapq.heappop(ready)
+            order.append(node)
+            for child in self._succ[node]:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    heapq.heappush(ready, child)
+        return order if len(order) == len(self.nodes) else None
+
+    def is_acyclic(self) -> bool:
+        """No cycle, a self-loop included (``networkx.is_directed_acyclic_graph``): Kahn's
+        peeling, O(V + E). Which cycle, when there is one, is ``networkx.find_cycle``'s job."""
+        indegree = {node: len(pred) for node, pred in self._pred.items()}
+        ready = [node for node, degree in indegree.items() if degree == 0]
+        peeled = 0
+        while ready:
+            node = ready.pop()
+            peeled += 1
+            for child in self._succ[node]:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        return peeled == len(self.nodes)
+
+    def shortest_path(self, source: str, target: str) -> list[str] | None:
+        """A shortest path from ``source`` to ``target``, or None when there is none (or
+        either is not in the graph): the very path ``networkx.shortest_path`` returns, by
+        the same bidirectional breadth-first search, so a finding names the same nodes."""
+        if source not in self.nodes or target not in self.nodes:
+            return None
+        pred: dict[str, str | None] = {source: None}
+        succ: dict[str, str | None] = {target: None}
+        meet: str | None = source if source == target else None
+        forward, reverse = [source], [target]
+        while meet is None and forward and reverse:
+            if len(forward) <= len(reverse):
+                level, forward = forward, []
+                for v in level:
+                    for w in self._succ[v]:
+                        if w not in pred:
+                            forward.append(w)
+                            pred[w] = v
+                        if w in succ:
+                            meet = w
+                            break
+                    if meet is not None:
+                        break
+            else:
+                level, reverse = reverse, []
+                for v in level:
+                    for w in self._pred[v]:
+                        if w not in succ:
+                            succ[w] = v
+                            reverse.append(w)
+                        if w in pred:
+                            meet = w
+                            break
+                    if meet is not None:
+                        break
+        if meet is None:
+            return None
+        path: list[str] = []
+        node: str | None = meet
+        while node is not None:
+            path.append(node)
+            node = pred[node]
+        path.reverse()
+        node = succ[path[-1]]
+        while node is not None:
+            path.append(node)
+            node = succ[node]
+        return path
 
     def to_networkx(self) -> nx.DiGraph:
         import networkx as nx

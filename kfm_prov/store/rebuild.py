@@ -2,6 +2,9 @@
 
 The index is a cache: ``index_for`` opens it and rebuilds it when it is new or of an old
 schema; ``rebuild_index`` recreates it from run receipts, raw manifests and certificates.
+Every command opens the index through here and few rebuild it, so what only a rebuild
+reads (receipts, evidence, manifests, certificates) is imported by the functions that
+read it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ from kfm_prov.config import LakeConfig
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.perf import gc_paused
 from kfm_prov.errors import InputError
-from kfm_prov.store import raw
 from kfm_prov.store.digests import default_workers
-from kfm_prov.store.evidence import entry_from_disk, evidence_digest, evidence_files, index_entry
 from kfm_prov.store.index import (
     IndexedRun,
     IndexEntry,
@@ -29,9 +30,6 @@ from kfm_prov.store.index import (
     Snapshot,
 )
 from kfm_prov.store.protocol import LineageStore
-from kfm_prov.store.published import promotion_rows
-from kfm_prov.store.receipts import load_run_receipts, receipts_from
-from kfm_prov.store.vouched import vouch, vouched_runs
 
 Vouched = Mapping[str, tuple[str, int]]  # run dir → (evidence digest, secrets) checked before
 
@@ -84,6 +82,9 @@ def _reconcile(config: LakeConfig, indexed: Mapping[str, IndexedRun],
     A run indexed while the scan ran (absent from it, or with other evidence) is read
     again from disk; a run whose directory went away (gc) is dropped.
     """
+    from kfm_prov.store.evidence import entry_from_disk
+    from kfm_prov.store.receipts import load_run_receipts
+
     scanned = {e.run.run_id: e for e in entries}
     result = []
     for run_id in sorted(set(scanned) | set(indexed)):
@@ -187,6 +188,9 @@ def _read_packed_chunk(args: tuple[LakeConfig, Sequence[str], Vouched],
 
 def _read_chunk(config: LakeConfig, run_dirs: Sequence[str], vouched: Vouched,
                 ) -> tuple[list[IndexEntry], list[Finding]]:
+    from kfm_prov.store.evidence import entry_from_disk
+    from kfm_prov.store.receipts import load_run_receipts
+
     entries: list[IndexEntry] = []
     skipped: list[Finding] = []
     for run_dir in run_dirs:  # one run that cannot be read is a finding, never the end
@@ -211,6 +215,8 @@ def _vouched_entry(config: LakeConfig, run_dir: str, digest: str,
     """The entry of a run vouched for with this very evidence; None to check it in full."""
     from kfm_prov.core import jsonio
     from kfm_prov.core.validation import KINDS, RUN_RECEIPTS
+    from kfm_prov.store.evidence import evidence_digest, evidence_files, index_entry
+    from kfm_prov.store.receipts import receipts_from
 
     try:
         if evidence_digest(config, evidence_files(config, run_dir)) != digest:
@@ -248,6 +254,10 @@ def rebuild_index(config: LakeConfig, index: LineageStore | None = None, *,
     Runs vouched for under today's rules with the same evidence are not schema-checked
     and scanned again (``store/vouched.py``); ``full`` checks every run.
     """
+    from kfm_prov.store import raw
+    from kfm_prov.store.published import promotion_rows
+    from kfm_prov.store.vouched import vouched_runs
+
     entries, skipped = read_runs(config, iter_run_dirs(config),
                                  vouched=None if full else vouched_runs(config))
 
@@ -275,6 +285,8 @@ def _vouch(config: LakeConfig, written: Sequence[IndexEntry]) -> None:
     """Every run just indexed was checked in full, or vouched for with this evidence."""
     import contextlib
     import sqlite3
+
+    from kfm_prov.store.vouched import vouch
 
     with contextlib.suppress(sqlite3.Error, OSError):  # a cache: the next rebuild checks all
         vouch(config, [(e.run.run_dir, e.run.evidence_digest, e.run.secrets) for e in written])

@@ -6,8 +6,17 @@ import json
 
 import click
 
-from kfm_prov.cli.output import emit_json, get_lake, info, json_option
+from kfm_prov.cli.output import (
+    emit_json,
+    get_lake,
+    info,
+    json_option,
+    plain_table,
+    stdout_is_plain,
+)
 from kfm_prov.store.receipts import validation_label
+
+HEADERS = ("run id", "family", "pipeline", "status", "validation", "started", "commit", "code")
 
 
 @click.command("runs")
@@ -39,18 +48,21 @@ def runs_command(ctx: click.Context, family: str | None, status: str | None,
         for r in rows:
             click.echo(r.run_id)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
         problems = get_lake(ctx).code_problems(rows)
-        table = Table("run id", "family", "pipeline", "status", "validation", "started",
-                      "commit", "code", box=None)
-        for r in rows:
-            table.add_row(r.run_id, r.family, r.pipeline_id, r.status,
-                          validation_label(r.status, r.overall_status),
-                          r.started_at[:19], _commit(r.git_commit),
-                          " ".join(problems[r.run_id]) or "ok")
-        Console(width=220).print(table)
+        cells = [(r.run_id, r.family, r.pipeline_id, r.status,
+                  validation_label(r.status, r.overall_status), r.started_at[:19],
+                  _commit(r.git_commit), " ".join(problems[r.run_id]) or "ok") for r in rows]
+        text = plain_table(HEADERS, cells) if stdout_is_plain() else None
+        if text is not None:  # a pipe or a file: the same text, without importing rich
+            click.echo(text, nl=False)
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(*HEADERS, box=None)
+            for row in cells:
+                table.add_row(*row)
+            Console(width=220).print(table)
         if any(problems.values()):
             info("kfm-prov: warning: the gate refuses products of runs whose code is not ok"
                  " (see the code column, and kfm-prov show RUN_ID)")

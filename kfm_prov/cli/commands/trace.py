@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kfm_prov.cli.output import error_line, get_lake, json_option
+from kfm_prov.cli.output import error_line, get_lake, json_option, stdout_is_plain
 from kfm_prov.errors import UsageError
 from kfm_prov.trace import FORMATS, RANKDIRS, SHOWN_PATHS
 
@@ -49,15 +49,20 @@ def command(ctx: click.Context, artifact: str, down: bool, verify: bool, fmt: st
     lake = get_lake(ctx)
     result = lake.trace(artifact, down=down, verify=verify)
     if fmt == "tree":
-        from rich.console import Console
+        from kfm_prov.trace import render_tree
 
-        from kfm_prov.trace import render_tree, tree
-
-        console = Console(highlight=False)
-        if console.is_terminal:
-            console.print(tree(result))
-        else:  # a file or a pipe: plain text, one line per node, never wrapped
+        if stdout_is_plain():  # a file or a pipe: plain text, one line per node, never wrapped
             click.echo(render_tree(result), nl=False)
+        else:
+            from rich.console import Console
+
+            from kfm_prov.trace import tree
+
+            console = Console(highlight=False)
+            if console.is_terminal:
+                console.print(tree(result))
+            else:
+                click.echo(render_tree(result), nl=False)
     else:
         from kfm_prov.trace import render
 
