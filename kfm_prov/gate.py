@@ -303,7 +303,8 @@ def _certified_input(walk: _Walk, row: IoRow, promotion: Any, here: list[str]) -
 
     The index only says which certificate to read. The certificate must validate, hash to
     its Merkle root, and agree with the files it names (products, raw sources and their
-    labels, the receipts of its closure, its published records): a forged or edited
+    labels, the receipts of its closure, its PROV bundle and STAC item; the DCAT is
+    `verify`'s, as the proof never reads it): a forged or edited
     certificate makes the input uncertified and never lowers the label it carries.
     """
     walk.entity(row, "processed", "processed")
@@ -311,7 +312,7 @@ def _certified_input(walk: _Walk, row: IoRow, promotion: Any, here: list[str]) -
     problems: list[Finding] = []
     entry = None
     if cert_path and (walk.config.root / cert_path).is_file():
-        problems = verify_certificate(walk.config, cert_path)
+        problems = verify_certificate(walk.config, cert_path, catalog=False)
         if not problems:
             entry = read_certificate(walk.config, cert_path).product(row.digest)
     if entry is None:
@@ -952,7 +953,8 @@ def _check_carried(walk: _Walk, index: LineageStore, run: RunRow, products: list
     keep = sorted(set(names) - made - set(drop))
     if not keep:
         return latest, [], sorted(drop)
-    problems = verify_certificate(config, cert_rel) if cert is not None else []
+    problems = (verify_certificate(config, cert_rel, catalog=False) if cert is not None
+                else [])
     if cert is None or problems:
         paths = {f"{version_rel}/{n}" for n in keep}
         hit = next((f for f in problems if f.code in ("file-modified", "file-missing")

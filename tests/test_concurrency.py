@@ -203,7 +203,7 @@ def test_a_run_indexed_while_a_rebuild_reads_is_not_lost(lake: Lake,
 
 def test_a_run_removed_while_a_rebuild_reads_is_not_resurrected(
         lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kfm_prov.store import rebuild as record
+    from kfm_prov.store import evidence as record  # the rebuild imports it when it reads
 
     keep, drop = rerun(lake, "glo", 1), rerun(lake, "glo", 2)
     original = record.entry_from_disk

@@ -97,17 +97,19 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
     recover(config)
     key = signing_key(config)  # an unusable key fails here, before anything is written
     run = _run_row(config, run_id)
-    report = evaluate(config, run.run_id, outputs, drop=drop)
-    if not report.ok:  # refused before any lock: a refusal writes only its receipt
-        refusal = write_refusal(config, report, {"version": version, "outputs": list(outputs),
-                                                 **({"drop": list(drop)} if drop else {})})
-        raise CheckFailed.from_findings(f"promotion refused; see {refusal}", report.findings)
+    requested = {"version": version, "outputs": list(outputs),
+                 **({"drop": list(drop)} if drop else {})}
+    report = _judged(config, evaluate(config, run.run_id, outputs, drop=drop), requested)
     # One publisher at a time, lake-wide: the catalog is shared by every family, versions
     # are chosen here, and `recover` must never judge the staging of a live promotion.
     with publish_lock(config):
         _recover_locked(config)
         _check_closure_present(config, report)
-        _check_snapshot_current(config, report)
+        if not _snapshot_current(config, report):
+            # Another promotion of this family landed while the gate ran (it ran outside
+            # the lock): what to carry has changed, so the gate judges the new snapshot.
+            report = _judged(config, evaluate(config, run.run_id, outputs, drop=drop),
+                             requested)
         same = _latest_if_identical(config, report)
         if same is not None:
             return same
@@ -115,14 +117,18 @@ def promote(config: LakeConfig, run_id: str, *, version: str | None = None,
         return _publish(config, report, version, requested_by, key)
 
 
-def _check_snapshot_current(config: LakeConfig, report: GateReport) -> None:
-    """The gate chose what to carry from the latest version; refuse if it changed since."""
+def _judged(config: LakeConfig, report: GateReport, requested: dict[str, Any]) -> GateReport:
+    """The report when it passes; otherwise its refusal receipt is written and raised."""
+    if not report.ok:  # a refusal writes only its receipt
+        refusal = write_refusal(config, report, requested)
+        raise CheckFailed.from_findings(f"promotion refused; see {refusal}", report.findings)
+    return report
+
+
+def _snapshot_current(config: LakeConfig, report: GateReport) -> bool:
+    """Whether the family's latest version is still the one the gate chose to carry from."""
     versions = existing_versions(config, report.run.family)
-    latest = versions[-1] if versions else None
-    if latest != report.snapshot_of:
-        raise RefusedError(f"{report.run.family} {latest} was published while the gate ran",
-                           file=f"{config.rel('processed')}/{report.run.family}",
-                           hint="check and promote again")
+    return (versions[-1] if versions else None) == report.snapshot_of
 
 
 def _latest_if_identical(config: LakeConfig, report: GateReport) -> PromotionResult | None:

@@ -342,7 +342,7 @@ def read_certificate(config: LakeConfig, rel: str) -> Certificate:
 def verify_certificate(config: LakeConfig, rel: str,
                        fresh: Mapping[str, str] | None = None,
                        notes: list[Finding] | None = None, *,
-                       follow_carried: bool = True) -> list[Finding]:
+                       follow_carried: bool = True, catalog: bool = True) -> list[Finding]:
     """Findings if the certificate was edited or no longer holds; empty when it holds.
 
     Re-hashes (fresh) the products, the raw sources and the evidence of every run;
@@ -352,6 +352,8 @@ def verify_certificate(config: LakeConfig, rel: str,
     the trail) is no finding: it goes to ``notes`` when given. Products carried forward
     are checked against the certificate of their first promotion, which is verified too
     (one level: ``follow_carried`` is False there, so edited origins cannot make a loop).
+    ``catalog=False`` leaves out the family's DCAT statements (the only check that needs
+    rdflib): the gate's proof never reads the catalog, which `verify` checks in full.
     """
     try:
         data = read_certificate_data(config, rel)
@@ -391,14 +393,14 @@ def verify_certificate(config: LakeConfig, rel: str,
     findings += _check_runs(cert, evidence)
     findings += _check_labels(config, rel, cert, evidence, notes)
     findings += _check_decisions(config, rel, cert)
-    findings += _check_records(config, rel, cert)
+    findings += _check_records(config, rel, cert, catalog=catalog)
     if follow_carried:
-        findings += _check_carried(config, rel, cert, known)
+        findings += _check_carried(config, rel, cert, known, catalog=catalog)
     return findings
 
 
 def _check_carried(config: LakeConfig, rel: str, cert: Certificate,
-                   fresh: Mapping[str, str]) -> list[Finding]:
+                   fresh: Mapping[str, str], *, catalog: bool = True) -> list[Finding]:
     """Each carried product as its first promotion certified it, and that certificate
     still holding: the carried bytes' proof is that version's closure, not this one's.
 
@@ -424,7 +426,7 @@ def _check_carried(config: LakeConfig, rel: str, cert: Certificate,
             continue
         if origin.certificate not in origins:
             problems = (verify_certificate(config, origin.certificate, fresh,
-                                           follow_carried=False)
+                                           follow_carried=False, catalog=catalog)
                         if (config.root / origin.certificate).is_file()
                         else [Finding("file-missing", f"{origin.certificate} is gone",
                                       origin.certificate)])
@@ -590,14 +592,18 @@ def _check_decisions(config: LakeConfig, rel: str, cert: Certificate) -> list[Fi
     return findings
 
 
-def _check_records(config: LakeConfig, rel: str, cert: Certificate) -> list[Finding]:
-    """The PROV bundle (its bytes) and STAC item (all but its links) as promoted."""
+def _check_records(config: LakeConfig, rel: str, cert: Certificate, *,
+                   catalog: bool = True) -> list[Finding]:
+    """The PROV bundle (its bytes), STAC item (all but its links) and, with ``catalog``,
+    the version's DCAT statements, as promoted."""
     if not cert.records:
         return [Finding("records-unbound", "the certificate binds no published records (it"
                         " predates kfm-prov 0.2), so edits to its bundle and item go unseen",
                         rel, "/records", hint="promote a new version to bind them")]
     findings = []
     for name, bound in sorted(cert.records.items()):
+        if name == "dcat" and not catalog:
+            continue
         path = config.root / bound["path"]
         if not path.is_file():
             findings.append(Finding("record-missing", f"the {name} of {cert.family}"
