@@ -555,7 +555,8 @@ def _check_raw_labels(walk: _Walk) -> list[dict[str, Any]]:
     manifest whose labels disagree with its trail was edited outside ``raw relabel``
     (``raw-labels-edited``); the relabels the trail records for the closure's files are
     steward decisions the certificate names (who, when, why, old → new, the entry's
-    digest). A manifest without a trail (recorded before trails) is taken as it is.
+    digest). A manifest without a trail is refused (``raw-labels-untracked``): a deleted
+    trail and a trail never begun look the same, and either leaves the labels unvouched.
     """
     from kfm_prov.store import labels
 
@@ -566,6 +567,9 @@ def _check_raw_labels(walk: _Walk) -> list[dict[str, Any]]:
     for finding in checked.findings:
         if finding.code == "raw-labels-trail-invalid":
             walk.fail("raw-sources", "raw-labels-trail-invalid", finding.message,
+                      file=finding.file, pointer=finding.pointer, hint=finding.hint)
+        elif finding.code == "raw-labels-untracked":
+            walk.fail("raw-sources", "raw-labels-untracked", finding.message,
                       file=finding.file, pointer=finding.pointer, hint=finding.hint)
         else:
             walk.fail("raw-sources", "raw-labels-edited", finding.message, file=finding.file,

@@ -136,6 +136,15 @@ class Lake:
         self._index_raw([r.path for r in results if r.status == "relabelled"])
         return results
 
+    def raw_adopt(self, paths: Sequence[str | os.PathLike[str]], *, reason: str,
+                  by: str | None = None, base: Path | None = None) -> list:
+        """Begin the label trail of manifests recorded before trails existed, vouching for
+        their labels as they are (see ``store.raw.adopt``); the manifests are unchanged."""
+        from kfm_prov.store import raw
+
+        rels = [self.rel(p, base=base) for p in paths]
+        return raw.adopt(self.config, rels, reason=reason, by=by)
+
     def _index_raw(self, rels: Sequence[str]) -> None:
         """Put the labels the manifests now say into the index (a cache of them)."""
         from kfm_prov.store import raw

@@ -38,10 +38,10 @@ CODES = (
     "attestation-missing", "attestation-invalid", "attestation-untrusted",
     "attestation-signature", "attestation-subject-mismatch", "attestation-record-mismatch",
     "attestation-orphan", "run-signature-invalid", "raw-labels-edited",
-    "raw-labels-trail-invalid",
+    "raw-labels-trail-invalid", "raw-labels-untracked",
 )
 #: Codes of notes: worth telling, but nothing failed (``VerifyReport.notes``).
-NOTE_CODES = ("raw-labels-untracked", "raw-relabelled-since-promotion")
+NOTE_CODES = ("raw-relabelled-since-promotion",)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class VerifyReport:
 
     findings: list[Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
-    notes: list[Finding] = field(default_factory=list)  # not failures: relabels, untracked
+    notes: list[Finding] = field(default_factory=list)  # not failures: relabels since promotion
 
     @property
     def ok(self) -> bool:
@@ -194,7 +194,6 @@ class _Audit:
 
         checked = check_trails(self.config, raws)
         self.report.findings += checked.findings
-        self.report.notes += checked.notes
         self.report.checked["label_trails"] = len(checked.trails)
 
     def check_processed(self, versions: list[_Version], fresh: dict[str, str]) -> None:

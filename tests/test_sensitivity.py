@@ -126,6 +126,8 @@ def test_a_hand_recorded_public_copy_of_sensitive_bytes_is_refused_at_the_gate(
                  script=copy_script("data/raw/other/public-copy.csv", "out.csv", upper=True))
     report = check(run_cli, run_id)
     assert "sensitivity-downgrade" in codes(report, "sensitivity")
+    # nothing vouches for the hand-written labels either: the manifest has no trail
+    assert "raw-labels-untracked" in codes(report, "raw-sources")
     # and the index need not know the sensitive capture: the gate reads the manifests
     with sensitive.index() as index, index.transaction() as conn:
         conn.execute("DELETE FROM raw WHERE path = ?", (SITES,))

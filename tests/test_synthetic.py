@@ -78,3 +78,20 @@ def test_the_index_builds_and_the_chain_passes_the_gate(twice: tuple[Path, Path,
     report = lake.check(summary["chain_last_run"])
     assert report.ok, [f.one_line() for f in report.findings]
     assert len(report.runs) == SHAPE.chain
+
+
+def test_every_raw_manifest_has_a_pinned_label_trail(twice: tuple[Path, Path, dict]) -> None:
+    """Before: the trails raw add wrote carried the time it ran, so two lakes of one seed
+    differed; without a trail, the gate would refuse every product (raw-labels-untracked)."""
+    from kfm_prov.core.findings import Finding
+    from kfm_prov.store.labels import check_trails
+    from kfm_prov.store.raw import iter_recorded
+
+    config = Lake.open(twice[0]).config
+    recorded = [i for i in iter_recorded(config) if not isinstance(i, Finding)]
+    checked = check_trails(config, recorded)
+    assert recorded and checked.findings == []
+    events = [e for trail in checked.trails.values() for e in trail]
+    assert len(events) == len(recorded)
+    assert {(e.action, e.by, e.at) for e in events} == {("add", "synthetic",
+                                                         "2024-01-01T00:00:00.000000Z")}

@@ -12,10 +12,14 @@ otherwise was edited outside ``raw relabel`` (``verify`` and the gate report it)
 trail is written atomically (the whole file, through ``core/jsonio``) before the manifest,
 so a relabel killed half-way leaves a trail ahead of its manifest, which a retry heals.
 
+A manifest without a trail is *untracked*: ``verify`` and the gate fail it, because
+deleting the trail and editing the manifest would otherwise pass. Lakes recorded before
+trails existed begin theirs with ``raw adopt`` (``adopt`` entries, who vouches and why);
+``raw add`` and ``raw relabel`` refuse to begin one silently.
+
 What it cannot do: someone who may write the lake can rewrite the trail to match a hand
-edit, or delete it (a manifest without a trail is *untracked*, a note, since lakes made
-before trails have none). Published versions are covered by their certificate, which
-binds the labels and names the relabel entries it relied on.
+edit. Published versions are covered by their certificate, which binds the labels and
+names the relabel entries it relied on.
 """
 
 from __future__ import annotations
@@ -194,10 +198,9 @@ def interrupted(last: LabelEvent | None, now: Mapping[str, Any]) -> bool:
 
 @dataclass
 class TrailCheck:
-    """Manifests against their trails: problems, notes, and the trails as read."""
+    """Manifests against their trails: the problems, and the trails as read."""
 
     findings: list[Finding] = field(default_factory=list)
-    notes: list[Finding] = field(default_factory=list)
     trails: dict[str, list[LabelEvent]] = field(default_factory=dict)  # manifest dir → events
 
 
@@ -206,10 +209,11 @@ def check_trails(config: LakeConfig, infos: Iterable[Any], *, partial: bool = Fa
     """Each recorded file's labels (``raw.RawInfo``) against its trail's last entry.
 
     ``raw-labels-edited``: the manifest says other labels than the trail, or records a
-    file the trail never saw; ``raw-labels-trail-invalid``: the trail cannot be read.
-    A manifest without a trail is a note (``raw-labels-untracked``), not a failure: lakes
-    recorded before trails existed have none. ``partial``: read only the trail lines
-    about these files (the gate), not every line (``verify``).
+    file the trail never saw; ``raw-labels-trail-invalid``: the trail cannot be read;
+    ``raw-labels-untracked``: the manifest has no trail, so nothing vouches for its labels
+    (a deleted trail looks the same as one never begun; ``raw adopt`` begins it).
+    ``partial``: read only the trail lines about these files (the gate), not every line
+    (``verify``).
     """
     out = TrailCheck()
     by_dir: dict[str, list[Any]] = {}
@@ -225,9 +229,15 @@ def check_trails(config: LakeConfig, infos: Iterable[Any], *, partial: bool = Fa
                                         exc.field, hint="restore it from a backup"))
             continue
         if events is None:
-            out.notes.append(Finding("raw-labels-untracked", f"{members[0].manifest} has no"
-                                     " label trail, so label edits to it go unseen", rel,
-                                     hint="the next raw add or raw relabel here begins it"))
+            paths = sorted(i.path for i in members)
+            out.findings.append(Finding(
+                "raw-labels-untracked", f"{members[0].manifest} has no label trail ({rel}),"
+                f" so nothing vouches for the labels of {paths[0]}"
+                + (f" and {len(paths) - 1} more file(s)" if len(paths) > 1 else ""),
+                members[0].manifest, None,
+                hint=f"if it was deleted, restore it from a backup; if this manifest predates"
+                     f" label trails, check its labels, then kfm-prov raw adopt {paths[0]}"
+                     " --reason TEXT"))
             continue
         out.trails[directory] = events
         last = latest(events)

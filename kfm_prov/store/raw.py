@@ -381,7 +381,7 @@ def _check_raw_file(config: LakeConfig, rel: str) -> tuple[str, Path]:
 def _record(config: LakeConfig, rels: list[str], digests: list[str],
             meta: dict[str, Any], *, by: str) -> list[AddResult]:
     staged: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
-    found: dict[str, list[trail.LabelEvent]] = {}  # adopt entries, where a trail begins
+    untracked: dict[str, str] = {}  # manifest dir → a file it records, where no trail is
     results: list[AddResult] = []
     refusals: list[str] = []
     relabels: list[tuple[str, list[str], dict[str, Any], dict[str, Any]]] = []
@@ -390,7 +390,8 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
         directory = _manifest_dir_for(config, rel)
         if directory not in staged:
             staged[directory] = _load_for_update(config, directory)
-            found[directory] = _adopt(config, directory, *staged[directory], by=by)
+            if _untracked(config, directory, *staged[directory]):
+                untracked[directory] = sorted(staged[directory][1])[0]
         manifest, checksums = staged[directory]
         name = PurePosixPath(rel).relative_to(directory).as_posix()
         display = f"{directory}/{MANIFEST}"
@@ -427,6 +428,8 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
         raise InputError(f"already recorded with other labels: {trail.describe(keys, now, asked)}"
                          f"{more}; raw add never changes labels", file=rel, field=", ".join(keys),
                          hint=f"use kfm-prov raw relabel {rel} {flags} --reason TEXT")
+    for directory in sorted({i.manifest.rsplit("/", 1)[0] for i in added} & set(untracked)):
+        _refuse_untracked(directory, f"{directory}/{untracked[directory]}", doing="raw add")
     _refuse_lower_labels(config, added)
     at = now_utc()
     for directory, (manifest, checksums) in staged.items():
@@ -438,7 +441,7 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
                 raise InputError(findings[0].message, file=findings[0].file,
                                  field=findings[0].pointer)
             body = _dump_yaml(manifest)
-            events = found[directory] + [trail.LabelEvent(
+            events = [trail.LabelEvent(
                 at, by, "recorded by kfm-prov raw add", "add", i.path, i.digest, None,
                 trail.labels_of(i), sha256_bytes(body)) for i in mine]
             # The trail first, then the manifest, then the checksums: killed between any
@@ -452,19 +455,35 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
     return results
 
 
-def _adopt(config: LakeConfig, directory: str, manifest: dict[str, Any],
-           checksums: dict[str, str], *, by: str) -> list[trail.LabelEvent]:
-    """Where a manifest has files but no trail yet (recorded before trails existed): an
-    ``adopt`` entry per file, its labels as found, so that the trail covers every file."""
-    path = config.root / directory / MANIFEST
-    if not manifest or not checksums or (config.root / trail.trail_rel(directory)).exists():
-        return []
-    digest = sha256_bytes(path.read_bytes())
+def _untracked(config: LakeConfig, directory: str, manifest: dict[str, Any],
+               checksums: dict[str, str]) -> bool:
+    """The manifest records files but has no label trail (one never begun, or deleted)."""
+    where = config.root / trail.trail_rel(directory)
+    return bool(manifest and checksums) and not (where.exists() or where.is_symlink())
+
+
+def _refuse_untracked(directory: str, first: str, *, doing: str) -> None:
+    """``raw add`` and ``raw relabel`` never begin a trail on a manifest that records files:
+    its labels would be vouched for in the user's name without anyone looking at them (and
+    a trail deleted after a hand edit would launder the edit). ``raw adopt`` does, asked."""
+    raise RefusedError(f"{directory}/{MANIFEST} records files but has no label trail"
+                       f" ({trail.trail_rel(directory)}); {doing} will not begin one",
+                       file=f"{directory}/{MANIFEST}",
+                       hint="if the trail was deleted, restore it from a backup; if the"
+                            " manifest predates label trails, check its labels, then"
+                            f" kfm-prov raw adopt {first} --reason TEXT")
+
+
+def _adopt_events(config: LakeConfig, directory: str, manifest: dict[str, Any],
+                  checksums: dict[str, str], *, by: str, reason: str
+                  ) -> list[trail.LabelEvent]:
+    """An ``adopt`` entry per file the manifest records, its labels as found, so that the
+    trail covers every file of its manifest from the start."""
+    digest = sha256_bytes((config.root / directory / MANIFEST).read_bytes())
     display = f"{directory}/{MANIFEST}"
     files = manifest.get("files", {})
     at = now_utc()
-    return [trail.LabelEvent(at, by, "labels as found when their trail began", "adopt",
-                             f"{directory}/{name}", recorded, None,
+    return [trail.LabelEvent(at, by, reason, "adopt", f"{directory}/{name}", recorded, None,
                              trail.labels_of(_info(f"{directory}/{name}", recorded, manifest,
                                                    files.get(name, {}), display)), digest)
             for name, recorded in sorted(checksums.items())]
@@ -525,6 +544,78 @@ def _apply_meta(manifest: dict[str, Any], name: str, meta: dict[str, Any]) -> No
         files[name] = own
     if not files:
         del manifest["files"]
+
+
+# --- raw adopt ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AdoptResult:
+    path: str
+    digest: str
+    manifest: str
+    labels: dict[str, str | None]  # as the manifest says, now vouched for by the trail
+    trail: str  # root-relative label trail
+    named: bool  # given on the command line (not only a file of the same manifest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "digest": self.digest, "manifest": self.manifest,
+                "labels": self.labels, "trail": self.trail, "named": self.named}
+
+
+def adopt(config: LakeConfig, rels: Sequence[str], *, reason: str,
+          by: str | None = None) -> list[AdoptResult]:
+    """Begin the label trail of manifests recorded before trails existed; all or nothing.
+
+    For each manifest that applies to ``rels``, writes ``labels.trail.jsonl`` with an
+    ``adopt`` entry for every file that manifest records (a trail covers its whole
+    manifest): the labels as the manifest says them now, ``by`` whom and why. Mutates only
+    those trails, never a manifest. Refuses (exit 2), before writing anything, a path no
+    manifest records and a file whose manifest already has a trail (nothing to adopt: its
+    labels change with ``relabel``).
+    """
+    from filelock import FileLock
+
+    if not reason.strip():
+        raise InputError("an adoption needs a reason", field="--reason")
+    who = (by or "").strip() or trail.current_user()
+    if not rels:
+        raise InputError("no raw files given", field="PATH")
+    for rel in rels:
+        family_of(config, rel)
+    lock_path = config.dir("cache") / "locks" / "raw.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_path), timeout=60):
+        return _adopt(config, list(dict.fromkeys(rels)), reason.strip(), who)
+
+
+def _adopt(config: LakeConfig, rels: list[str], reason: str, by: str) -> list[AdoptResult]:
+    infos = lookup_many(config, rels)
+    directories: dict[str, list[str]] = {}
+    for rel in rels:
+        info = infos[rel]
+        if info is None:
+            raise InputError("not recorded in a raw manifest: adopt vouches only for recorded"
+                             " files", file=rel, hint=f"record it with kfm-prov raw add {rel}")
+        directories.setdefault(info.manifest.rsplit("/", 1)[0], []).append(rel)
+    written: list[tuple[str, list[trail.LabelEvent]]] = []
+    for directory, named in directories.items():
+        where = config.root / trail.trail_rel(directory)
+        if where.exists() or where.is_symlink():
+            raise InputError(f"{directory}/{MANIFEST} already has a label trail: nothing to"
+                             " adopt", file=named[0],
+                             hint=f"change its labels with kfm-prov raw relabel {named[0]}"
+                                  " --sensitivity LEVEL --reason TEXT")
+        events = _adopt_events(config, directory, *_load_for_update(config, directory),
+                               by=by, reason=reason)
+        written.append((directory, events))
+    # Everything read and checked before the first write; each trail is one atomic write.
+    results = []
+    for directory, events in written:
+        trail.append_events(config, directory, events)
+        given = set(directories[directory])
+        results += [AdoptResult(e.path, e.digest, f"{directory}/{MANIFEST}", e.new,
+                                trail.trail_rel(directory), e.path in given) for e in events]
+    return results
 
 
 # --- raw relabel ----------------------------------------------------------------------------
@@ -594,7 +685,7 @@ def _relabel(config: LakeConfig, rels: list[str], asked: dict[str, str], reason:
             raise InputError("not recorded in a raw manifest: relabel changes only recorded"
                              " files", file=rel, hint=f"record it first: kfm-prov raw add {rel}")
     staged: dict[str, dict[str, Any]] = {}
-    trails: dict[str, dict[str, trail.LabelEvent] | None] = {}
+    trails: dict[str, dict[str, trail.LabelEvent]] = {}
     changes: list[tuple[str, RawInfo, dict[str, Any], dict[str, Any]]] = []
     results: list[RelabelResult] = []
     for rel in rels:
@@ -605,10 +696,12 @@ def _relabel(config: LakeConfig, rels: list[str], asked: dict[str, str], reason:
             staged[directory] = read_manifest(config.root / info.manifest,
                                               display=info.manifest)
             events = trail.read_trail(config, directory)
-            trails[directory] = None if events is None else trail.latest(events)
+            if events is None:  # the file is recorded here, so the manifest is untracked
+                _refuse_untracked(directory, rel, doing="raw relabel")
+            trails[directory] = trail.latest(events or [])
         old = trail.labels_of(info)
-        last = (trails[directory] or {}).get(rel)
-        if trails[directory] is not None and not trail.interrupted(last, old):
+        last = trails[directory].get(rel)
+        if not trail.interrupted(last, old):
             said = last.new if last is not None else None
             differ = trail.differences(said, old) if said is not None else list(trail.LABELS)
             if differ:
@@ -644,9 +737,7 @@ def _relabel(config: LakeConfig, rels: list[str], asked: dict[str, str], reason:
         if not mine:
             continue
         body = _dump_yaml(manifest)
-        events = [] if trails[directory] is not None else _adopt(
-            config, directory, *_load_for_update(config, directory), by=by)
-        events += [trail.LabelEvent(at, by, reason, "relabel", info.path, info.digest, old, new,
+        events = [trail.LabelEvent(at, by, reason, "relabel", info.path, info.digest, old, new,
                                     sha256_bytes(body)) for info, old, new in mine]
         written.append((directory, body, events))
     # Everything checked and rendered before the first write; then, per manifest, the

@@ -1,4 +1,5 @@
-"""``kfm-prov raw add`` / ``raw relabel``: record write-once raw captures, change labels."""
+"""``kfm-prov raw add`` / ``relabel`` / ``adopt``: record write-once raw captures, change
+labels, begin the label trail of manifests made before trails."""
 
 from __future__ import annotations
 
@@ -87,4 +88,35 @@ def relabel(ctx: click.Context, paths: tuple[str, ...], sensitivity: str | None,
         click.echo(f"{r.status:10} {r.path}" + (f"  ({what})" if what else ""))
     if all(r.status == "unchanged" for r in results):
         info("nothing changed: the files already have these labels")
+    return 0
+
+
+@command.command("adopt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--reason", required=True, help="Why these labels are right (kept in the trail).")
+@click.option("--by", "by", metavar="WHO", help="Who vouches for them (default: the user).")
+@json_option
+@click.pass_context
+def adopt(ctx: click.Context, paths: tuple[str, ...], reason: str, by: str | None,
+          as_json: bool) -> int:
+    """Begin the label trail of manifests recorded before trails existed.
+
+    The gate refuses raw files whose manifest has no labels.trail.jsonl
+    (raw-labels-untracked). Check the labels in manifest.yml first: adopt records them
+    as they are, who vouched and why, with an entry for every file of each manifest that
+    applies to PATHS. A manifest that already has a trail is refused (exit 2), and so is
+    a path no manifest records; nothing is written then. The manifests are not changed.
+
+    \b
+    Example:
+      kfm-prov raw adopt data/raw/sites/sites.csv \\
+          --reason "labels checked against the 2019 data-sharing agreement" --by "J. Steward"
+    """
+    results = get_lake(ctx).raw_adopt(paths, reason=reason, by=by)
+    if as_json:
+        emit_json([r.to_dict() for r in results])
+        return 0
+    for r in results:
+        click.echo(f"{'adopted':10} {r.path}  ({r.labels['sensitivity']}, {r.labels['license']})"
+                   + ("" if r.named else "  [same manifest]"))
     return 0
