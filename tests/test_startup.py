@@ -171,6 +171,24 @@ def test_plain_table_leaves_markup_emoji_and_wide_text_to_rich() -> None:
         assert plain_table(["a"], [[cell]]) is None, cell
 
 
+def test_runs_on_a_terminal_prints_ids_as_typed_not_as_markup(lake: Lake) -> None:
+    """A pipeline id is text: on a terminal rich must not read "[/]" as a closing tag
+    (a MarkupError, exit 2) nor ":100:" as an emoji."""
+    source = lake.root / "data/raw/x/a.csv"
+    source.parent.mkdir(parents=True)
+    source.write_text("a\n")
+    lake.raw_add([source], license="CC0-1.0", attribution="me", sensitivity="public")
+    with lake.capture("x", "pipelines/[/]:100:", commit="0" * 40) as run:
+        run.use(source)
+        run.output("o.csv", sensitivity="public").write_text("a\n")
+    env = {**os.environ, "KFM_PROV_ROOT": str(lake.root), "TTY_COMPATIBLE": "1",
+           "COLUMNS": "220"}
+    done = subprocess.run([sys.executable, "-m", "kfm_prov.cli", "runs"], capture_output=True,
+                          text=True, env=env, cwd=lake.root, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "pipelines/[/]:100:" in done.stdout
+
+
 @pytest.mark.parametrize("env, tty", [
     ({}, False), ({}, True), ({"FORCE_COLOR": "1"}, False), ({"FORCE_COLOR": ""}, True),
     ({"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}, True),

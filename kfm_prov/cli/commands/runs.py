@@ -57,12 +57,13 @@ def runs_command(ctx: click.Context, family: str | None, status: str | None,
             click.echo(text, nl=False)
         else:
             from rich.console import Console
+            from rich.markup import escape
             from rich.table import Table
 
             table = Table(*HEADERS, box=None)
-            for row in cells:
-                table.add_row(*row)
-            Console(width=220).print(table)
+            for row in cells:  # ids are text, never markup: "[/]" or ":100:" print as typed
+                table.add_row(*map(escape, row))
+            Console(width=220, emoji=False).print(table)
         if any(problems.values()):
             info("kfm-prov: warning: the gate refuses products of runs whose code is not ok"
                  " (see the code column, and kfm-prov show RUN_ID)")
