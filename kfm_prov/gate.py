@@ -112,6 +112,18 @@ class GateReport:
     def findings(self) -> list[Finding]:
         return [f for c in self.checks for f in c.findings]
 
+    def node_label(self, node: str) -> str:
+        """A lineage node as a person reads it: a file by its path (a raw capture's first,
+        where several paths hold the bytes), a run by its id."""
+        kind, _, ident = node.partition(":")
+        if kind == "run":
+            return f"run {ident}"
+        order = ("raw", "processed", "product", "work", "orphan")
+        paths = sorted((order.index(e.kind) if e.kind in order else len(order), e.path)
+                       for e in self.entities.values() if e.digest == ident)
+        paths += [(0, p.path) for p in self.products if p.digest == ident]
+        return min(paths)[1] if paths else node
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run.run_id,
@@ -740,26 +752,45 @@ def _check_sensitivity(walk: _Walk, run: RunRow, products: list[IoRow]) -> dict[
             same = top.get(node)
             if same is not None and floor[node] == derived:
                 walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path} is"
-                          f" declared {declared} but has the bytes of {same.path}, recorded"
-                          f" {same.sensitivity}", file=product.path,
+                          f" declared {declared} but has the bytes of {same.path},"
+                          f" {_recorded(same)}", file=product.path,
                           nodes=[node, run_node(run.run_id), node],
-                          hint="publish a redacted derivative (run.redact), not the capture")
+                          hint=_unlabelled_hint(same) or "publish a redacted derivative"
+                          " (run.redact), not the capture")
             else:
                 source = _most_sensitive_source(walk, graph, run.run_id, product, derived,
                                                 origin)
                 start = source[0] if source else None
                 capture = top.get(start) if start is not None else None
-                bytes_of = (f" (the bytes of {capture.path}, recorded {capture.sensitivity})"
-                            if capture is not None and floor.get(start or "") == derived
-                            else "")
+                if capture is None or floor.get(start or "") != derived:
+                    capture = None
+                bytes_of = (f" (the bytes of {capture.path}, {_recorded(capture)})"
+                            if capture is not None else "")
                 walk.fail("sensitivity", "sensitivity-downgrade", f"product {product.path}"
                           f" is declared {declared} but descends from {names[derived]}"
                           f" data{bytes_of} with no recorded redaction", file=product.path,
                           nodes=source,
-                          hint="redact with run.redact(...) (e.g. snap coordinates to a grid)")
+                          hint=(_unlabelled_hint(capture) if capture is not None else None)
+                          or "redact with run.redact(...) (e.g. snap coordinates to a grid)")
         result[product.path] = declared if declared is not None and not (
             SENSITIVITY_RANK[declared] < derived) else names[derived]
     return result
+
+
+def _recorded(capture: raw.RawInfo) -> str:
+    """How a capture's label reads in a refusal: an absent label is not a recorded one."""
+    if capture.labelled:
+        return f"recorded {capture.sensitivity}"
+    return (f"which has no sensitivity label in {capture.manifest} and is therefore treated"
+            f" as {capture.sensitivity}")
+
+
+def _unlabelled_hint(capture: raw.RawInfo) -> str | None:
+    if capture.labelled:
+        return None
+    levels = "|".join(SENSITIVITY_RANK)
+    return (f"if it is less sensitive, label it: kfm-prov raw relabel {capture.path}"
+            f" --sensitivity {levels} --reason TEXT; else redact with run.redact(...)")
 
 
 def _check_raw_ancestry(walk: _Walk, run: RunRow) -> None:

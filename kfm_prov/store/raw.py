@@ -47,6 +47,9 @@ class RawInfo:
     source: dict[str, str]
     captured_at: str | None
     manifest: str  # root-relative path of the manifest that applies
+    #: False when the manifest gives no sensitivity (``sensitivity`` is then the
+    #: restricted default): a refusal must say "unlabelled", not "recorded restricted".
+    labelled: bool = True
 
 
 # --- licenses -----------------------------------------------------------------------------
@@ -225,7 +228,7 @@ def _info(rel: str, digest: str, manifest: dict[str, Any], own: dict[str, Any],
                    attribution=pick("attribution"),
                    sensitivity=pick("sensitivity", UNKNOWN_SENSITIVITY),
                    source=dict(pick("source", {}) or {}), captured_at=pick("captured_at"),
-                   manifest=display)
+                   manifest=display, labelled=pick("sensitivity") is not None)
 
 
 def iter_recorded(config: LakeConfig) -> Iterator[RawInfo | Finding]:

@@ -281,3 +281,20 @@ def test_an_interrupted_relabel_is_completed_by_running_it_again(
     run_cli(*args)
     assert verify(run_cli, 0)["findings"] == []
     assert [e["action"] for e in trail(lake)] == ["add", "relabel", "relabel"]
+
+
+def test_a_refusal_for_an_unlabelled_capture_says_so_and_how_to_label_it(
+        lake: Lake, run_cli: CliInvoker) -> None:
+    """Before: "recorded restricted" (the manifest records nothing), a redaction hint, and
+    the path printed as digests."""
+    write(lake.root / SRC, "id,name\n1,Smith\n")
+    run_cli("raw", "add", SRC, "--license", "CC0-1.0", "--attribution", "GLO")  # no label
+    chain = make_chain(lake)
+    text = run_cli("check", chain.b.run_id, expect=1).stdout
+    assert f"{SRC}, which has no sensitivity label in {MANIFEST}" in text
+    assert "treated as restricted" in text
+    assert f"fix: if it is less sensitive, label it: kfm-prov raw relabel {SRC}" in text
+    assert f"path: {SRC} -> run {chain.a.run_id} -> " in text
+    assert "sha256:" not in text.split("[sensitivity-downgrade]")[1].split("fix:")[0]
+    relabel(run_cli, SRC, "--sensitivity", "public", "--reason", "published register")
+    run_cli("check", chain.b.run_id, expect=0)

@@ -27,7 +27,7 @@ def print_report(report: object, as_json: bool) -> None:
         for finding in check.findings:
             click.echo(f"        [{finding.code}] {finding.message}")
             if finding.nodes:
-                click.echo(f"          path: {' -> '.join(finding.nodes)}")
+                click.echo(f"          path: {' -> '.join(map(report.node_label, finding.nodes))}")
             if finding.hint:
                 click.echo(f"          fix: {finding.hint}")
     for product in report.products:
