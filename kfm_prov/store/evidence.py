@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kfm_prov.config import INPUT_ROLES, OUTPUT_ROLES, SENSITIVITIES, LakeConfig
@@ -19,6 +20,7 @@ from kfm_prov.core.findings import Finding
 from kfm_prov.core.jsonio import MAX_JSON_BYTES
 from kfm_prov.core.mediatypes import media_type
 from kfm_prov.core.paths import walk_tree
+from kfm_prov.errors import KfmProvError
 from kfm_prov.store.digests import hash_files, sha256_bytes
 from kfm_prov.store.index import IndexEntry, IoRow, RedactionRow, RunRow
 from kfm_prov.store.receipts import RunReceipts, parse_run_receipts, receipts_from
@@ -36,16 +38,21 @@ def evidence_files(config: LakeConfig, run_dir: str) -> list[str]:
     followed), and every regular file under ``logs/`` (symlinks skipped, symlinked
     directories not entered), sorted.
     """
-    absolute = config.root / run_dir
+    absolute = f"{os.fspath(config.root)}/{run_dir}"
+    present = set()
+    logs = False
     try:
         with os.scandir(absolute) as entries:
-            present = {entry.name for entry in entries if entry.is_file()}
+            for entry in entries:
+                if entry.name == "logs":
+                    logs = entry.is_dir()  # a symlinked logs/ is entered, as before
+                elif entry.is_file():
+                    present.add(entry.name)
     except OSError:
-        present = set()
+        pass
     names = [name for name in (*RECEIPT_FILES, PROV_FILE) if name in present]
-    logs = absolute / "logs"
-    if logs.is_dir():
-        names += sorted(walk_tree(logs, "logs")[0])
+    if logs:
+        names += sorted(walk_tree(Path(f"{absolute}/logs"), "logs")[0])
     return [f"{run_dir}/{name}" for name in names]
 
 
@@ -130,6 +137,11 @@ def _log_secrets(config: LakeConfig, rel: str, blob: bytes | None) -> list[Any]:
     from kfm_prov.core.secrets import LineScrubber, find_secrets_in_lines
 
     if blob is not None:  # decoded as reading the file in text mode would
+        if b"\r" not in blob:  # no newline to translate: valid UTF-8 decodes the same
+            try:
+                return find_secrets_in_lines(blob.decode("utf-8"))
+            except UnicodeDecodeError:
+                pass
         with io.TextIOWrapper(io.BytesIO(blob), encoding="utf-8", errors="replace") as text:
             return find_secrets_in_lines(text.read())
     found = []
@@ -239,18 +251,24 @@ class RunEvidence:
     findings: tuple[Finding, ...]
     receipts: RunReceipts | None
     blobs: Mapping[str, bytes] = field(default_factory=dict)
+    vouched: bool = False  # parsed without the schema check: see read_evidence
 
 
 _LOG_BLOB_BYTES = 1 << 20  # a log up to this size is read whole, once, for hash and scan
 _LOG_BLOBS_TOTAL = 256 << 20  # past this (all runs together) logs are hashed and streamed
 
 
-def read_evidence(config: LakeConfig, run_dirs: Sequence[str]) -> dict[str, RunEvidence]:
+def read_evidence(config: LakeConfig, run_dirs: Sequence[str], *,
+                  vouched: Mapping[str, str] | None = None) -> dict[str, RunEvidence]:
     """The evidence of many runs: receipts and small logs read and hashed once, one batch.
 
     Each receipt is read once, hashed from those bytes and parsed from them; so is each
     log of up to 1 MiB (256 MiB in all), whose bytes the secrets scan then reads. Larger
     logs and ``prov.json`` are hashed by ``hash_files``, in parallel.
+
+    ``vouched`` (run dir → evidence digest) is for ``index rebuild`` only, never the gate:
+    a run whose fresh digest is the one vouched for (``store/vouched.py``) is parsed
+    without its schema check, and says so in ``RunEvidence.vouched``.
     """
     root = os.fspath(config.root)
     listing = {run_dir: evidence_files(config, run_dir) for run_dir in run_dirs}
@@ -277,13 +295,36 @@ def read_evidence(config: LakeConfig, run_dirs: Sequence[str]) -> dict[str, RunE
     result = {}
     for run_dir, rels in listing.items():
         listed = "".join(f"{digests.get(rel, '-')}  {rel}\n" for rel in rels)
+        digest = sha256_bytes(listed.encode())
         mine = {name: blobs.get(f"{run_dir}/{name}") for name in RECEIPT_FILES}
-        datas, findings = parse_run_receipts(mine, display=run_dir)
-        receipts = None if findings else receipts_from(datas, display=run_dir)
+        known = vouched is not None and vouched.get(run_dir) == digest
+        parsed = _parse_vouched(mine, run_dir) if known else None
+        if parsed is None:
+            known = False
+            datas, findings = parse_run_receipts(mine, display=run_dir)
+            receipts = None if findings else receipts_from(datas, display=run_dir)
+        else:
+            (datas, receipts), findings = parsed, []
         kept = {rel: blob for rel in rels if (blob := blobs.get(rel)) is not None}
-        result[run_dir] = RunEvidence(run_dir, tuple(rels), sha256_bytes(listed.encode()),
-                                      datas, tuple(findings), receipts, kept)
+        result[run_dir] = RunEvidence(run_dir, tuple(rels), digest, datas, tuple(findings),
+                                      receipts, kept, known)
     return result
+
+
+def _parse_vouched(blobs: Mapping[str, bytes | None], run_dir: str,
+                   ) -> tuple[dict[str, Any], RunReceipts] | None:
+    """Receipts vouched for with these very bytes, parsed without their schema check.
+
+    They passed it when vouched for, under the same rules; None (check them in full)
+    should anything not parse as it did then.
+    """
+    try:
+        datas, findings = parse_run_receipts(blobs, display=run_dir, schema=False)
+        if findings:
+            return None
+        return datas, receipts_from(datas, display=run_dir)
+    except (KfmProvError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 _RECEIPT_NAMES = frozenset(RECEIPT_FILES)
