@@ -21,7 +21,7 @@ from kfm_prov.core.jsonio import MAX_JSON_BYTES
 from kfm_prov.core.mediatypes import media_type
 from kfm_prov.core.paths import walk_tree
 from kfm_prov.errors import KfmProvError
-from kfm_prov.store.digests import hash_files, sha256_bytes
+from kfm_prov.store.digests import hash_files, sha256_bytes, sha256_file
 from kfm_prov.store.index import IndexEntry, IoRow, RedactionRow, RunRow
 from kfm_prov.store.receipts import RunReceipts, parse_run_receipts, receipts_from
 
@@ -260,40 +260,23 @@ _LOG_BLOBS_TOTAL = 256 << 20  # past this (all runs together) logs are hashed an
 
 def read_evidence(config: LakeConfig, run_dirs: Sequence[str], *,
                   vouched: Mapping[str, str] | None = None) -> dict[str, RunEvidence]:
-    """The evidence of many runs: receipts and small logs read and hashed once, one batch.
+    """The evidence of many runs: each receipt and small log read once, hashed and parsed.
 
     Each receipt is read once, hashed from those bytes and parsed from them; so is each
-    log of up to 1 MiB (256 MiB in all), whose bytes the secrets scan then reads. Larger
-    logs and ``prov.json`` are hashed by ``hash_files``, in parallel.
+    log of up to 1 MiB (256 MiB in all), whose bytes the secrets scan then reads; larger
+    logs and ``prov.json`` are hashed from their files. Run by run, so that a run's bytes
+    are parsed while still in the CPU's cache (a reading thread ahead of the parsing was
+    measured: no faster, more CPU).
 
     ``vouched`` (run dir → evidence digest) is for ``index rebuild`` only, never the gate:
     a run whose fresh digest is the one vouched for (``store/vouched.py``) is parsed
     without its schema check, and says so in ``RunEvidence.vouched``.
     """
     root = os.fspath(config.root)
-    listing = {run_dir: evidence_files(config, run_dir) for run_dir in run_dirs}
-    blobs: dict[str, bytes | None] = {}
-    others: list[str] = []
-    budget = _LOG_BLOBS_TOTAL
-    for rels in listing.values():
-        for rel in rels:
-            name = rel.rpartition("/")[2]
-            if name in _RECEIPT_NAMES:
-                blobs[rel] = _read_blob(f"{root}/{rel}", MAX_JSON_BYTES + 1)
-            elif budget > 0 and "/logs/" in rel:
-                blob = _read_blob(f"{root}/{rel}", _LOG_BLOB_BYTES + 1)
-                if blob is not None and len(blob) <= _LOG_BLOB_BYTES:
-                    blobs[rel] = blob
-                    budget -= len(blob)
-                else:
-                    others.append(rel)
-            else:
-                others.append(rel)
-    digests = dict(zip(others, hash_files([f"{root}/{rel}" for rel in others]), strict=True))
-    digests |= {rel: sha256_bytes(blob) for rel, blob in blobs.items()
-                if blob is not None}
+    budget = [_LOG_BLOBS_TOTAL]
     result = {}
-    for run_dir, rels in listing.items():
+    for run_dir in run_dirs:
+        rels, blobs, digests = _run_files(config, root, run_dir, budget)
         listed = "".join(f"{digests.get(rel, '-')}  {rel}\n" for rel in rels)
         digest = sha256_bytes(listed.encode())
         mine = {name: blobs.get(f"{run_dir}/{name}") for name in RECEIPT_FILES}
@@ -328,6 +311,29 @@ def _parse_vouched(blobs: Mapping[str, bytes | None], run_dir: str,
 
 
 _RECEIPT_NAMES = frozenset(RECEIPT_FILES)
+def _run_files(config: LakeConfig, root: str, run_dir: str, budget: list[int],
+               ) -> tuple[list[str], dict[str, bytes | None], dict[str, str]]:
+    """One run's evidence files, the bytes of its receipts and small logs, every digest.
+
+    A receipt that cannot be read has no digest (``-`` in the listing) and is reported
+    missing by the parse; ``prov.json`` and larger logs are hashed from the file.
+    """
+    rels = evidence_files(config, run_dir)
+    blobs: dict[str, bytes | None] = {}
+    digests: dict[str, str] = {}
+    for rel in rels:
+        if rel.rpartition("/")[2] in _RECEIPT_NAMES:
+            blob = blobs[rel] = _read_blob(f"{root}/{rel}", MAX_JSON_BYTES + 1)
+        elif "/logs/" in rel and (blob := _read_blob(f"{root}/{rel}", _LOG_BLOB_BYTES + 1)
+                                  ) is not None and len(blob) <= min(_LOG_BLOB_BYTES, budget[0]):
+            blobs[rel] = blob
+            budget[0] -= len(blob)
+        else:
+            digests[rel] = sha256_file(f"{root}/{rel}")
+            continue
+        if blob is not None:
+            digests[rel] = sha256_bytes(blob)
+    return rels, blobs, digests
 
 
 def _read_blob(path: str, limit: int) -> bytes | None:
