@@ -23,7 +23,7 @@ from kfm_prov.core.paths import walk_tree
 from kfm_prov.errors import KfmProvError
 from kfm_prov.store.digests import hash_files, sha256_bytes, sha256_file
 from kfm_prov.store.index import IndexEntry, IoRow, RedactionRow, RunRow
-from kfm_prov.store.receipts import RunReceipts, parse_run_receipts, receipts_from
+from kfm_prov.store.receipts import RunReceipts, parse_run_receipts, read_bounded, receipts_from
 
 PROV_FILE = "prov.json"
 REPORT_FILE = "validation_report.json"
@@ -323,8 +323,8 @@ def _run_files(config: LakeConfig, root: str, run_dir: str, budget: list[int],
     digests: dict[str, str] = {}
     for rel in rels:
         if rel.rpartition("/")[2] in _RECEIPT_NAMES:
-            blob = blobs[rel] = _read_blob(f"{root}/{rel}", MAX_JSON_BYTES + 1)
-        elif "/logs/" in rel and (blob := _read_blob(f"{root}/{rel}", _LOG_BLOB_BYTES + 1)
+            blob = blobs[rel] = read_bounded(f"{root}/{rel}", MAX_JSON_BYTES)
+        elif "/logs/" in rel and (blob := read_bounded(f"{root}/{rel}", _LOG_BLOB_BYTES)
                                   ) is not None and len(blob) <= min(_LOG_BLOB_BYTES, budget[0]):
             blobs[rel] = blob
             budget[0] -= len(blob)
@@ -334,11 +334,3 @@ def _run_files(config: LakeConfig, root: str, run_dir: str, budget: list[int],
         if blob is not None:
             digests[rel] = sha256_bytes(blob)
     return rels, blobs, digests
-
-
-def _read_blob(path: str, limit: int) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(limit)
-    except OSError:
-        return None
