@@ -867,7 +867,7 @@ def _inert(text: str, is_key: bool) -> bool:
     known = _INERT_CACHE.get((is_key, text))
     if known is None:
         known = _inert_key(text) if is_key else _inert_value(text)
-        if len(_INERT_CACHE) < 65536 and len(text) <= 1024:
+        if len(_INERT_CACHE) < 16384 and len(text) <= 256:  # at most a few MiB
             _INERT_CACHE[(is_key, text)] = known
     return known
 
