@@ -422,7 +422,8 @@ def _check_runs(walk: _Walk, start: RunRow) -> None:
             walk.fail("receipts", "missing-receipt" if finding.code == "missing-receipt"
                       else "invalid-receipt", f"run {run_id}: {finding.message}",
                       file=finding.file, pointer=finding.pointer, nodes=nodes)
-        for finding in scan_evidence(walk.config, indexed.run_dir, ev.datas, list(ev.files)):
+        for finding in scan_evidence(walk.config, indexed.run_dir, ev.datas, list(ev.files),
+                                     blobs=ev.blobs):
             walk.fail("secrets", finding.code, finding.message, file=finding.file,
                       pointer=finding.pointer, nodes=nodes, hint=finding.hint)
         if ev.receipts is None:

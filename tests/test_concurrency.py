@@ -206,17 +206,17 @@ def test_a_run_removed_while_a_rebuild_reads_is_not_resurrected(
     from kfm_prov.store import evidence as record  # the rebuild imports it when it reads
 
     keep, drop = rerun(lake, "glo", 1), rerun(lake, "glo", 2)
-    original = record.entry_from_disk
+    original = record.index_entry  # called once a run's files were read
     dropped: list[str] = []
 
-    def read_then_gc_removes(config, run_dir, receipts):  # type: ignore[no-untyped-def]
-        entry = original(config, run_dir, receipts)
+    def read_then_gc_removes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entry = original(*args, **kwargs)
         if entry.run.run_id == drop and not dropped:
             dropped.append(drop)
             lake.gc(0, family="glo", apply=True, min_age_hours=0)  # gc in "another process"
         return entry
 
-    monkeypatch.setattr(record, "entry_from_disk", read_then_gc_removes)
+    monkeypatch.setattr(record, "index_entry", read_then_gc_removes)
     rebuild_index(lake.config)
     monkeypatch.undo()
     gone = {r for r in (keep, drop) if not (lake.root / "data/work/runs/glo" / r).exists()}

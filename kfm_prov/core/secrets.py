@@ -832,3 +832,146 @@ def find_secrets(value: Any, path: str = "") -> list[SecretFinding]:
     (findings ``line N``); data gives JSON pointers.
     """
     return scrub_data(value, path)[1]
+
+
+# --- the fast path for files the gate re-reads ------------------------------------------
+#
+# Every detector's match holds one of its anchors (``_Detector.anchors``), and every
+# secret name holds one of the name rule's terms, which are anchors too. So a string in
+# whose lower-cased text ``_PREFILTER`` finds nothing yields no finding, and makes none
+# of its neighbours one (only a secret-named key, an option such as ``--password`` or
+# ``-u`` before a list item, does that, and each holds an anchor). The functions below
+# run that one compiled search over a whole file, at C speed, and judge only the strings
+# it stops in, each exactly as ``scrub_data`` or ``LineScrubber`` would; anything they
+# cannot judge that way goes to the precise path. ``tests/test_secrets_fast.py`` checks
+# that they agree with it.
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_COLON_AFTER = re.compile(r"[ \t\r\n]*:")
+
+
+def _inert_key(key: str) -> bool:
+    """A mapping key that is no finding and gives its value no secret kind."""
+    return not _scan(key) and not is_secret_name(key)
+
+
+def _inert_value(value: str) -> bool:
+    """A string value that is no finding and makes the next list item none either."""
+    return not _scan(value) and value not in _USER_OPTIONS and _option_kind(value) is None
+
+
+_INERT_CACHE: dict[tuple[bool, str], bool] = {}  # "pass", paths, ids: the same strings recur
+
+
+def _inert(text: str, is_key: bool) -> bool:
+    known = _INERT_CACHE.get((is_key, text))
+    if known is None:
+        known = _inert_key(text) if is_key else _inert_value(text)
+        if len(_INERT_CACHE) < 16384 and len(text) <= 256:  # at most a few MiB
+            _INERT_CACHE[(is_key, text)] = known
+    return known
+
+
+def json_may_hold_secrets(text: str) -> bool:
+    """Whether :func:`find_secrets` could find anything in the JSON document ``text``.
+
+    ``False`` is a proof: no key and no string of the document yields a finding, whether
+    the document is scanned whole, in part (with values left out, as the gate's
+    manifest view does), or as an environment (:func:`scrub_env`). ``True`` means
+    "scan it": some string holds an anchor that this function does not judge harmless.
+    ``text`` must be the valid JSON that the data was parsed from.
+
+    One compiled search over the lower-cased text finds the anchors; each string it
+    stops in is judged like ``scrub_data`` judges it (``_scan``, the secret-name rule,
+    the options that make the next list item a secret). A document that is not ASCII
+    or holds ``\\u`` or ``\\/`` escapes is judged string by string, each decoded first,
+    so no escape can hide an anchor from the search.
+    """
+    if not text.isascii() or "\\u" in text or "\\/" in text:
+        return _tokens_may_hold(text)
+    low = text.lower()
+    match = _PREFILTER.search(low)
+    while match is not None:
+        # A JSON string holds no raw newline, so every line starts outside of one: the
+        # string the anchor is in is found by reading its line alone.
+        line = text.rfind("\n", 0, match.start()) + 1
+        for token in _JSON_STRING.finditer(text, line):
+            start, end = token.span()
+            if end > match.start():
+                break
+        else:
+            return True
+        if not start < match.start() < match.end() < end:
+            return True  # not inside a string: not JSON this function judges
+        value = text[start + 1:end - 1] if "\\" not in token.group() else _decode(token.group())
+        if value is None or not _inert(value, _COLON_AFTER.match(text, end) is not None):
+            return True
+        match = _PREFILTER.search(low, end)
+    return False
+
+
+def _decode(token: str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(token)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _tokens_may_hold(text: str) -> bool:
+    """``json_may_hold_secrets`` one decoded string at a time (escapes, non-ASCII text).
+
+    Each string is lower-cased with ``str.lower``: a key is judged by ``is_secret_name``,
+    which lower-cases that way (the Kelvin sign becomes ``k``), and every ASCII anchor of
+    the ASCII-only lower-casing ``_scan`` uses survives it.
+    """
+    for found in _JSON_STRING.finditer(text):
+        token = found.group()
+        value = token[1:-1] if "\\" not in token else _decode(token)
+        if value is None:
+            return True
+        if _PREFILTER.search(value.lower()) is None:
+            continue
+        if not _inert(value, _COLON_AFTER.match(text, found.end()) is not None):
+            return True
+    return False
+
+
+def find_secrets_in_lines(text: str) -> list[SecretFinding]:
+    """What one :class:`LineScrubber` finds in each line of ``text``, located ``line N``.
+
+    ``text`` is a log as read in text mode (newlines already ``\\n``); its lines are
+    what iterating over the file gives. Only the lines in which ``_PREFILTER`` finds an
+    anchor are scanned, each with :func:`scrub_text` as ``LineScrubber`` would; a log
+    that opens a PEM block is scrubbed line by line, since a key spans lines.
+    """
+    low = text.lower()  # finds every anchor the ASCII-only lower-casing of ``_scan`` does
+    if len(low) != len(text):  # and keeps offsets unless a character grew ("İ")
+        low = text.translate(_ASCII_LOWER)
+    if "-----begin " in low:
+        scrubber = LineScrubber()
+        return [found for number, line in enumerate(_lines(text), start=1)
+                for found in scrubber.scrub(line, f"line {number}")[1]]
+    findings: list[SecretFinding] = []
+    number, counted = 1, 0
+    match = _PREFILTER.search(low)
+    while match is not None:
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.start())
+        end = len(text) if end < 0 else end + 1
+        number += text.count("\n", counted, start)
+        counted = start
+        findings += scrub_text(text[start:end], f"line {number}")[1]
+        match = _PREFILTER.search(low, end)
+    return findings
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of ``text`` split on ``\\n`` only, each with its newline."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines

@@ -17,7 +17,7 @@ from typing import Any
 from kfm_prov.config import LakeConfig
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.perf import gc_paused
-from kfm_prov.errors import InputError
+from kfm_prov.errors import InputError, KfmProvError
 from kfm_prov.store.digests import default_workers
 from kfm_prov.store.index import (
     IndexedRun,
@@ -82,9 +82,6 @@ def _reconcile(config: LakeConfig, indexed: Mapping[str, IndexedRun],
     A run indexed while the scan ran (absent from it, or with other evidence) is read
     again from disk; a run whose directory went away (gc) is dropped.
     """
-    from kfm_prov.store.evidence import entry_from_disk
-    from kfm_prov.store.receipts import load_run_receipts
-
     scanned = {e.run.run_id: e for e in entries}
     result = []
     for run_id in sorted(set(scanned) | set(indexed)):
@@ -94,13 +91,10 @@ def _reconcile(config: LakeConfig, indexed: Mapping[str, IndexedRun],
             continue
         if run_id in indexed and (entry is None or
                                   entry.run.evidence_digest != indexed[run_id].evidence_digest):
-            try:
-                receipts = load_run_receipts(config.root / run_dir, display=run_dir)
-            except InputError:
+            again = _read_chunk(config, [run_dir], {})[0]
+            if not again or again[0].run.run_id != run_id:
                 continue
-            if receipts.record.run_id != run_id:
-                continue
-            entry = entry_from_disk(config, run_dir, receipts)
+            entry = again[0]
         if entry is not None:
             result.append(entry)
     return result
@@ -188,48 +182,47 @@ def _read_packed_chunk(args: tuple[LakeConfig, Sequence[str], Vouched],
 
 def _read_chunk(config: LakeConfig, run_dirs: Sequence[str], vouched: Vouched,
                 ) -> tuple[list[IndexEntry], list[Finding]]:
-    from kfm_prov.store.evidence import entry_from_disk
-    from kfm_prov.store.receipts import load_run_receipts
+    """Index entries of runs, each file read once (``read_evidence``), in one batch.
 
-    entries: list[IndexEntry] = []
-    skipped: list[Finding] = []
-    for run_dir in run_dirs:  # one run that cannot be read is a finding, never the end
-        if run_dir in vouched:
-            known = _vouched_entry(config, run_dir, *vouched[run_dir])
-            if known is not None:
-                entries.append(known)
-                continue
-        try:
-            receipts = load_run_receipts(config.root / run_dir, display=run_dir)
-            entries.append(entry_from_disk(config, run_dir, receipts))
-        except InputError as exc:
-            skipped.append(Finding("run-not-indexed", exc.message, exc.file, exc.field))
-        except OSError as exc:
-            skipped.append(Finding("run-not-indexed", f"cannot read the run: {exc.strerror}",
-                                   run_dir))
-    return entries, skipped
-
-
-def _vouched_entry(config: LakeConfig, run_dir: str, digest: str,
-                   secrets: int) -> IndexEntry | None:
-    """The entry of a run vouched for with this very evidence; None to check it in full."""
-    from kfm_prov.core import jsonio
-    from kfm_prov.core.validation import KINDS, RUN_RECEIPTS
-    from kfm_prov.store.evidence import evidence_digest, evidence_files, index_entry
-    from kfm_prov.store.receipts import receipts_from
+    A run vouched for with the digest its files have now keeps its recorded secrets count
+    and skips the schema check and the scan; any other is checked and scanned from the
+    bytes that were hashed. One run that cannot be read is a finding, never the end: a
+    batch that fails is read again one run at a time to say which.
+    """
+    from kfm_prov.store.evidence import index_entry, read_evidence, scan_evidence
 
     try:
-        if evidence_digest(config, evidence_files(config, run_dir)) != digest:
-            return None
-        datas = {kind: jsonio.read_json(config.root / run_dir / KINDS[kind][1],
-                                        display=f"{run_dir}/{KINDS[kind][1]}")
-                 for kind in RUN_RECEIPTS}
-        if len({d.get("run_id") for d in datas.values()}) != 1:
-            return None
-        receipts = receipts_from(datas, display=run_dir)
-    except (InputError, OSError, KeyError, TypeError, ValueError, AttributeError):
-        return None  # changed since it was hashed: the full check will say what
-    return index_entry(config, receipts, run_dir, evidence=digest, secrets=secrets)
+        evidence = read_evidence(config, run_dirs,
+                                 vouched={d: v[0] for d, v in vouched.items()})
+    except (OSError, KfmProvError) as exc:
+        if len(run_dirs) > 1:
+            entries: list[IndexEntry] = []
+            skipped: list[Finding] = []
+            for run_dir in run_dirs:
+                found, missed = _read_chunk(config, [run_dir], vouched)
+                entries += found
+                skipped += missed
+            return entries, skipped
+        if isinstance(exc, InputError):
+            return [], [Finding("run-not-indexed", exc.message, exc.file, exc.field)]
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return [], [Finding("run-not-indexed", f"cannot read the run: {reason}", run_dirs[0])]
+    entries = []
+    skipped = []
+    for run_dir in run_dirs:
+        ev = evidence[run_dir]
+        if ev.findings or ev.receipts is None:
+            first = ev.findings[0]
+            skipped.append(Finding("run-not-indexed", first.message, first.file, first.pointer))
+            continue
+        if ev.vouched:
+            secrets = vouched[run_dir][1]
+        else:
+            secrets = len(scan_evidence(config, run_dir, ev.datas, list(ev.files),
+                                        blobs=ev.blobs))
+        entries.append(index_entry(config, ev.receipts, run_dir, evidence=ev.digest,
+                                   secrets=secrets))
+    return entries, skipped
 
 
 def iter_run_dirs(config: LakeConfig) -> list[str]:
