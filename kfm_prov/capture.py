@@ -29,6 +29,7 @@ from kfm_prov.core.paths import (
     resolve_inside,
     symlink_on_the_way,
     to_relative,
+    unsafe_paths,
     unsafe_reason,
     walk_tree,
 )
@@ -59,6 +60,7 @@ from kfm_prov.store.receipts import (
 from kfm_prov.store.signing import sign_run, signing_key
 
 GATE_STATUSES = ("pass", "fail", "warn", "skip", "waived")
+_json_text = json.encoder.encode_basestring_ascii  # what json.dumps writes a string with
 
 
 @dataclass
@@ -109,8 +111,10 @@ class Run:
     _secrets: list[SecretFinding] = field(default_factory=list)
     _log_files: tuple[IO[str], IO[str]] | None = None
     _unsafe_names: list[str] = field(default_factory=list)
-    _declared: IO[str] | None = None
+    _declared: IO[bytes] | None = None
     _made_dirs: set[Path] = field(default_factory=set)
+    _artifacts_dir: Path | None = None
+    _digest_cache: DigestCache | None = None
     result: RecordedRun | None = None
 
     # -- where things are -------------------------------------------------------------------
@@ -268,8 +272,10 @@ class Run:
         rel = f"{self.rel_dir}/artifacts/{name}"
         self._outputs[rel] = _Output(rel, role, sensitivity)
         self._declare(rel, role, sensitivity)
-        path = self.config.root / rel
-        if path.parent not in self._made_dirs:
+        if self._artifacts_dir is None:
+            self._artifacts_dir = self.config.root / self.rel_dir / "artifacts"
+        path = self._artifacts_dir / name
+        if "/" in name and path.parent not in self._made_dirs:  # artifacts/ itself exists
             path.parent.mkdir(parents=True, exist_ok=True)
             self._made_dirs.add(path.parent)
         return path
@@ -280,13 +286,14 @@ class Run:
         Not a log line: a path in our own ``artifacts/``, a role and a label cannot hold a
         secret, so there is nothing to scrub, and the logs (which every evidence scan
         reads line by line) do not grow by a line per output. ``finish`` logs the count.
+        One unbuffered write per output (what ``json.dumps`` would write; role and label
+        are words of ours), so a SIGKILL right after still leaves it to the salvage.
         """
         if self._declared is None:
-            self._declared = open(self.dir / DECLARED_FILE, "a", encoding="utf-8")  # noqa: SIM115
-        event = {"path": rel, "role": role, **({"sensitivity": sensitivity} if sensitivity
-                                                else {})}
-        self._declared.write(json.dumps(event) + "\n")
-        self._declared.flush()  # a SIGKILL right after still leaves it to the salvage
+            self._declared = open(self.dir / DECLARED_FILE, "ab", buffering=0)  # noqa: SIM115
+        label = f', "sensitivity": "{sensitivity}"' if sensitivity else ""
+        self._declared.write(
+            f'{{"path": {_json_text(rel)}, "role": "{role}"{label}}}\n'.encode())
 
     def gate(self, name: str, status: str, details: Mapping[str, Any] | None = None) -> None:
         """Record a validation gate of the pipeline's own (schema, geometry, license...).
@@ -432,40 +439,39 @@ class Run:
         root = os.fspath(self.config.root)
         artifacts_rel = f"{self.rel_dir}/artifacts"
         files, links = walk_tree(self.artifacts, artifacts_rel)
-        unsafe = sorted(rel for rel in (*files, *links) if unsafe_reason(rel) is not None)
+        unsafe = unsafe_paths((*files, *links))
         if unsafe:  # no receipt can hold these names: refused, and the run fails
             files, links = files.difference(unsafe), links.difference(unsafe)
             self._unsafe_names = [_shown(rel) for rel in unsafe]
         declared = dict(self._outputs)
-        for rel in sorted((*files, *links)):
-            declared.setdefault(rel, _Output(rel, "intermediate", None))
-        base = self.config.root.resolve() / artifacts_rel
-        clean = bool(files) and base.resolve() == base
         secret_names = []  # a file name holding a secret must not reach the manifest
-        for rel in list(declared):
-            if rel in self._outputs:
-                continue  # its name was scanned when it was declared (``output``)
+        for rel in sorted(files.union(links).difference(self._outputs)):
+            # Found, not declared: its name was not scanned yet (``output`` scans those).
             scrubbed, found = scrub_text(rel, "/outputs")
             if found:
                 secret_names.append(scrubbed)
                 self._secrets += found
-                del declared[rel]
+            else:
+                declared[rel] = _Output(rel, "intermediate", None)
+        base = self.config.root.resolve() / artifacts_rel
+        clean = bool(files) and base.resolve() == base
         missing, refused, present = [], [], []
         for rel, out in sorted(declared.items()):
             if clean and rel in files:
-                present.append((out, f"{root}/{rel}"))
+                present.append(out)
             elif symlink_on_the_way(self.config.root, rel):
                 refused.append(rel)
             elif not (self.config.root / rel).is_file():
                 missing.append(rel)
             else:
-                present.append((out, f"{root}/{rel}"))
-        digests = self._cache().digests([(out.rel, path) for out, path in present])
+                present.append(out)
+        hashed = self._cache().digests_and_stats([(out.rel, f"{root}/{out.rel}")
+                                                  for out in present])
         entries = []
         kinds: dict[str, str] = {}
-        for (out, path), digest in zip(present, digests, strict=True):
+        for out, (digest, key) in zip(present, hashed, strict=True):
             extra = {"sensitivity": out.sensitivity} if out.sensitivity else {}
-            entries.append(FileEntry(out.rel, digest, out.role, os.stat(path).st_size,
+            entries.append(FileEntry(out.rel, digest, out.role, key[2],
                                      _media_type(out.rel, kinds), extra))
         problems: dict[str, Any] = {}
         if self._unsafe_names:
@@ -501,9 +507,15 @@ class Run:
         _write_receipt(self.dir, kind, data)
 
     def _cache(self) -> DigestCache:
-        return DigestCache(self.config.dir("cache") / "digests.sqlite", self.config.root)
+        """The digest cache, one connection for the whole run (closed by ``finish``)."""
+        if self._digest_cache is None:
+            self._digest_cache = DigestCache(self.config.dir("cache") / "digests.sqlite",
+                                             self.config.root, keep_open=True)
+        return self._digest_cache
 
     def _close_logs(self) -> None:
+        if self._digest_cache is not None:
+            self._digest_cache.close()
         if self._log_files is not None:
             for handle in self._log_files:
                 handle.close()

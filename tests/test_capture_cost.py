@@ -124,3 +124,24 @@ def test_scan_evidence_names_a_secret_next_to_10000_plain_outputs(tmp_path: Path
     outputs[17]["media_type"] = AWS
     found = scan_evidence(lake.config, RUN_DIR, {"run_manifest": {"outputs": outputs}}, [])
     assert sorted(f.pointer for f in found) == ["/outputs/17/media_type", "/outputs/4321/note"]
+
+
+def test_one_digest_cache_connection_per_run(lake: Lake) -> None:
+    """``run.use`` asks the digest cache once per input: one SQLite connection serves them
+    all (counted, not timed), however many inputs the run declares."""
+    from kfm_prov.store import dbutil
+
+    for number in range(20):
+        add_raw(lake, f"data/raw/glo/in-{number}.csv", f"id\n{number}\n")
+    profile = cProfile.Profile()
+    profile.enable()
+    with lake.capture("glo", "pipelines/many-inputs", commit=COMMIT) as run:
+        for number in range(20):
+            run.use(f"data/raw/glo/in-{number}.csv")
+        run.output("out.csv").write_text("x\n")
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    connects = sum(calls for (file, _, name), (calls, *_rest) in stats.items()
+                   if file == dbutil.__file__ and name == "connect")
+    # One for the digest cache, one for the index; 21 before (one per use and one at the end).
+    assert connects <= 2, connects

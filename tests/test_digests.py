@@ -89,3 +89,36 @@ def test_fresh_hash_does_not_create_the_cache(tmp_path: Path) -> None:
     path = write(tmp_path / "f.txt", "x")
     cache.digests([("f.txt", path)], fresh=True)
     assert not cache.db_path.exists()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 65535, 65536, 65537, 131072, 131073,
+                                  (1 << 20) + 7])
+def test_file_digest_at_every_read_boundary(tmp_path: Path, size: int) -> None:
+    """A small file is read whole in one or two reads, a larger one streamed: same digest."""
+    path = write(tmp_path / "f", os.urandom(size))
+    assert sha256_file(path) == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_large_files_on_workers_and_small_ones_here_keep_order(tmp_path: Path) -> None:
+    """Only files of 32 KiB and more go to the pool (small ones hash faster on one thread);
+    a mix comes back in the order asked, with and without the sizes given."""
+    sizes = [10, 2 << 20, 100, 40 << 10, 3 << 20, 0, 5]
+    paths = [write(tmp_path / f"m{i}", os.urandom(size)) for i, size in enumerate(sizes)]
+    expected = ["sha256:" + hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert hash_files(paths, workers=2) == expected
+    assert hash_files(paths, workers=2, sizes=sizes) == expected
+    assert hash_files(paths, workers=1) == expected
+
+
+def test_a_kept_connection_serves_threads_and_reopens_after_close(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [write(tmp_path / f"t{i}", f"{i}") for i in range(8)]
+    with DigestCache(tmp_path / "cache" / "d.sqlite", keep_open=True) as cache:
+        with ThreadPoolExecutor(4) as pool:  # threads other than the one that opened it
+            got = list(pool.map(lambda p: cache.digests([(p.name, p)])[0], paths))
+        assert got == [sha256_file(p) for p in paths]
+        cache.close()
+        assert cache.digests([(paths[0].name, paths[0])]) == [got[0]]  # a new connection
+        stats = cache.digests_and_stats([(paths[1].name, paths[1])])
+        assert stats[0][0] == got[1] and stats[0][1][2] == 1  # the size it checked

@@ -42,3 +42,47 @@ def test_user_paths_become_root_relative(tmp_path: Path) -> None:
     assert to_relative(root, root / "data" / "x") == "data/x"
     with pytest.raises(InputError, match="outside the lake root"):
         to_relative(root, tmp_path / "elsewhere.csv")
+
+
+# -- the fast paths agree with the rules (issue 17: run.output checks one name per output) --
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kfm_prov.core.paths import (  # noqa: E402
+    _PLAIN,
+    _checked_relative,
+    unsafe_paths,
+    unsafe_reason,
+)
+
+PATH_TEXT = st.text(st.sampled_from("aZ09._-/\\ é\n\x00\x1f\x85\udcff"), max_size=12) | \
+    st.lists(st.text("ab.-_", min_size=0, max_size=300), max_size=3).map("/".join)
+
+
+@given(PATH_TEXT)
+def test_a_plain_path_passes_every_rule_unchanged(text: str) -> None:
+    if _PLAIN.fullmatch(text):
+        assert _checked_relative(text) == text
+        assert check_relative(text) == text
+    else:
+        try:
+            expected: str | None = _checked_relative(text)
+        except InputError:
+            expected = None
+        try:
+            got: str | None = check_relative(text)
+        except InputError:
+            got = None
+        assert got == expected
+
+
+@given(st.lists(PATH_TEXT, max_size=6))
+def test_unsafe_paths_are_those_unsafe_reason_refuses(rels: list[str]) -> None:
+    assert unsafe_paths(rels) == sorted(r for r in rels if unsafe_reason(r) is not None)
+
+
+def test_a_long_plain_segment_is_still_refused() -> None:
+    with pytest.raises(InputError, match="too long"):
+        check_relative("a" * 256)
+    assert check_relative("a" * 255) == "a" * 255

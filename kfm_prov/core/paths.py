@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from kfm_prov.errors import InputError
@@ -34,8 +35,33 @@ def unsafe_reason(rel: str) -> str | None:
     return None
 
 
+# Segments of letters, digits, '.', '_' and '-' that do not start with '.', each at most 255
+# bytes: a path of these is one nothing below refuses or changes, told by one regex match
+# (most paths are; ``run.output`` checks one per output).
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,254})*")
+
+
+# Any character ``unsafe_reason`` refuses (NUL, CR and LF are control characters too).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\\\\]")
+
+
+def unsafe_paths(rels: Iterable[str]) -> list[str]:
+    """The paths ``unsafe_reason`` refuses, sorted: one scan of them all when none is."""
+    rels = list(rels)
+    if not _UNSAFE.search("/".join(rels)):
+        return []
+    return sorted(rel for rel in rels if unsafe_reason(rel) is not None)
+
+
 def check_relative(rel: str, *, file: str | None = None, field: str | None = None) -> str:
     """Validate the text of a root-relative path and return it normalised (POSIX, no ``./``)."""
+    if type(rel) is str and len(rel) <= _MAX_PATH and _PLAIN.fullmatch(rel):
+        return rel
+    return _checked_relative(rel, file=file, field=field)
+
+
+def _checked_relative(rel: str, *, file: str | None = None, field: str | None = None) -> str:
+    """``check_relative`` without its fast path: every rule, one by one."""
     if not isinstance(rel, str) or not rel:
         raise InputError("path must be a non-empty string", file=file, field=field)
     _check_length(rel, file=file, field=field)

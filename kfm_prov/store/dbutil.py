@@ -34,12 +34,16 @@ def retry_locked(action: Callable[[], T], *, seconds: float = LOCK_WAIT_SECONDS)
         pause = min(pause * 2, 0.25)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """An autocommit connection in WAL mode; transactions are begun explicitly."""
+def connect(path: Path, *, shared: bool = False) -> sqlite3.Connection:
+    """An autocommit connection in WAL mode; transactions are begun explicitly.
+
+    ``shared``: usable from any thread (the caller serialises its use with a lock).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def attempt() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None,
+                               check_same_thread=not shared)
         try:
             conn.execute("PRAGMA busy_timeout = 60000")
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
