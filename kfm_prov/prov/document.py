@@ -361,8 +361,13 @@ def run_states(config: LakeConfig, receipts: RunReceipts,
                                    info.sensitivity, info.manifest))
         inputs.append(state)
     run_id = receipts.record.run_id
-    outputs = [replace(_state(config, entry), specific=output_id(run_id, entry.path))
-               for entry in receipts.manifest.outputs]
+    zone_of = config.zone_of
+    outputs = [FileState(path=entry.path, digest=entry.digest, zone=zone_of(entry.path),
+                         role=entry.role, size=entry.size,
+                         media_type=entry.media_type or media_type(entry.path),
+                         sensitivity=entry.extra.get("sensitivity"),
+                         specific=output_id(run_id, entry.path))
+               for entry in receipts.manifest.outputs]  # ``_state`` with its ``specific``
     return inputs, outputs, raw_rows
 
 
@@ -440,78 +445,196 @@ def _time_text(value: str) -> str:
 
 
 class _JsonRun:
-    """Records in PROV-JSON as ``prov``'s encoder lays them out.
+    """Records in PROV-JSON as ``prov``'s encoder lays them out, each written as it is added.
 
     Record types in the order they first appear, records in the order they are added,
     ``_:idN`` for records without an identifier (numbered in that order, equal records
     sharing one), a repeated identifier turning its entry into a list. Mirrors
     ``ProvBuilder.run`` step for step.
+
+    A record's text is made once, when it is added, at the depth of a single entry (the
+    usual case; inside a list every line is two spaces deeper, and no line break is
+    inside a JSON string). That text is also what tells equal anonymous records apart:
+    the same attributes in the same order write the same text. The records every output
+    adds (its entity, ``specializationOf``, ``wasGeneratedBy``, ``wasDerivedFrom``) are
+    written from templates; the others from their attributes (``_text``).
     """
 
     def __init__(self, namespace: str) -> None:
-        self.container: dict[str, Any] = {"prefix": {"kfm": namespace}}
-        self.anonymous_ids: dict[tuple[str, tuple[Any, ...]], str] = {}
+        self.namespace = namespace
+        self.groups: dict[str, dict[str, list[str]]] = {}  # label -> identifier -> texts
+        self.anonymous_ids: dict[tuple[str, str], str] = {}
         self.entities: set[str] = set()
         self.agents: set[str] = set()
         self.derivations: set[tuple[str, str]] = set()
+        # Texts that recur in every record: '      "key": ' and typed values (qualified
+        # names, roles, sizes), each encoded once.
+        self.key_texts: dict[str, str] = {}
+        self.typed_texts: dict[tuple[str, str], str] = {}
+        self.int_texts: dict[int, str] = {}
+
+    # -- texts ------------------------------------------------------------------------------
+
+    def _typed(self, typed: str, kind: str) -> str:
+        pair = (typed, kind)
+        text = self.typed_texts.get(pair)
+        if text is None:
+            text = self.typed_texts[pair] = _typed_text(typed, kind, _RECORD_INDENT)
+        return text
+
+    def _value(self, value: Any) -> str:
+        """A plain attribute value as ``_literal`` makes it, written."""
+        if type(value) is str:
+            return _ENCODE(value)
+        if type(value) is int:
+            text = self.int_texts.get(value)
+            if text is None:
+                literal = _literal(value)
+                text = self.int_texts[value] = self._typed(literal["$"], literal["type"])
+            return text
+        raise _LeftToProv(type(value).__name__)
+
+    def _text(self, attrs: dict[str, Any]) -> str:
+        """``_record_text(attrs, _RECORD_INDENT)``, from the texts already made."""
+        if not attrs:
+            return "{}"
+        lines = []
+        for key, value in attrs.items():
+            head = self.key_texts.get(key)
+            if head is None:
+                head = self.key_texts[key] = f"{_RECORD_INDENT}{_ENCODE(key)}: "
+            if type(value) is str:
+                lines.append(head + _ENCODE(value))
+            elif type(value) is dict and len(value) == 2 and next(iter(value)) == "$" \
+                    and type(value.get("$")) is str and type(value.get("type")) is str:
+                lines.append(head + self._typed(value["$"], value["type"]))
+            else:
+                return _record_text(attrs, _RECORD_INDENT)
+        return "{\n" + ",\n".join(lines) + "\n    }"
+
+    # -- records ----------------------------------------------------------------------------
 
     def add(self, label: str, identifier: str | None, attrs: dict[str, Any]) -> None:
+        self.add_text(label, identifier, self._text(attrs))
+
+    def add_text(self, label: str, identifier: str | None, text: str) -> None:
         if identifier is None:  # prov names equal records alike (its ids are cached by record)
-            key = (label, tuple((k, v if type(v) is str else tuple(v.values()))
-                                for k, v in attrs.items()))
+            key = (label, text)
             identifier = self.anonymous_ids.get(key)
             if identifier is None:
                 identifier = self.anonymous_ids[key] = f"_:id{len(self.anonymous_ids) + 1}"
-        group = self.container.setdefault(label, {})
-        if identifier not in group:
-            group[identifier] = attrs
+        group = self.groups.get(label)
+        if group is None:
+            group = self.groups[label] = {}
+        texts = group.get(identifier)
+        if texts is None:
+            group[identifier] = [text]
         else:
-            current = group[identifier]
-            if isinstance(current, dict):
-                group[identifier] = current = [current]
-            current.append(attrs)
+            texts.append(text)
 
     def derive(self, generated: str, used: str, activity: str) -> None:
         if (generated, used) not in self.derivations:
             self.derivations.add((generated, used))
-            self.add("wasDerivedFrom", None, {"prov:generatedEntity": generated,
-                                              "prov:usedEntity": used,
-                                              "prov:activity": activity})
+            self.add_text("wasDerivedFrom", None, (
+                f'{{\n      "prov:generatedEntity": {_ENCODE(generated)},\n'
+                f'      "prov:usedEntity": {_ENCODE(used)},\n'
+                f'      "prov:activity": {_ENCODE(activity)}\n    }}'))
+
+    def generated(self, entity: str, activity: str, time: str | None, role: str) -> None:
+        """``wasGeneratedBy`` with a role: ``{"prov:entity", "prov:activity", ["prov:time"],
+        "prov:role"}``."""
+        when = f'      "prov:time": {_ENCODE(time)},\n' if time is not None else ""
+        self.add_text("wasGeneratedBy", None, (
+            f'{{\n      "prov:entity": {_ENCODE(entity)},\n'
+            f'      "prov:activity": {_ENCODE(activity)},\n{when}'
+            f'      "prov:role": {self._typed(role, "xsd:QName")}\n    }}'))
 
     def file(self, state: FileState) -> str:
         content = file_id(state.zone, state.digest)
         if content not in self.entities:
             self.entities.add(content)
-            self.add("entity", f"kfm:{content}", self._details(state, state.specific is None))
+            self.add_text("entity", f"kfm:{content}",
+                          self._details(state, state.specific is None))
         if state.specific is None:
             return f"kfm:{content}"
         specific = state.specific
         if specific not in self.entities:
             self.entities.add(specific)
-            self.add("entity", f"kfm:{specific}", self._details(state, True))
-            self.add("specializationOf", None, {"prov:specificEntity": f"kfm:{specific}",
-                                                "prov:generalEntity": f"kfm:{content}"})
+            self.add_text("entity", f"kfm:{specific}", self._details(state, True))
+            self.add_text("specializationOf", None, (
+                f'{{\n      "prov:specificEntity": {_ENCODE("kfm:" + specific)},\n'
+                f'      "prov:generalEntity": {_ENCODE("kfm:" + content)}\n    }}'))
         return f"kfm:{specific}"
 
-    @staticmethod
-    def _details(state: FileState, full: bool) -> dict[str, Any]:
-        attrs: dict[str, Any] = {
-            "prov:type": _qname("kfm:" + ENTITY_TYPES.get(state.zone, "ExternalFile")),
-            "kfm:digest": _literal(state.digest), "kfm:zone": _literal(state.zone)}
+    def _details(self, state: FileState, full: bool) -> str:
+        kind = self._typed("kfm:" + ENTITY_TYPES.get(state.zone, "ExternalFile"), "xsd:QName")
+        text = (f'{{\n      "prov:type": {kind},\n'
+                f'      "kfm:digest": {self._value(state.digest)},\n'
+                f'      "kfm:zone": {self._value(state.zone)}')
         if full:
-            attrs["kfm:path"] = _literal(state.path)
+            text += f',\n      "kfm:path": {self._value(state.path)}'
             for key, value in (("size", state.size), ("mediaType", state.media_type),
                                ("license", state.license), ("attribution", state.attribution),
                                ("sensitivity", state.sensitivity)):
                 if value is not None:
-                    attrs[f"kfm:{key}"] = _literal(value)
-        return attrs
+                    text += f',\n      "kfm:{key}": {self._value(value)}'
+        return text + "\n    }"
 
     def agent(self, local: str, attrs: dict[str, Any]) -> str:
         if local not in self.agents:
             self.agents.add(local)
             self.add("agent", f"kfm:{local}", attrs)
         return f"kfm:{local}"
+
+    def text(self) -> str:
+        """The document: ``json.dumps({"prefix": …, **groups}, indent=2)`` and a newline."""
+        parts = ['{\n  "prefix": {\n    "kfm": ', _ENCODE(self.namespace), "\n  }"]
+        for label, group in self.groups.items():
+            items = []
+            for identifier, texts in group.items():
+                if len(texts) == 1:
+                    items.append(f"{_ENCODE(identifier)}: {texts[0]}")
+                else:  # a list, one level deeper
+                    listed = ",\n      ".join(t.replace("\n", "\n  ") for t in texts)
+                    items.append(f"{_ENCODE(identifier)}: [\n      {listed}\n    ]")
+            parts.append(f",\n  {_ENCODE(label)}: {{\n    ")
+            parts.append(",\n    ".join(items))
+            parts.append("\n  }")
+        parts.append("\n}\n")
+        return "".join(parts)
+
+
+_RECORD_INDENT = " " * 6  # a record's attributes: document > record type > identifier
+
+
+def _typed_text(typed: str, kind: str, inner: str) -> str:
+    """A ``{"$": typed, "type": kind}`` value as it appears under a key indented by ``inner``."""
+    return (f'{{\n{inner}  "$": {_ENCODE(typed)},\n{inner}  "type": {_ENCODE(kind)}\n'
+            f"{inner}}}")
+
+
+def _record_text(attrs: dict[str, Any], inner: str) -> str:
+    """``json.dumps(attrs, indent=2)`` as it appears with its keys indented by ``inner``.
+
+    Attribute values are strings or ``{"$": …, "type": …}`` pairs of strings; anything
+    else goes through the general ``_indented``.
+    """
+    if not attrs:
+        return "{}"
+    lines = []
+    for key, value in attrs.items():
+        if type(value) is str:
+            lines.append(f"{inner}{_ENCODE(key)}: {_ENCODE(value)}")
+            continue
+        if type(value) is dict and len(value) == 2 and next(iter(value)) == "$" \
+                and type(value.get("$")) is str and type(value.get("type")) is str:
+            lines.append(f"{inner}{_ENCODE(key)}: "
+                         + _typed_text(value["$"], value["type"], inner))
+            continue
+        parts: list[str] = []
+        _indented(value, inner, parts)
+        lines.append(f"{inner}{_ENCODE(key)}: {''.join(parts)}")
+    return "{\n" + ",\n".join(lines) + "\n" + inner[:-2] + "}"
 
 
 @gc_paused  # tens of thousands of small dicts that all stay alive
@@ -574,19 +697,11 @@ def run_prov_json(namespace: str, receipts: RunReceipts, inputs: list[FileState]
                                        "prov:time": when})
                 out.derive(entity, source_id, local)
             continue
-        generation: dict[str, Any] = {"prov:entity": entity, "prov:activity": run}
-        if ended is not None:
-            generation["prov:time"] = ended
-        generation["prov:role"] = _qname(f"kfm:{state.role or 'intermediate'}")
-        out.add("wasGeneratedBy", None, generation)
+        out.generated(entity, run, ended, f"kfm:{state.role or 'intermediate'}")
         for input_id in input_ids:
             out.derive(entity, input_id, run)
     if report is not None:
-        generation = {"prov:entity": out.file(report), "prov:activity": run}
-        if ended is not None:
-            generation["prov:time"] = ended
-        generation["prov:role"] = _qname("kfm:validation")
-        out.add("wasGeneratedBy", None, generation)
+        out.generated(out.file(report), run, ended, "kfm:validation")
     commit = record.git_commit
     pipeline = out.agent(f"pipeline-{_short_hash(record.pipeline_id)}-{commit}", {
         "prov:type": _qname("prov:SoftwareAgent"),
@@ -609,10 +724,7 @@ def run_prov_json(namespace: str, receipts: RunReceipts, inputs: list[FileState]
     agent = out.agent(f"runner-{runner.type}-{_short_hash(identity)}", runner_attrs)
     out.add("wasAssociatedWith", None, {"prov:activity": run, "prov:agent": agent,
                                         "prov:role": _qname("kfm:runner")})
-    parts: list[str] = []
-    _indented(out.container, "", parts)
-    parts.append("\n")
-    return "".join(parts).encode("utf-8")
+    return out.text().encode("utf-8")
 
 
 _ENCODE = json.encoder.encode_basestring_ascii  # what json.dumps uses for strings
