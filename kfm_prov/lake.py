@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,10 +116,17 @@ class Lake:
         from kfm_prov.store import raw
 
         rels = [self.rel(p, base=base) for p in paths]
-        results = raw.add(self.config, rels, license=license, attribution=attribution,
-                          source_uri=source_uri, source_type=source_type,
-                          sensitivity=sensitivity, by=by)
-        self._index_raw([r.path for r in results])
+        with ExitStack() as stack:
+            # The index is opened once the arguments are checked (a refusal writes
+            # nothing), before the hash: its imports and connection overlap the hashing
+            # that ``kfm-prov raw add`` started on another thread (core/prehash.py).
+            opened: list[LineageStore] = []
+            results = raw.add(self.config, rels, license=license, attribution=attribution,
+                              source_uri=source_uri, source_type=source_type,
+                              sensitivity=sensitivity, by=by,
+                              before_hash=lambda: opened.append(
+                                  stack.enter_context(self.index())))
+            self._index_raw([r.path for r in results], opened[0] if opened else None)
         return results
 
     def raw_relabel(self, paths: Sequence[str | os.PathLike[str]], *, reason: str,
@@ -145,17 +152,22 @@ class Lake:
         rels = [self.rel(p, base=base) for p in paths]
         return raw.adopt(self.config, rels, reason=reason, by=by)
 
-    def _index_raw(self, rels: Sequence[str]) -> None:
-        """Put the labels the manifests now say into the index (a cache of them)."""
+    def _index_raw(self, rels: Sequence[str], index: LineageStore | None = None) -> None:
+        """Put the labels the manifests now say into the index (a cache of them), through
+        ``index`` when the caller has it open."""
         from kfm_prov.store import raw
         from kfm_prov.store.index import RawRow
 
         rows = [RawRow(info.path, info.digest, info.license, info.attribution,
                        info.sensitivity, info.manifest)
                 for info in raw.lookup_many(self.config, rels).values() if info is not None]
-        if rows:
-            with self.index() as index:
-                index.put_raw(rows)
+        if not rows:
+            return
+        if index is not None:
+            index.put_raw(rows)
+            return
+        with self.index() as opened:
+            opened.put_raw(rows)
 
     def validate(self, path: str | os.PathLike[str]) -> list[Finding]:
         """Schema findings for a run directory or a receipt file (empty when valid)."""

@@ -83,3 +83,19 @@ def test_raw_add_as_a_process_records_the_true_digest(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     checksums = (big.parent / "checksums.sha256").read_text()
     assert hashlib.sha256(big.read_bytes()).hexdigest() in checksums
+
+
+def test_the_switch_interval_is_lowered_while_hashing_and_restored(tmp_path: Path) -> None:
+    """The hash thread must not wait 5 ms for the GIL after every chunk while the main
+    thread imports; once done, the interpreter is as it was."""
+    big = _big(tmp_path / "big.bin")
+    _reset()
+    before = sys.getswitchinterval()
+    try:
+        prehash.start([str(big)])
+        assert sys.getswitchinterval() <= 1e-4 or prehash._thread is None \
+            or not prehash._thread.is_alive()
+        assert prehash.take(big) is not None
+        assert sys.getswitchinterval() == before
+    finally:
+        sys.setswitchinterval(before)

@@ -13,7 +13,7 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,7 +23,7 @@ from kfm_prov.core import jsonio
 from kfm_prov.core.findings import Finding
 from kfm_prov.core.paths import check_relative, is_under, resolve_inside
 from kfm_prov.core.timeutil import now_utc
-from kfm_prov.core.validation import validate_data
+from kfm_prov.core.validation import is_valid, validate_data
 from kfm_prov.errors import InputError, RefusedError
 from kfm_prov.store import labels as trail
 from kfm_prov.store.digests import hash_files, hex_of, normalize_digest, sha256_bytes
@@ -334,7 +334,8 @@ class AddResult:
 def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: str,
         source_uri: str | None = None, source_type: str | None = None,
         sensitivity: str | None = None, captured_at: str | None = None,
-        by: str | None = None) -> list[AddResult]:
+        by: str | None = None,
+        before_hash: Callable[[], object] | None = None) -> list[AddResult]:
     """Record raw files in their manifest and checksums; all or nothing.
 
     Mutates only ``manifest.yml``, ``checksums.sha256`` and the label trail
@@ -342,6 +343,9 @@ def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: s
     that apply. Refuses (exit 1) a file whose recorded digest differs from its bytes now;
     an unchanged file asked for with other labels is bad input (exit 2): labels change
     only by ``relabel``.
+    ``before_hash`` is called once the arguments are checked, before the files are hashed
+    (``kfm-prov raw add`` hashes them on another thread meanwhile): the caller's own
+    preparation overlaps the hash.
     """
     from filelock import FileLock
 
@@ -357,11 +361,21 @@ def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: s
     lock_path = config.dir("cache") / "locks" / "raw.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path), timeout=60):
+        # Everything that does not need the digests comes first: with ``kfm-prov raw add``
+        # the files are being hashed on another thread (core/prehash.py) meanwhile, so
+        # reading the manifests and loading YAML and the manifest schema cost nothing.
+        staged = {directory: _load_for_update(config, directory)
+                  for directory in dict.fromkeys(_manifest_dir_for(config, rel)
+                                                 for rel, _ in targets)}
+        _dump_yaml({})  # imports yaml
+        is_valid("raw_manifest", {})  # compiles the schema (without jsonschema)
+        if before_hash is not None:
+            before_hash()
         digests = hash_files([path for _, path in targets])
         return _record(config, [rel for rel, _ in targets], digests, {
             "license": license, "attribution": attribution, "sensitivity": sensitivity,
             "source": _source(source_uri, source_type), "captured_at": captured_at or now_utc(),
-        }, by=(by or "").strip() or trail.current_user())
+        }, by=(by or "").strip() or trail.current_user(), staged=staged)
 
 
 def _source(uri: str | None, kind: str | None) -> dict[str, str] | None:
@@ -382,8 +396,13 @@ def _check_raw_file(config: LakeConfig, rel: str) -> tuple[str, Path]:
 
 
 def _record(config: LakeConfig, rels: list[str], digests: list[str],
-            meta: dict[str, Any], *, by: str) -> list[AddResult]:
-    staged: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+            meta: dict[str, Any], *, by: str,
+            staged: dict[str, tuple[dict[str, Any], dict[str, str]]] | None = None,
+            ) -> list[AddResult]:
+    """Record the files and write the manifests that changed; ``staged`` holds manifests
+    and checksums already read under the same lock (directory → both)."""
+    preloaded = staged or {}
+    staged = {}
     untracked: dict[str, str] = {}  # manifest dir → a file it records, where no trail is
     results: list[AddResult] = []
     refusals: list[str] = []
@@ -392,7 +411,8 @@ def _record(config: LakeConfig, rels: list[str], digests: list[str],
     for rel, digest in zip(rels, digests, strict=True):
         directory = _manifest_dir_for(config, rel)
         if directory not in staged:
-            staged[directory] = _load_for_update(config, directory)
+            staged[directory] = (preloaded.get(directory)
+                                 or _load_for_update(config, directory))
             if _untracked(config, directory, *staged[directory]):
                 untracked[directory] = sorted(staged[directory][1])[0]
         manifest, checksums = staged[directory]
