@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kfm_prov.cli.entry import _raw_add_paths
+from kfm_prov.cli.entry import _raw_add_paths, _run_inputs
 from kfm_prov.core import prehash
 
 SIZE = 17 << 20  # above prehash's threshold
@@ -27,6 +27,7 @@ def _big(path: Path, fill: bytes = b"k") -> Path:
 def _reset() -> None:
     prehash._thread = None
     prehash._results.clear()
+    prehash._unwanted.clear()
 
 
 def test_an_unchanged_file_gets_its_early_digest(tmp_path: Path) -> None:
@@ -99,3 +100,38 @@ def test_the_switch_interval_is_lowered_while_hashing_and_restored(tmp_path: Pat
         assert sys.getswitchinterval() == before
     finally:
         sys.setswitchinterval(before)
+
+
+def test_run_inputs_are_candidates_under_the_root() -> None:
+    assert _run_inputs(["--root", "lake", "run", "-f", "x", "-i", "data/raw/a.bin:auxiliary",
+                        "--input=data/raw/b.bin", "-o", "o.csv", "--", "cp", "-i", "z"]) == [
+        "lake/data/raw/a.bin", "lake/data/raw/b.bin"]
+    assert _run_inputs(["check", "-i", "x"]) == []
+
+
+def test_a_discarded_file_is_not_handed_out(tmp_path: Path) -> None:
+    """The digest cache knew it: the early hash stops and nobody takes a digest of it."""
+    big = _big(tmp_path / "big.bin")
+    _reset()
+    prehash.start([str(big)])
+    prehash.discard([big])
+    assert prehash.take(big) is None
+
+
+def test_run_as_a_process_records_the_true_digest_of_a_large_input(tmp_path: Path) -> None:
+    import json
+
+    from kfm_prov.lake import Lake
+
+    lake = Lake.init(tmp_path / "lake")
+    big = _big(lake.root / "data/raw/big/big.bin", b"r")
+    lake.raw_add([big], license="CC-BY-4.0", attribution="X", sensitivity="public")
+    done = subprocess.run([sys.executable, "-m", "kfm_prov.cli", "--root", str(lake.root),
+                           "run", "--json", "-f", "big", "-p", "pipelines/p", "-i",
+                           "data/raw/big/big.bin", "--", "true"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    run_dir = json.loads(done.stdout)["run_dir"]
+    manifest = json.loads((lake.root / run_dir / "run_manifest.json").read_text())
+    assert manifest["inputs"][0]["digest"] == "sha256:" + hashlib.sha256(
+        big.read_bytes()).hexdigest()

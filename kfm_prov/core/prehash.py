@@ -28,6 +28,7 @@ _SWITCH_INTERVAL = 1e-4  # seconds; see above
 
 _results: dict[str, tuple[tuple[int, ...], str]] = {}
 _thread: threading.Thread | None = None
+_unwanted: set[str] = set()  # paths nobody will take (see ``discard``)
 
 
 def _key(stat: os.stat_result) -> tuple[int, ...]:
@@ -43,6 +44,8 @@ def _hash(paths: list[str], interval: float) -> None:
 
 def _hash_all(paths: list[str]) -> None:
     for path in paths:
+        if path in _unwanted:
+            continue
         try:
             with open(path, "rb", buffering=0) as handle:
                 before = _key(os.fstat(handle.fileno()))
@@ -51,10 +54,12 @@ def _hash_all(paths: list[str]) -> None:
                 view = memoryview(buffer)
                 while count := handle.readinto(buffer):
                     digest.update(view[:count])
+                    if path in _unwanted:
+                        break
                 after = _key(os.fstat(handle.fileno()))
         except OSError:
             continue
-        if before == after:
+        if before == after and path not in _unwanted:
             _results[path] = (before, "sha256:" + digest.hexdigest())
 
 
@@ -80,6 +85,15 @@ def start(candidates: list[str]) -> None:
 
 def pending() -> bool:
     return _thread is not None
+
+
+def discard(paths: list[str | os.PathLike[str]]) -> None:
+    """Stop hashing ``paths`` (their digests are known otherwise: the digest cache)."""
+    for path in paths:
+        try:
+            _unwanted.add(os.path.realpath(path))
+        except (OSError, ValueError):
+            continue
 
 
 def take(path: str | os.PathLike[str]) -> str | None:

@@ -409,6 +409,8 @@ class DigestCache:
                 else:
                     results.append("")
                     stale.append(index)
+            if prehash.pending() and len(stale) < len(items):  # served: no hash wanted
+                prehash.discard([items[i][1] for i, d in enumerate(results) if d])
             if stale:
                 fresh_digests = hash_files([items[i][1] for i in stale], workers=workers,
                                            sizes=[keys[i][2] for i in stale])
