@@ -324,3 +324,33 @@ def test_a_promoted_file_is_a_copy_never_a_link_to_the_work_file(
     target = lake.root / "clone.bin"
     assert clone_file(work, target) in ("reflink", "copy")
     assert target.read_bytes() == work.read_bytes()
+
+
+def test_promote_hashes_the_product_once_and_its_staged_copy_once(lake: Lake,
+                                                                  chain: Chain) -> None:
+    """A 1 GiB product costs a hash per read (issue 17): the gate's fresh hash of the work
+    file and the verification of the staged copy, and no more (counted by the
+    interpreter's profile hook on ``sha256_file``, every thread)."""
+    import os
+    import sys
+    import threading
+
+    from kfm_prov.store import digests
+
+    code = digests.sha256_file.__code__
+    seen: list[str] = []
+
+    def watch(frame: object, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code is code:  # type: ignore[attr-defined]
+            seen.append(os.fspath(frame.f_locals["path"]))  # type: ignore[attr-defined]
+
+    sys.setprofile(watch)
+    threading.setprofile(watch)  # type: ignore[arg-type]
+    try:
+        lake.promote(chain.b.run_id)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)  # type: ignore[arg-type]
+    product = [p for p in seen if p.endswith("/parcels.geojson")]
+    assert len(product) == 2, product
+    assert sum(p.endswith(chain.product) for p in product) == 1  # the work file, once
