@@ -22,10 +22,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import Row, load_average, log, median, print_table, repeat
+from benchmarks.harness import (
+    Row,
+    committed_code,
+    load_average,
+    log,
+    median,
+    print_table,
+    repeat,
+)
 
 FAMILY = "glo"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
            ' "geometry": {"type": "Polygon", "coordinates": [[[-97.6, 38.4], [-97.4, 38.4],'
            ' [-97.4, 38.6], [-97.6, 38.6], [-97.6, 38.4]]]}}]}')
@@ -48,10 +55,11 @@ def _lake(root: Path, key: Path | None, public: Path | None) -> object:
 
 
 def _chain(lake: object, n: int) -> str:
-    with lake.capture(FAMILY, "pipelines/glo/normalise", commit=COMMIT) as a:  # type: ignore[attr-defined]
+    code = committed_code()
+    with lake.capture(FAMILY, "pipelines/glo/normalise", **code) as a:  # type: ignore[attr-defined]
         a.use("data/raw/glo/patents.csv")
         a.output("normalised.csv").write_text(f"ID,NAME\n1,SMITH\n2,JONES\n{n},X\n")
-    with lake.capture(FAMILY, "pipelines/glo/parcels", commit=COMMIT,  # type: ignore[attr-defined]
+    with lake.capture(FAMILY, "pipelines/glo/parcels", **code,  # type: ignore[attr-defined]
                       params={"crs": "EPSG:4326"}) as b:
         b.use(a.artifacts / "normalised.csv")
         b.output("parcels.geojson", role="product", sensitivity="public").write_text(

@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Row, at_most, load_average, log, median
+from benchmarks.harness import Row, at_most, committed_code, load_average, log, median
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GEOJSON = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
            ' "geometry": {"type": "Point", "coordinates": [-97.5, 38.5]}}]}')
 
@@ -50,10 +49,11 @@ def _lake(root: Path) -> Any:
 def build_chain(root: Path, length: int) -> tuple[str, str]:
     """raw → 1 → … → ``length``; returns (last run id, its product path)."""
     lake = _lake(root)
+    code = committed_code()
     previous: Any = root / "data/raw/bench/source.csv"
     for number in range(length):
         last = number == length - 1
-        with lake.capture("bench", f"pipelines/step-{number % 10}", commit=COMMIT) as run:
+        with lake.capture("bench", f"pipelines/step-{number % 10}", **code) as run:
             run.use(previous)
             name = "product.geojson" if last else "step.csv"
             out = run.output(name, role="product" if last else "intermediate",
@@ -66,14 +66,15 @@ def build_chain(root: Path, length: int) -> tuple[str, str]:
 def build_fan_in(root: Path, width: int) -> tuple[str, str]:
     """``width`` runs each make a part; one run joins them into the product."""
     lake = _lake(root)
+    code = committed_code()
     parts = []
     for number in range(width):
-        with lake.capture("bench", "pipelines/part", commit=COMMIT) as run:
+        with lake.capture("bench", "pipelines/part", **code) as run:
             run.use(root / "data/raw/bench/source.csv")
             part = run.output(f"part-{number}.csv", sensitivity="public")
             part.write_text(f"id\n{number}\n")
         parts.append(part)
-    with lake.capture("bench", "pipelines/join", commit=COMMIT) as join:
+    with lake.capture("bench", "pipelines/join", **code) as join:
         for part in parts:
             join.use(part)
         join.output("product.geojson", role="product", sensitivity="public").write_text(GEOJSON)
@@ -156,9 +157,10 @@ def _capture_many_outputs(root: Path, files: int) -> tuple[float, float]:
     """(wall, CPU) seconds of the block; CPU time is what other work on the machine
     disturbs least."""
     lake = _lake(root)
+    code = committed_code()
     blob = os.urandom(4096)
     started, cpu = time.perf_counter(), time.process_time()
-    with lake.capture("bench", "pipelines/split", commit=COMMIT) as run:
+    with lake.capture("bench", "pipelines/split", **code) as run:
         run.use(root / "data/raw/bench/source.csv")
         for number in range(files):
             run.output(f"part-{number:05d}.bin").write_bytes(blob)
