@@ -150,47 +150,44 @@ def _demo_lake(root: Path) -> tuple[str, str, str]:
 
 def capture_many_outputs(root: Path, files: int) -> float:
     """Seconds for one capture block that writes ``files`` × 4 KiB through run.output."""
-    return _capture_many_outputs(root, files)[0]
+    return _capture_many_outputs(_lake(root), files)[0]
 
 
-def _capture_many_outputs(root: Path, files: int) -> tuple[float, float]:
+def _capture_many_outputs(lake: Any, files: int) -> tuple[float, float]:
     """(wall, CPU) seconds of the block; CPU time is what other work on the machine
     disturbs least."""
-    lake = _lake(root)
     code = committed_code()
     blob = os.urandom(4096)
     started, cpu = time.perf_counter(), time.process_time()
     with lake.capture("bench", "pipelines/split", **code) as run:
-        run.use(root / "data/raw/bench/source.csv")
+        run.use(lake.root / "data/raw/bench/source.csv")
         for number in range(files):
             run.output(f"part-{number:05d}.bin").write_bytes(blob)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
 def write_floor(root: Path, files: int) -> tuple[float, float]:
-    """Seconds for a bare loop writing the same files into a new directory of the same
-    file system, as deep as a run's ``artifacts/``: what the block costs without kfm-prov."""
-    target = root / "floor" / "data/work/runs/bench/run/artifacts"
-    if target.exists():
-        shutil.rmtree(target)
+    """(wall, CPU) seconds of a bare loop writing the same files into a new directory of
+    the lake at ``root``, as deep as a run's ``artifacts/``: the block without kfm-prov."""
+    target = root / "data/work/runs/bench/floor/artifacts"
     target.mkdir(parents=True)
     blob = os.urandom(4096)
     started, cpu = time.perf_counter(), time.process_time()
     for number in range(files):
         (target / f"part-{number:05d}.bin").write_bytes(blob)
-    seconds = time.perf_counter() - started, time.process_time() - cpu
-    shutil.rmtree(root / "floor")
-    return seconds
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def capture_against_floor(root: Path, files: int,
                           repeats: int) -> tuple[float, float, float, float]:
-    """Medians of the capture block and of the bare loop, alternating so drift hits both:
+    """Medians of the capture block and of the bare loop, each repetition in one new lake
+    (the same file system, directories made alike), so drift hits both:
     (capture wall, floor wall, capture CPU, floor CPU) seconds."""
     captured, floor = [], []
     for _ in range(repeats):
-        floor.append(write_floor(root.parent / f"{root.name}-floor", files))
-        captured.append(_capture_many_outputs(root, files))
+        lake = _lake(root)
+        floor.append(write_floor(root, files))
+        captured.append(_capture_many_outputs(lake, files))
     return (median([c[0] for c in captured]), median([f[0] for f in floor]),
             median([c[1] for c in captured]), median([f[1] for f in floor]))
 
