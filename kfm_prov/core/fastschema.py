@@ -39,6 +39,12 @@ _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "definitions", "$comment", 
                           "writeOnly", "$anchor"})
 
 
+_OBJECT_KEYWORDS = frozenset({"required", "properties", "patternProperties",
+                              "additionalProperties"})
+
+_STRING_KEYWORDS = frozenset({"pattern", "minLength", "maxLength"})
+
+
 class Unsupported(Exception):
     """The schema uses something this compiler does not decide."""
 
@@ -97,9 +103,11 @@ _TYPES: dict[str, Check] = {
 
 
 class _Compiler:
-    def __init__(self, documents: dict[str, Any], format_checker: Any) -> None:
+    def __init__(self, documents: dict[str, Any], format_checker: Any, *,
+                 fuse: bool = True) -> None:
         self.documents = documents  # absolute URI (no fragment) → schema document
         self.format_checker = format_checker
+        self.fuse = fuse  # False: one check per keyword, the reference the tests compare to
         self.compiled: dict[tuple[str, str], Check] = {}
 
     def ref(self, base: str, reference: str) -> Check:
@@ -131,14 +139,99 @@ class _Compiler:
         if isinstance(schema.get("$id"), str):
             base = urljoin(base, schema["$id"])
         checks: list[Check] = []
+        fused, taken = self._fused(schema, base) if self.fuse else (None, frozenset())
+        if fused is not None:
+            checks.append(fused)
         for keyword, argument in schema.items():
-            if keyword in _ANNOTATIONS or keyword in ("then", "else"):
+            if keyword in _ANNOTATIONS or keyword in ("then", "else") or keyword in taken:
                 continue
             method = getattr(self, "k_" + keyword.lstrip("$"), None)
             if method is None:
                 raise Unsupported(f"keyword {keyword!r}")
             checks.append(method(argument, schema, base))
         return _all_of(checks)
+
+    def _fused(self, schema: dict[str, Any], base: str) -> tuple[Check | None, frozenset[str]]:
+        """One check for the object keywords, or for the string ones, and which it took."""
+        check = self._object(schema, base)
+        if check is not None:
+            return check, _OBJECT_KEYWORDS | {"type"}
+        check = self._string(schema)
+        if check is not None:
+            return check, _STRING_KEYWORDS | {"type"}
+        return None, frozenset()
+
+    def _string(self, schema: dict[str, Any]) -> Check | None:
+        """``type: string`` (or no type) with ``pattern``, ``minLength`` and ``maxLength``
+        as one check: one ``isinstance`` where one check per keyword makes four."""
+        if not any(keyword in schema for keyword in _STRING_KEYWORDS):
+            return None
+        kind = schema.get("type")
+        if kind not in (None, "string"):
+            return None
+        must_be_string = kind == "string"
+        search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+        low, high = schema.get("minLength"), schema.get("maxLength")
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (low or 0, high or 0)):
+            return None
+
+        def check(value: Any) -> bool:
+            if not isinstance(value, str):
+                return not must_be_string
+            if low is not None and len(value) < low:
+                return False
+            if high is not None and len(value) > high:
+                return False
+            return search is None or search(value) is not None
+
+        return check
+
+    def _object(self, schema: dict[str, Any], base: str) -> Check | None:
+        """``type: object`` (or no type) with ``required``, ``properties``,
+        ``patternProperties`` and ``additionalProperties`` as one check: one ``isinstance``
+        and one pass over the instance's keys, where one check per keyword tests the type
+        four times and looks up every property the schema names. Same truth as those
+        checks together (``tests/test_fastschema_fused.py``). None: nothing to fuse."""
+        if not any(keyword in schema for keyword in _OBJECT_KEYWORDS):
+            return None
+        kind = schema.get("type")
+        if kind not in (None, "object"):
+            return None
+        must_be_object = kind == "object"
+        if not all(isinstance(n, str) for n in schema.get("required", ())):
+            return None
+        wanted = frozenset(schema.get("required", ()))
+        properties = {name: self.schema(sub, base)
+                      for name, sub in schema.get("properties", {}).items()}
+        patterns = [(re.compile(p).search, self.schema(sub, base))
+                    for p, sub in schema.get("patternProperties", {}).items()]
+        extra = (self.schema(schema["additionalProperties"], base)
+                 if "additionalProperties" in schema else None)
+        find = properties.get
+
+        def check(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return not must_be_object
+            if wanted and not wanted <= value.keys():
+                return False
+            for key, item in value.items():
+                sub = find(key)
+                if sub is not None and not sub(item):
+                    return False
+                if patterns:
+                    matched = sub is not None
+                    for search, pattern_sub in patterns:
+                        if search(key):
+                            matched = True
+                            if not pattern_sub(item):
+                                return False
+                    if not matched and extra is not None and not extra(item):
+                        return False
+                elif sub is None and extra is not None and not extra(item):
+                    return False
+            return True
+
+        return check
 
     # -- keywords: each returns a check of the instance ---------------------------------------
 
@@ -226,8 +319,11 @@ class _Compiler:
         def check(value: Any) -> bool:
             if not isinstance(value, dict):
                 return True
-            return all(sub(item) for key, item in value.items() for search, sub in subs
-                       if search(key))
+            for key, item in value.items():
+                for search, sub in subs:
+                    if search(key) and not sub(item):
+                        return False
+            return True
 
         return check
 
@@ -311,14 +407,16 @@ def _all_of(checks: list[Check]) -> Check:
 
 
 def compile_schema(schema: dict[str, Any], documents: dict[str, Any],
-                   format_checker: Any = None) -> Check:
+                   format_checker: Any = None, *, fuse: bool = True) -> Check:
     """The schema as one check; ``documents`` maps each ``$id`` a ``$ref`` may reach.
 
     Without ``format_checker``, ``format`` is decided by this module (see above).
+    ``fuse=False`` compiles one check per keyword, the plain reading the fused object
+    checks are tested against.
 
     Raises :class:`Unsupported` when the schema uses a keyword this module does not know.
     """
-    compiler = _Compiler(documents, format_checker)
+    compiler = _Compiler(documents, format_checker, fuse=fuse)
     return compiler.schema(schema, schema.get("$id", ""))
 
 
