@@ -315,18 +315,34 @@ def read_receipt(path: Path, kind: str, *, display: str) -> tuple[Any, list[Find
 def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes | None:
     """A file's bytes, or more than ``limit`` of them when it is larger; None if unreadable.
 
-    Sized by ``fstat`` and read whole with one unbuffered ``readall``: ``read(limit + 1)``
-    on a buffered file allocates the whole limit (64 MiB for a receipt) on every call,
-    which cost ~20 µs a receipt, more than parsing it.
+    Sized by ``fstat`` and read to the end (should the file have grown since) with plain
+    ``os.read`` calls on a descriptor: no file object, which cost a third of the time of
+    reading a small receipt (the gate reads five files per run of a closure). A file over
+    ``limit`` yields only ``limit + 1`` bytes, enough to tell that it is too large.
     """
     try:
-        with open(path, "rb", buffering=0) as handle:
-            if os.fstat(handle.fileno()).st_size <= limit:
-                return handle.readall()  # to the end, should the file have grown since
-        with open(path, "rb") as handle:  # rare: only tells that it is too large
-            return handle.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:  # rare: only tells that it is too large
+            wanted, parts = limit + 1, []
+            while wanted and (chunk := os.read(fd, wanted)):
+                parts.append(chunk)
+                wanted -= len(chunk)
+            return b"".join(parts)
+        first = os.read(fd, size + 1)
+        if not first:
+            return first
+        parts = [first]
+        while chunk := os.read(fd, max(size, 1 << 16)):
+            parts.append(chunk)
+        return first if len(parts) == 1 else b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def check_run_dir(run_dir: Path, *, display: str) -> tuple[dict[str, Any], list[Finding]]:
