@@ -52,8 +52,27 @@ def evidence_files(config: LakeConfig, run_dir: str) -> list[str]:
         pass
     names = [name for name in (*RECEIPT_FILES, PROV_FILE) if name in present]
     if logs:
-        names += sorted(walk_tree(Path(f"{absolute}/logs"), "logs")[0])
+        names += _log_files(f"{absolute}/logs")
     return [f"{run_dir}/{name}" for name in names]
+
+
+def _log_files(logs: str) -> list[str]:
+    """``walk_tree(logs, "logs")``'s regular files, sorted: one ``scandir`` when ``logs/``
+    holds no directory (the usual case), else the walk itself."""
+    found = []
+    try:
+        with os.scandir(logs) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    return sorted(walk_tree(Path(logs), "logs")[0])
+                if entry.is_file(follow_symlinks=False):
+                    found.append(f"logs/{entry.name}")
+    except OSError:
+        return sorted(walk_tree(Path(logs), "logs")[0])  # whatever the walk makes of it
+    found.sort()
+    return found
 
 
 def evidence_digest(config: LakeConfig, rels: list[str]) -> str:
