@@ -465,8 +465,9 @@ class Run:
                 missing.append(rel)
             else:
                 present.append(out)
+        # Outputs of a new run directory cannot be in the digest cache: no lookup.
         hashed = self._cache().digests_and_stats([(out.rel, f"{root}/{out.rel}")
-                                                  for out in present])
+                                                  for out in present], new=True)
         entries = []
         kinds: dict[str, str] = {}
         for out, (digest, key) in zip(present, hashed, strict=True):
