@@ -87,7 +87,8 @@ class _NotPlain(Exception):
     """A value ``dumps_text`` leaves to the json module (a tuple, a subclass, a cycle…)."""
 
 
-_ENCODE_STR = json.encoder.encode_basestring  # the C function json.dumps uses (not ASCII)
+_ENCODE_STR = json.encoder.encode_basestring  # the C functions json.dumps uses
+_ENCODE_ASCII = json.encoder.encode_basestring_ascii
 
 
 def dumps_text(data: Any) -> str:
@@ -98,18 +99,26 @@ def dumps_text(data: Any) -> str:
     dict with str keys, list, str, int, float, bool, None) are written here; anything else
     goes to ``json.dumps`` whole, so the text and the errors are always json's.
     """
+    return indented_text(data)
+
+
+def indented_text(data: Any, newline: str = "\n", *, ensure_ascii: bool = False) -> str:
+    """:func:`dumps_text` for a value nested in a document being written: each line after
+    the first starts with ``newline`` (a line break and the indent so far). PROV-JSON
+    (``ensure_ascii=True``, as the ``prov`` package writes it) is built from these."""
     parts: list[str] = []
     try:
-        _plain(data, "\n", parts)
+        _plain(data, newline, parts, _ENCODE_ASCII if ensure_ascii else _ENCODE_STR)
     except (_NotPlain, RecursionError):
-        return json.dumps(data, indent=2, ensure_ascii=False)
+        # json.dumps never puts a raw line break inside a string: each one is a new line.
+        return json.dumps(data, indent=2, ensure_ascii=ensure_ascii).replace("\n", newline)
     return "".join(parts)
 
 
-def _plain(value: Any, newline: str, parts: list[str]) -> None:
+def _plain(value: Any, newline: str, parts: list[str], encode: Any) -> None:
     kind = type(value)
     if kind is str:
-        parts.append(_ENCODE_STR(value))
+        parts.append(encode(value))
     elif kind is dict:
         if not value:
             parts.append("{}")
@@ -120,12 +129,12 @@ def _plain(value: Any, newline: str, parts: list[str]) -> None:
             if type(key) is not str:
                 raise _NotPlain
             parts.append(separator)
-            parts.append(_ENCODE_STR(key))
+            parts.append(encode(key))
             parts.append(": ")
             if type(item) is str:
-                parts.append(_ENCODE_STR(item))
+                parts.append(encode(item))
             else:
-                _plain(item, inner, parts)
+                _plain(item, inner, parts, encode)
             separator = "," + inner
         parts.append(newline + "}")
     elif kind is list:
@@ -136,7 +145,7 @@ def _plain(value: Any, newline: str, parts: list[str]) -> None:
         separator = "[" + inner
         for item in value:
             parts.append(separator)
-            _plain(item, inner, parts)
+            _plain(item, inner, parts, encode)
             separator = "," + inner
         parts.append(newline + "]")
     elif value is None:

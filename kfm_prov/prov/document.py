@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kfm_prov.config import LakeConfig, zone_rank
+from kfm_prov.core import jsonio
 from kfm_prov.core.mediatypes import media_type
 from kfm_prov.core.perf import gc_paused
 from kfm_prov.core.timeutil import parse_time
@@ -617,7 +618,7 @@ def _record_text(attrs: dict[str, Any], inner: str) -> str:
     """``json.dumps(attrs, indent=2)`` as it appears with its keys indented by ``inner``.
 
     Attribute values are strings or ``{"$": …, "type": …}`` pairs of strings; anything
-    else goes through the general ``_indented``.
+    else goes through ``jsonio.indented_text``.
     """
     if not attrs:
         return "{}"
@@ -631,9 +632,8 @@ def _record_text(attrs: dict[str, Any], inner: str) -> str:
             lines.append(f"{inner}{_ENCODE(key)}: "
                          + _typed_text(value["$"], value["type"], inner))
             continue
-        parts: list[str] = []
-        _indented(value, inner, parts)
-        lines.append(f"{inner}{_ENCODE(key)}: {''.join(parts)}")
+        lines.append(f"{inner}{_ENCODE(key)}: "
+                     + jsonio.indented_text(value, "\n" + inner, ensure_ascii=True))
     return "{\n" + ",\n".join(lines) + "\n" + inner[:-2] + "}"
 
 
@@ -730,40 +730,3 @@ def run_prov_json(namespace: str, receipts: RunReceipts, inputs: list[FileState]
 _ENCODE = json.encoder.encode_basestring_ascii  # what json.dumps uses for strings
 
 
-def _indented(value: Any, indent: str, parts: list[str]) -> None:
-    """``json.dumps(value, indent=2)``'s text for dicts, lists, strings and integers.
-
-    The json module's indented encoder is its pure-Python one; PROV-JSON is a few
-    fixed levels of small dicts, written here in a third of its time.
-    """
-    if type(value) is str:
-        parts.append(_ENCODE(value))
-    elif type(value) is dict:
-        if not value:
-            parts.append("{}")
-            return
-        inner = indent + "  "
-        separator = "{\n" + inner
-        for key, item in value.items():
-            parts.append(separator)
-            parts.append(_ENCODE(key))
-            parts.append(": ")
-            if type(item) is str:
-                parts.append(_ENCODE(item))
-            else:
-                _indented(item, inner, parts)
-            separator = ",\n" + inner
-        parts.append("\n" + indent + "}")
-    elif type(value) is list:
-        if not value:
-            parts.append("[]")
-            return
-        inner = indent + "  "
-        separator = "[\n" + inner
-        for item in value:
-            parts.append(separator)
-            _indented(item, inner, parts)
-            separator = ",\n" + inner
-        parts.append("\n" + indent + "]")
-    else:
-        parts.append(json.dumps(value))
