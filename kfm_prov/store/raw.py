@@ -323,6 +323,16 @@ def sensitivity_rank(label: str | None) -> int:
 
 # --- raw add ------------------------------------------------------------------------------
 
+def raw_lock(config: LakeConfig) -> Any:
+    """The raw zone's one writer at a time: ``raw add``, ``relabel`` and ``adopt`` each
+    read, change and rewrite a family's manifest, checksums and trail."""
+    from filelock import FileLock
+
+    lock_path = config.dir("cache") / "locks" / "raw.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_path), timeout=60)
+
+
 @dataclass(frozen=True)
 class AddResult:
     path: str
@@ -347,8 +357,6 @@ def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: s
     (``kfm-prov raw add`` hashes them on another thread meanwhile): the caller's own
     preparation overlaps the hash.
     """
-    from filelock import FileLock
-
     license = canonical_license(license)
     if not attribution.strip():
         raise InputError("attribution must not be empty", field="--attribution")
@@ -358,9 +366,7 @@ def add(config: LakeConfig, rels: Sequence[str], *, license: str, attribution: s
     if not rels:
         raise InputError("no raw files given", field="PATH")
     targets = [_check_raw_file(config, rel) for rel in rels]
-    lock_path = config.dir("cache") / "locks" / "raw.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path), timeout=60):
+    with raw_lock(config):
         # Everything that does not need the digests comes first: with ``kfm-prov raw add``
         # the files are being hashed on another thread (core/prehash.py) meanwhile, so
         # reading the manifests and loading YAML and the manifest schema cost nothing.
@@ -596,8 +602,6 @@ def adopt(config: LakeConfig, rels: Sequence[str], *, reason: str,
     manifest records and a file whose manifest already has a trail (nothing to adopt: its
     labels change with ``relabel``).
     """
-    from filelock import FileLock
-
     if not reason.strip():
         raise InputError("an adoption needs a reason", field="--reason")
     who = (by or "").strip() or trail.current_user()
@@ -605,9 +609,7 @@ def adopt(config: LakeConfig, rels: Sequence[str], *, reason: str,
         raise InputError("no raw files given", field="PATH")
     for rel in rels:
         family_of(config, rel)
-    lock_path = config.dir("cache") / "locks" / "raw.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path), timeout=60):
+    with raw_lock(config):
         return _adopt(config, list(dict.fromkeys(rels)), reason.strip(), who)
 
 
@@ -670,8 +672,6 @@ def relabel(config: LakeConfig, rels: Sequence[str], *, reason: str, by: str | N
     outside ``relabel`` (its labels disagree with the trail), without writing anything.
     A file that already has the asked labels is reported ``unchanged``.
     """
-    from filelock import FileLock
-
     asked: dict[str, str] = {}
     if license is not None:
         asked["license"] = canonical_license(license, field="--license")
@@ -694,9 +694,7 @@ def relabel(config: LakeConfig, rels: Sequence[str], *, reason: str, by: str | N
         raise InputError("no raw files given", field="PATH")
     for rel in rels:
         family_of(config, rel)
-    lock_path = config.dir("cache") / "locks" / "raw.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path), timeout=60):
+    with raw_lock(config):
         return _relabel(config, list(dict.fromkeys(rels)), asked, reason.strip(), who)
 
 
