@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kfm_prov.cli.entry import _raw_add_paths, _run_inputs
+from kfm_prov.cli.entry import _gated_artifacts, _raw_add_paths, _run_inputs
 from kfm_prov.core import prehash
 
 SIZE = 17 << 20  # above prehash's threshold
@@ -107,6 +107,21 @@ def test_run_inputs_are_candidates_under_the_root() -> None:
                         "--input=data/raw/b.bin", "-o", "o.csv", "--", "cp", "-i", "z"]) == [
         "lake/data/raw/a.bin", "lake/data/raw/b.bin"]
     assert _run_inputs(["check", "-i", "x"]) == []
+
+
+def test_check_and_promote_hash_the_runs_files_early(tmp_path: Path) -> None:
+    run_id = "01M8TXG2TYKAZ78BN0TQNZ815K"
+    artifacts = tmp_path / "data/work/runs/fam" / run_id / "artifacts"
+    (artifacts / "sub").mkdir(parents=True)
+    (artifacts / "a.bin").write_bytes(b"a")
+    (artifacts / "sub/b.bin").write_bytes(b"b")
+    root = str(tmp_path)
+    found = sorted(_gated_artifacts(["--root", root, "check", "--json", run_id]))
+    assert found == [str(artifacts / "a.bin"), str(artifacts / "sub/b.bin")]
+    assert _gated_artifacts([f"--root={root}", "promote", run_id, "--version", "v9"]) != []
+    assert _gated_artifacts(["--root", root, "check", run_id[:10]]) == []  # a prefix: no guess
+    assert _gated_artifacts(["--root", root, "trace", run_id]) == []
+    assert _gated_artifacts(["--root", str(tmp_path / "nowhere"), "check", run_id]) == []
 
 
 def test_a_discarded_file_is_not_handed_out(tmp_path: Path) -> None:

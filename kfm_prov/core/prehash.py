@@ -23,7 +23,7 @@ import sys
 import threading
 
 _MIN_BYTES = 16 << 20  # smaller files hash faster than a thread pays off
-_CHUNK = 4 << 20  # fewer GIL hand-overs while the main thread imports
+_CHUNK = 1 << 20  # as store.digests: few GIL hand-overs, in cache when hashed (4 MiB: ~3 % slower)
 _SWITCH_INTERVAL = 1e-4  # seconds; see above
 
 _results: dict[str, tuple[tuple[int, ...], str]] = {}
