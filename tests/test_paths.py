@@ -10,7 +10,8 @@ from kfm_prov.errors import InputError
 
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../x", "data/../../x", "a\nb", "a\x00b",
-                                 "", ".", "data\\raw\\x"])
+                                 "", ".", "data\\raw\\x",
+                                 "\ud800", "data/\udfff.csv"])
 def test_unsafe_relative_paths_are_refused(bad: str) -> None:
     with pytest.raises(InputError) as info:
         check_relative(bad, file="run_manifest.json", field="/inputs/0/path")

@@ -64,10 +64,10 @@ def _checked_relative(rel: str, *, file: str | None = None, field: str | None = 
     """``check_relative`` without its fast path: every rule, one by one."""
     if not isinstance(rel, str) or not rel:
         raise InputError("path must be a non-empty string", file=file, field=field)
-    _check_length(rel, file=file, field=field)
-    reason = unsafe_reason(rel)
+    reason = unsafe_reason(rel)  # first: a lone surrogate cannot even be measured in bytes
     if reason is not None:
         raise InputError(reason, file=file, field=field)
+    _check_length(rel, file=file, field=field)
     pure = PurePosixPath(rel)
     if pure.is_absolute():
         raise InputError(f"path must be relative to the lake root: {rel!r}", file=file, field=field)
