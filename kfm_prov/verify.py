@@ -110,6 +110,7 @@ class _Audit:
         self.root = config.root
         self.report = report
         self._dcat_graphs: dict[str, Any] = {}
+        self._origins: dict[str, list[Finding]] = {}  # carried-from certificates, checked once
 
     def add(self, code: str, message: str, file: str | None = None,
             pointer: str | None = None, hint: str | None = None) -> None:
@@ -252,7 +253,8 @@ class _Audit:
                     self.add("processed-missing", f"the version directory of {family}"
                              f" {version} is gone", version_rel)
                 for finding in verify_certificate(self.config, cert, fresh,
-                                                  self.report.notes):
+                                                  self.report.notes,
+                                                  verified_origins=self._origins):
                     self.add("certificate-broken", f"the certificate of {family} {version}"
                              f" no longer holds: {finding.message} [{finding.code}]", cert,
                              finding.pointer)

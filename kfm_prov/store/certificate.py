@@ -342,7 +342,9 @@ def read_certificate(config: LakeConfig, rel: str) -> Certificate:
 def verify_certificate(config: LakeConfig, rel: str,
                        fresh: Mapping[str, str] | None = None,
                        notes: list[Finding] | None = None, *,
-                       follow_carried: bool = True, catalog: bool = True) -> list[Finding]:
+                       follow_carried: bool = True, catalog: bool = True,
+                       verified_origins: dict[str, list[Finding]] | None = None,
+                       ) -> list[Finding]:
     """Findings if the certificate was edited or no longer holds; empty when it holds.
 
     Re-hashes (fresh) the products, the raw sources and the evidence of every run;
@@ -354,6 +356,8 @@ def verify_certificate(config: LakeConfig, rel: str,
     (one level: ``follow_carried`` is False there, so edited origins cannot make a loop).
     ``catalog=False`` leaves out the family's DCAT statements (the only check that needs
     rdflib): the gate's proof never reads the catalog, which `verify` checks in full.
+    ``verified_origins`` keeps the findings of each origin certificate verified, so that `verify`
+    checks a version many later versions carry from once, not once per carrying version.
     """
     try:
         data = read_certificate_data(config, rel)
@@ -395,12 +399,15 @@ def verify_certificate(config: LakeConfig, rel: str,
     findings += _check_decisions(config, rel, cert)
     findings += _check_records(config, rel, cert, catalog=catalog)
     if follow_carried:
-        findings += _check_carried(config, rel, cert, known, catalog=catalog)
+        findings += _check_carried(config, rel, cert, known, catalog=catalog,
+                                   verified={} if verified_origins is None
+                                   else verified_origins)
     return findings
 
 
 def _check_carried(config: LakeConfig, rel: str, cert: Certificate,
-                   fresh: Mapping[str, str], *, catalog: bool = True) -> list[Finding]:
+                   fresh: Mapping[str, str], *, catalog: bool,
+                   verified: dict[str, list[Finding]]) -> list[Finding]:
     """Each carried product as its first promotion certified it, and that certificate
     still holding: the carried bytes' proof is that version's closure, not this one's.
 
@@ -425,11 +432,14 @@ def _check_carried(config: LakeConfig, rel: str, cert: Certificate,
                                     f" not an earlier certificate of {cert.family}", rel, pointer))
             continue
         if origin.certificate not in origins:
-            problems = (verify_certificate(config, origin.certificate, fresh,
-                                           follow_carried=False, catalog=catalog)
-                        if (config.root / origin.certificate).is_file()
-                        else [Finding("file-missing", f"{origin.certificate} is gone",
-                                      origin.certificate)])
+            if origin.certificate not in verified:
+                verified[origin.certificate] = (
+                    verify_certificate(config, origin.certificate, fresh,
+                                       follow_carried=False, catalog=catalog)
+                    if (config.root / origin.certificate).is_file()
+                    else [Finding("file-missing", f"{origin.certificate} is gone",
+                                  origin.certificate)])
+            problems = verified[origin.certificate]
             if problems:
                 findings.append(Finding("carried-origin-broken", f"{product['path']} is"
                                         f" carried from {cert.family} {origin.version}, whose"

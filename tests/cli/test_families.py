@@ -279,3 +279,33 @@ def test_a_signed_snapshot_names_the_carried_product_and_where_it_came_from(
     assert "is data/processed/glo/v2/parcels.geojson of glo v2" in out
     assert (f"carried {V1_PARCELS} (first published in v1 from run {chain.b.run_id})"
             in out)
+
+
+def test_verify_checks_an_origin_once_however_many_versions_carry_from_it(
+        run_cli, lake: Lake, chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """v2 and v3 both carry parcels from v1 (v3 roads from v2): verify re-verifies each
+    origin once (before: v1 once per carrying version), and still fails on an edit."""
+    from kfm_prov.store import certificate
+
+    promote_json(run_cli, chain.b.run_id)
+    promote_json(run_cli, second_product(lake, chain).run_id)
+    promote_json(run_cli, second_product(lake, chain, "rails.geojson",
+                                         ROADS.replace("-97.5", "-97.4")).run_id)
+    as_origin: list[str] = []
+    verify = certificate.verify_certificate
+
+    def counting(config, rel, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("follow_carried") is False:
+            as_origin.append(rel)
+        return verify(config, rel, *args, **kwargs)
+
+    monkeypatch.setattr(certificate, "verify_certificate", counting)
+    run_cli("verify")
+    assert sorted(as_origin) == ["data/prov/glo/v1.certificate.json",
+                                 "data/prov/glo/v2.certificate.json"]
+    monkeypatch.setattr(certificate, "verify_certificate", verify)
+    os.chmod(lake.root / V1_PARCELS, 0o644)
+    (lake.root / V1_PARCELS).write_text(ROADS)
+    found = json.loads(run_cli("verify", "--json", expect=1).stdout)["findings"]
+    assert any(f["code"] == "certificate-broken" and "v3" in f["message"]
+               and "carried-origin-broken" in f["message"] for f in found)
