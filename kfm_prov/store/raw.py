@@ -602,15 +602,23 @@ def adopt(config: LakeConfig, rels: Sequence[str], *, reason: str,
     manifest records and a file whose manifest already has a trail (nothing to adopt: its
     labels change with ``relabel``).
     """
+    rels, reason, who = _decision(config, rels, reason, by, "an adoption")
+    with raw_lock(config):
+        return _adopt(config, rels, reason, who)
+
+
+def _decision(config: LakeConfig, rels: Sequence[str], reason: str, by: str | None,
+              what: str) -> tuple[list[str], str, str]:
+    """A steward's decision checked before the lock: the files (each once, each in a
+    family), the reason it needs, and who takes it (``--by``, else the login name)."""
     if not reason.strip():
-        raise InputError("an adoption needs a reason", field="--reason")
+        raise InputError(f"{what} needs a reason", field="--reason")
     who = (by or "").strip() or trail.current_user()
     if not rels:
         raise InputError("no raw files given", field="PATH")
     for rel in rels:
         family_of(config, rel)
-    with raw_lock(config):
-        return _adopt(config, list(dict.fromkeys(rels)), reason.strip(), who)
+    return list(dict.fromkeys(rels)), reason.strip(), who
 
 
 def _adopt(config: LakeConfig, rels: list[str], reason: str, by: str) -> list[AdoptResult]:
@@ -687,15 +695,9 @@ def relabel(config: LakeConfig, rels: Sequence[str], *, reason: str, by: str | N
     if not asked:
         raise InputError("nothing to change: give --sensitivity, --license or --attribution",
                          field="--sensitivity")
-    if not reason.strip():
-        raise InputError("a relabel needs a reason", field="--reason")
-    who = (by or "").strip() or trail.current_user()
-    if not rels:
-        raise InputError("no raw files given", field="PATH")
-    for rel in rels:
-        family_of(config, rel)
+    rels, reason, who = _decision(config, rels, reason, by, "a relabel")
     with raw_lock(config):
-        return _relabel(config, list(dict.fromkeys(rels)), asked, reason.strip(), who)
+        return _relabel(config, rels, asked, reason, who)
 
 
 def _relabel(config: LakeConfig, rels: list[str], asked: dict[str, str], reason: str,
