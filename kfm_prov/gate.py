@@ -159,6 +159,9 @@ class _Walk:
         self.certified: dict[str, dict[str, Any]] = {}  # digest → certificate product entry
         self.evidence: dict[str, RunEvidence] = {}  # run dir → receipts as read and hashed
         self.raw_infos: tuple[list[str], dict[str, raw.RawInfo | None]] | None = None
+        #: path → digest of the files this walk has hashed (raw sources, products), so a
+        #: certificate checked later in the walk does not hash them again.
+        self.fresh: dict[str, str] = {}
 
     def fail(self, check: str, code: str, message: str, *, file: str | None = None,
              pointer: str | None = None, hint: str | None = None,
@@ -392,6 +395,7 @@ def _check_products(walk: _Walk, run: RunRow, products: list[IoRow]) -> None:
         else:
             present.append((product, path))
     for (product, _), digest in zip(present, hash_files([p for _, p in present]), strict=True):
+        walk.fresh[product.path] = digest
         if digest != product.digest:
             walk.fail("outputs", "output-digest-mismatch", f"product {product.path} has"
                       f" {digest[:19]}…, recorded {product.digest[:19]}…", file=product.path,
@@ -542,6 +546,7 @@ def _check_raw(walk: _Walk) -> None:
                if (walk.config.root / r.path).is_file()]
     fresh = dict(zip([r.path for r, _ in present], hash_files([p for _, p in present]),
                      strict=True))
+    walk.fresh.update(fresh)
     for row in rows:
         nodes = [file_node(row.digest)]
         info = infos.get(row.path)
@@ -989,8 +994,8 @@ def _check_carried(walk: _Walk, index: LineageStore, run: RunRow, products: list
     keep = sorted(set(names) - made - set(drop))
     if not keep:
         return latest, [], sorted(drop)
-    problems = (verify_certificate(config, cert_rel, catalog=False) if cert is not None
-                else [])
+    problems = (verify_certificate(config, cert_rel, walk.fresh, catalog=False)
+                if cert is not None else [])
     if cert is None or problems:
         paths = {f"{version_rel}/{n}" for n in keep}
         hit = next((f for f in problems if f.code in ("file-modified", "file-missing")

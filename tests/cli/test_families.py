@@ -309,3 +309,31 @@ def test_verify_checks_an_origin_once_however_many_versions_carry_from_it(
     found = json.loads(run_cli("verify", "--json", expect=1).stdout)["findings"]
     assert any(f["code"] == "certificate-broken" and "v3" in f["message"]
                and "carried-origin-broken" in f["message"] for f in found)
+
+
+def test_check_hashes_each_raw_source_once_when_it_carries(
+        run_cli, lake: Lake, chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Carrying re-verifies the latest version's certificate; the raw source both closures
+    share is hashed once per check, not again for the certificate (a 1 GiB raw file
+    made every check of such a family hash it twice)."""
+    from kfm_prov import gate
+    from kfm_prov.store import certificate
+
+    promote_json(run_cli, chain.b.run_id)
+    roads = second_product(lake, chain)
+    hashed: list[str] = []
+
+    def spy(module):  # type: ignore[no-untyped-def]
+        real = module.hash_files
+
+        def counting(paths, *args, **kwargs):  # type: ignore[no-untyped-def]
+            hashed.extend(str(p) for p in paths)
+            return real(paths, *args, **kwargs)
+        monkeypatch.setattr(module, "hash_files", counting)
+
+    spy(gate)
+    spy(certificate)
+    report = json.loads(run_cli("check", roads.run_id, "--json").stdout)
+    assert report["snapshot"]["carried"], "the check carries parcels from v1"
+    assert sum(p.endswith(chain.raw) for p in hashed) == 1
+    assert sum(p.endswith(V1_PARCELS) for p in hashed) == 1  # the carried file, checked
